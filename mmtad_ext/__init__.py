@@ -1,0 +1,13 @@
+"""mmtad-ext: efficient temporal action detection and adaptive 3D networks for mmaction2.
+
+``custom_imports=dict(imports=['mmtad_ext'])`` registers every module. The compatibility shims of
+:mod:`mmtad_ext.compat` are applied first, before mmaction2's models are imported.
+"""
+from . import compat
+
+compat.apply_all()
+
+from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__', 'compat', 'datasets', 'engine', 'evaluation', 'models', 'structures']

@@ -1,0 +1,144 @@
+"""Compatibility shims for the pinned OpenMMLab stack on current PyTorch.
+
+``import mmtad_ext`` calls :func:`apply_all` before any mmaction2 model module is imported.
+Each shim is one small function that fixes one documented breakage, is idempotent and is tested
+in ``tests/test_compat.py``. Nothing in site-packages is edited.
+
+1. :func:`patch_missing_drn`: the mmaction2 1.2.0 wheel lacks
+   ``mmaction/models/localizers/drn``, so ``import mmaction.models`` fails.
+2. :func:`disable_mmaction_multimodal`: with ``transformers`` installed (peft pulls it in),
+   mmaction2 imports its multimodal models, which need timm and torchvision (no CPU build).
+3. :func:`allow_mmengine_checkpoint_globals`: mmengine 0.10.7 calls ``torch.load`` without
+   ``weights_only``; torch >= 2.6 defaults to ``weights_only=True`` and refuses the numpy and
+   mmengine objects mmengine stores in runner checkpoints. The shim allow-lists exactly those
+   globals, only while mmengine's checkpoint loader runs (no process-wide environment variable,
+   no ``weights_only=False``). A runner checkpoint is still a pickle: load only checkpoints you
+   trust, as with any pickle.
+4. :func:`register_config_package`: lets mmengine resolve ``_base_ = 'mmtad_ext::...'``
+   (its ``MODULE2PACKAGE`` table lists only OpenMMLab repositories). This must run before a
+   config is parsed, i.e. ``import mmtad_ext`` before ``Config.fromfile`` (our tools do).
+"""
+import functools
+import sys
+import types
+
+import torch
+
+_DRN_MODULE = 'mmaction.models.localizers.drn'
+
+
+def patch_missing_drn() -> bool:
+    """Provide the ``mmaction.models.localizers.drn(.drn)`` modules missing from the wheel.
+
+    The stand-in ``DRN`` raises a clear ImportError if built; it is not registered.
+
+    Returns:
+        bool: True if the stand-in was installed, False if a real module exists.
+    """
+    import importlib.util
+    if _DRN_MODULE in sys.modules:
+        return False
+    try:
+        if importlib.util.find_spec(_DRN_MODULE) is not None:
+            return False
+    except ModuleNotFoundError:
+        pass
+
+    class DRN:  # noqa: D401 - stand-in
+        """Stand-in for mmaction2's DRN, which the mmaction2 1.2.0 wheel does not ship."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError('mmaction2 1.2.0 wheels do not ship DRN '
+                              '(mmaction/models/localizers/drn); install mmaction2 from source '
+                              'to use it')
+
+    pkg = types.ModuleType(_DRN_MODULE)
+    pkg.__path__ = []
+    mod = types.ModuleType(_DRN_MODULE + '.drn')
+    mod.DRN = DRN
+    pkg.drn = mod
+    sys.modules[_DRN_MODULE] = pkg
+    sys.modules[_DRN_MODULE + '.drn'] = mod
+    return True
+
+
+def disable_mmaction_multimodal() -> bool:
+    """Make mmaction2 register placeholders for its multimodal models instead of importing them.
+
+    Must run before ``mmaction.models.multimodal`` is imported.
+
+    Returns:
+        bool: True if the flag was switched off by this call.
+    """
+    import mmaction.utils.dependency as dependency
+    if 'mmaction.models.multimodal' in sys.modules or not dependency.WITH_MULTIMODAL:
+        return False
+    dependency.WITH_MULTIMODAL = False
+    return True
+
+
+def mmengine_checkpoint_globals() -> list:
+    """Globals that mmengine (0.10.7) runner checkpoints contain besides tensors and dicts."""
+    import numpy as np
+    from mmengine.config.config import ConfigDict
+    from mmengine.logging.history_buffer import HistoryBuffer
+    np_core = np.core.multiarray
+    return [
+        HistoryBuffer, ConfigDict, np_core._reconstruct, np.ndarray, np.dtype,
+        np.core.multiarray.scalar, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+        type(np.dtype(np.int64)), type(np.dtype(np.int32)), type(np.dtype(np.bool_)),
+        getattr, functools.partial
+    ]
+
+
+def allow_mmengine_checkpoint_globals() -> bool:
+    """Wrap mmengine's checkpoint schemes so ``torch.load`` allows mmengine's globals.
+
+    Returns:
+        bool: True if the loaders were wrapped by this call, False if already done.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if getattr(CheckpointLoader, '_mmtad_ext_safe_globals', False):
+        return False
+    safe = mmengine_checkpoint_globals()
+
+    def wrap(loader):
+
+        @functools.wraps(loader)
+        def load(*args, **kwargs):
+            with torch.serialization.safe_globals(safe):
+                return loader(*args, **kwargs)
+
+        return load
+
+    CheckpointLoader._schemes = type(CheckpointLoader._schemes)(
+        (prefix, wrap(fn)) for prefix, fn in CheckpointLoader._schemes.items())
+    CheckpointLoader._mmtad_ext_safe_globals = True
+    return True
+
+
+def register_config_package(distribution: str = 'mmtad_ext') -> bool:
+    """Let mmengine resolve ``mmtad_ext::`` config paths.
+
+    Returns:
+        bool: True if the entry was added by this call.
+    """
+    from mmengine.config.utils import MODULE2PACKAGE
+    if MODULE2PACKAGE.get('mmtad_ext') == distribution:
+        return False
+    MODULE2PACKAGE['mmtad_ext'] = distribution
+    return True
+
+
+def apply_all() -> None:
+    """Apply every shim (idempotent)."""
+    patch_missing_drn()
+    disable_mmaction_multimodal()
+    allow_mmengine_checkpoint_globals()
+    register_config_package()
+
+
+__all__ = [
+    'patch_missing_drn', 'disable_mmaction_multimodal', 'mmengine_checkpoint_globals',
+    'allow_mmengine_checkpoint_globals', 'register_config_package', 'apply_all'
+]

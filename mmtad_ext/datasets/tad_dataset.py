@@ -1,0 +1,233 @@
+"""Temporal action detection dataset over ActivityNet-format annotations (paper 001, sec. 4)."""
+import json
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+from mmtad_ext.registry import DATASETS
+
+from .feature_io import FEATURE_EXTS, num_feature_snippets
+
+SUBSET_ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing'}
+
+
+def load_annotation_json(ann_file: str) -> dict:
+    """Read an ActivityNet-format annotation file and return its ``database`` dict.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not JSON or has no ``database`` mapping.
+    """
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(f'annotation file not found: {ann_file}')
+    try:
+        with open(ann_file) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'annotation file {ann_file} is not valid JSON: {e}') from e
+    database = data.get('database') if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise ValueError(f'annotation file {ann_file} has no "database" mapping '
+                         '(expected ActivityNet format {"database": {video_id: {...}}})')
+    return database
+
+
+def _load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Optional[List[str]]:
+    """A list given inline, or read from a .json list or a text file with one name per line."""
+    if value is None or isinstance(value, (list, tuple)):
+        return None if value is None else list(value)
+    if not osp.isfile(value):
+        raise FileNotFoundError(f'{what} file not found: {value}')
+    with open(value) as f:
+        if value.endswith('.json'):
+            names = json.load(f)
+            if not isinstance(names, list):
+                raise ValueError(f'{what} file {value} must hold a JSON list of names')
+            return [str(n) for n in names]
+        return [ln.strip() for ln in f if ln.strip()]
+
+
+@DATASETS.register_module()
+class TADDataset(BaseDataset):
+    """ActivityNet-format TAD dataset over pre-extracted snippet features.
+
+    Each sample is one video (``regime='resize'``: the features are later resized to
+    ``temporal_dim`` snippets, ActivityNet practice) or one window of ``temporal_dim`` snippets
+    (``regime='sliding'``, stride ``window_stride``: THUMOS practice). Ground truth is stored in
+    seconds and, per sample, normalised to the sample's time span ``[window_start,
+    window_start + window_duration]``; predictions are mapped back with the same span and the
+    windows of a video are merged by ``TADMetric`` before NMS.
+
+    Labels listed in ``ignore_labels`` (THUMOS "Ambiguous") are never a class: they are not
+    training targets but stay in the ground truth handed to the metric, where detections on them
+    are not counted as false positives.
+
+    Args:
+        ann_file (str): ActivityNet-format annotation JSON.
+        subset (str | Sequence[str]): Subset(s) to use (``'training'``, ``'validation'``...;
+            aliases train/val/test). Defaults to ``'training'``.
+        pipeline (list): Transforms. Defaults to ``[]``.
+        data_prefix (dict): ``feature=<folder>`` holding ``<video_id><feature_ext>`` files.
+        feature_ext (str): One of ``.npy``, ``.pt``, ``.csv``. Defaults to ``'.npy'``.
+        class_map (str | Sequence[str], optional): Class names in label order (list, .json list
+            or text file). Defaults to the sorted labels of the whole annotation file.
+        blocked_videos (str | Sequence[str], optional): Videos to exclude (ActivityNet's
+            blocked.json or a list). Defaults to None.
+        ignore_labels (Sequence[str]): Labels that are never a class. Defaults to
+            ``('Ambiguous',)``.
+        regime (str): ``'resize'`` or ``'sliding'``. Defaults to ``'resize'``.
+        temporal_dim (int): Snippets per sample (resized length or window size).
+            Defaults to 128.
+        window_stride (int): Stride of the sliding windows, in snippets. Defaults to 64.
+        snippet_duration (float, optional): Seconds per feature snippet for the sliding regime
+            (e.g. 16 frames / 30 fps). Defaults to None: ``duration / num_snippets``.
+        min_gt_overlap (float): In the sliding regime an action enters a window's targets if at
+            least this fraction of it lies inside. Defaults to 0.5.
+        drop_empty_windows (bool): Drop sliding windows without any target (training only).
+            Defaults to True.
+        skip_invalid (bool): Skip (and count in the log) videos whose feature file is missing or
+            unreadable instead of raising. Defaults to False.
+        annotation_tolerance (float): Seconds an annotation may extend past the video before it
+            is an error; smaller overshoots are clipped. Defaults to 1.0.
+        **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``test_mode``...).
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 subset: Union[str, Sequence[str]] = 'training',
+                 pipeline: Sequence = (),
+                 data_prefix: dict = dict(feature=''),
+                 feature_ext: str = '.npy',
+                 class_map: Union[None, str, Sequence[str]] = None,
+                 blocked_videos: Union[None, str, Sequence[str]] = None,
+                 ignore_labels: Sequence[str] = ('Ambiguous', ),
+                 regime: str = 'resize',
+                 temporal_dim: int = 128,
+                 window_stride: int = 64,
+                 snippet_duration: Optional[float] = None,
+                 min_gt_overlap: float = 0.5,
+                 drop_empty_windows: bool = True,
+                 skip_invalid: bool = False,
+                 annotation_tolerance: float = 1.0,
+                 **kwargs):
+        if regime not in ('resize', 'sliding'):
+            raise ValueError(f"TADDataset: regime must be 'resize' or 'sliding', got {regime!r}")
+        if feature_ext not in FEATURE_EXTS:
+            raise ValueError(f'TADDataset: feature_ext must be one of {FEATURE_EXTS}, '
+                             f'got {feature_ext!r}')
+        if temporal_dim < 1 or window_stride < 1:
+            raise ValueError('TADDataset: temporal_dim and window_stride must be >= 1, got '
+                             f'{temporal_dim} and {window_stride}')
+        subsets = [subset] if isinstance(subset, str) else list(subset)
+        self.subsets = [SUBSET_ALIASES.get(s, s) for s in subsets]
+        self.feature_ext = feature_ext
+        self.regime = regime
+        self.temporal_dim = int(temporal_dim)
+        self.window_stride = int(window_stride)
+        self.snippet_duration = snippet_duration
+        self.min_gt_overlap = min_gt_overlap
+        self.drop_empty_windows = drop_empty_windows
+        self.skip_invalid = skip_invalid
+        self.annotation_tolerance = annotation_tolerance
+        self.ignore_labels = tuple(ignore_labels)
+        self._class_map = class_map
+        self._blocked = blocked_videos
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, pipeline=pipeline, **kwargs)
+
+    # -- annotation ---------------------------------------------------------------------------
+    def _classes(self, database: dict) -> List[str]:
+        names = _load_name_list(self._class_map, 'class_map')
+        if names is None:
+            names = sorted({a['label'] for v in database.values()
+                            for a in v.get('annotations', [])} - set(self.ignore_labels))
+        if not names:
+            raise ValueError(f'no action class found in {self.ann_file} (and no class_map given)')
+        return names
+
+    def _check_video(self, vid: str, info: dict, classes: List[str]) -> dict:
+        """Validate one video's annotation; return it with segments clipped to the video."""
+        where = f'video {vid!r} in {self.ann_file}'
+        duration = info.get('duration')
+        if not isinstance(duration, (int, float)) or duration <= 0:
+            raise ValueError(f'{where}: "duration" must be a positive number, got {duration!r}')
+        annotations = []
+        for k, ann in enumerate(info.get('annotations', [])):
+            seg, label = ann.get('segment'), ann.get('label')
+            if (not isinstance(seg, (list, tuple)) or len(seg) != 2
+                    or not all(isinstance(x, (int, float)) for x in seg)):
+                raise ValueError(f'{where}: annotation {k} has a malformed segment {seg!r}')
+            start, end = float(seg[0]), float(seg[1])
+            tol = self.annotation_tolerance
+            if start < -tol or end > duration + tol or end <= start:
+                raise ValueError(
+                    f'{where}: annotation {k} segment [{start}, {end}] lies outside the video '
+                    f'[0, {duration}] or is empty; fix the annotation or raise '
+                    'annotation_tolerance')
+            if label not in classes and label not in self.ignore_labels:
+                raise ValueError(f'{where}: annotation {k} has label {label!r} that is not in the '
+                                 'class map and not in ignore_labels')
+            annotations.append(dict(label=label, segment=[max(start, 0.0), min(end, duration)]))
+        return dict(info, duration=float(duration), annotations=annotations)
+
+    def load_data_list(self) -> List[dict]:
+        database = load_annotation_json(self.ann_file)
+        classes = self._classes(database)
+        blocked = set(_load_name_list(self._blocked, 'blocked_videos') or [])
+        self._metainfo.update(classes=tuple(classes), ground_truth={})
+        ground_truth = self._metainfo['ground_truth']
+        data_list, skipped = [], []
+        for vid in sorted(database):
+            info = database[vid]
+            if info.get('subset') not in self.subsets or vid in blocked:
+                continue
+            info = self._check_video(vid, info, classes)
+            path = osp.join(self.data_prefix.get('feature', ''), vid + self.feature_ext)
+            try:
+                num_snippets = num_feature_snippets(path) if self.regime == 'sliding' else None
+                if self.regime == 'resize' and not osp.isfile(path):
+                    raise FileNotFoundError(f'feature file not found: {path}')
+            except (OSError, ValueError) as e:
+                if not self.skip_invalid:
+                    raise type(e)(f'video {vid!r}: {e} (set skip_invalid=True to skip such '
+                                  'videos)') from e
+                skipped.append(vid)
+                continue
+            ground_truth[vid] = dict(subset=info['subset'], duration=info['duration'],
+                                     annotations=info['annotations'])
+            data_list.extend(self._samples(vid, info, path, classes, num_snippets))
+        if skipped:
+            print_log(f'TADDataset: skipped {len(skipped)} video(s) with a missing or unreadable '
+                      f'feature file, e.g. {skipped[:5]}', logger='current', level=30)
+        return data_list
+
+    def _samples(self, vid: str, info: dict, path: str, classes: List[str],
+                 num_snippets: Optional[int]) -> List[dict]:
+        anns = [a for a in info['annotations'] if a['label'] not in self.ignore_labels]
+        seg = np.array([a['segment'] for a in anns], dtype=np.float32).reshape(-1, 2)
+        labels = np.array([classes.index(a['label']) for a in anns], dtype=np.int64)
+        base = dict(video_name=vid, feature_path=path, duration=info['duration'],
+                    fps=info.get('fps'), temporal_dim=self.temporal_dim)
+        if self.regime == 'resize':
+            return [dict(base, window_start=0.0, window_duration=info['duration'],
+                         gt_segments=seg / info['duration'], gt_labels=labels)]
+        snippet = self.snippet_duration or info['duration'] / num_snippets
+        size, stride = self.temporal_dim, self.window_stride
+        starts = list(range(0, max(num_snippets - size, 0) + 1, stride))
+        if starts[-1] + size < num_snippets:  # cover the tail
+            starts.append(num_snippets - size)
+        samples = []
+        for w0 in starts:
+            t0, span = w0 * snippet, size * snippet
+            norm = (seg - t0) / span
+            clipped = norm.clip(0, 1)
+            inside = (clipped[:, 1] - clipped[:, 0]) / np.maximum(norm[:, 1] - norm[:, 0], 1e-8)
+            keep = inside >= self.min_gt_overlap
+            if not keep.any() and self.drop_empty_windows and not self.test_mode:
+                continue
+            samples.append(dict(base, window_start=t0, window_duration=span,
+                                window_start_snippet=w0, num_snippets=num_snippets,
+                                gt_segments=clipped[keep], gt_labels=labels[keep]))
+        return samples

@@ -1,0 +1,3 @@
+from .tad_data_preprocessor import TADDataPreprocessor
+
+__all__ = ['TADDataPreprocessor']

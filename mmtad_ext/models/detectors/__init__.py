@@ -1,0 +1,3 @@
+from .etad import ETAD
+
+__all__ = ['ETAD']

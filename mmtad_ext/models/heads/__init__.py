@@ -1,0 +1,5 @@
+from .boundary_head import ETADBoundaryHead, boundary_targets
+from .etad_cascade_head import ETADCascadeHead
+from .video_cls_head import TADVideoClsHead
+
+__all__ = ['ETADBoundaryHead', 'boundary_targets', 'ETADCascadeHead', 'TADVideoClsHead']

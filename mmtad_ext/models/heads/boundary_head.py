@@ -1,0 +1,80 @@
+"""Boundary evaluation module of ETAD (BMN's temporal evaluation, paper 001 sec. 3.2)."""
+from typing import List
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+
+from mmtad_ext.registry import MODELS
+
+
+def boundary_targets(gt_segments: torch.Tensor, temporal_dim: int,
+                     region_ratio: float = 0.1) -> torch.Tensor:
+    """Snippet startness/endness targets (BMN): overlap of each snippet with a boundary region.
+
+    Each ground-truth boundary ``b`` owns the region ``b +- w/2`` with
+    ``w = max(1 / T, region_ratio * duration)`` (normalised time). A snippet's target is its
+    largest fraction covered by such a region (intersection over the snippet length).
+
+    Args:
+        gt_segments (Tensor): (G, 2) normalised ground truth of one sample.
+        temporal_dim (int): ``T``.
+        region_ratio (float): Region width relative to the action duration. Defaults to 0.1.
+
+    Returns:
+        Tensor: (2, T) start and end targets in [0, 1].
+    """
+    t = torch.arange(temporal_dim, dtype=torch.float32, device=gt_segments.device)
+    snip = torch.stack([t / temporal_dim, (t + 1) / temporal_dim], dim=1)  # (T, 2)
+    if gt_segments.numel() == 0:
+        return snip.new_zeros(2, temporal_dim)
+    seg = gt_segments.float()
+    w = torch.clamp(region_ratio * (seg[:, 1] - seg[:, 0]), min=1.0 / temporal_dim)  # (G,)
+    out = []
+    for b in (seg[:, 0], seg[:, 1]):
+        lo, hi = b - w / 2, b + w / 2  # (G,)
+        inter = (torch.minimum(snip[:, None, 1], hi[None]) -
+                 torch.maximum(snip[:, None, 0], lo[None])).clamp(min=0)  # (T, G)
+        out.append((inter * temporal_dim).max(dim=1).values)
+    return torch.stack(out)  # (2, T)
+
+
+@MODELS.register_module()
+class ETADBoundaryHead(BaseModule):
+    """Two conv layers predicting the startness and endness of every snippet.
+
+    Args:
+        in_channels (int): Input channels.
+        feat_channels (int): Hidden channels. Defaults to 256.
+        region_ratio (float): See :func:`boundary_targets`. Defaults to 0.1.
+        loss (dict): Loss on probabilities (batch-balanced BCE, eq. (1) ``lambda_a = 1``).
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 feat_channels: int = 256,
+                 region_ratio: float = 0.1,
+                 loss: dict = dict(type='BalancedBinaryCrossEntropyLoss', loss_weight=1.0),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.conv = ConvModule(in_channels, feat_channels, 3, padding=1,
+                               conv_cfg=dict(type='Conv1d'), norm_cfg=None)
+        self.out = nn.Conv1d(feat_channels, 2, 1)
+        self.region_ratio = region_ratio
+        self.loss_fn = MODELS.build(loss)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) features -> (B, 2, T) start/end probabilities."""
+        return torch.sigmoid(self.out(self.conv(x)))
+
+    def loss(self, probs: torch.Tensor, gt_segments: List[torch.Tensor]) -> dict:
+        """Batch-balanced BCE of startness and endness (each balanced over the batch)."""
+        temporal_dim = probs.shape[-1]
+        targets = torch.stack([
+            boundary_targets(g, temporal_dim, self.region_ratio) for g in gt_segments
+        ]).to(probs)  # (B, 2, T)
+        return dict(
+            loss_start=self.loss_fn(probs[:, 0], targets[:, 0]),
+            loss_end=self.loss_fn(probs[:, 1], targets[:, 1]))

@@ -1,0 +1,3 @@
+from .lstm_temporal_aggregation import LSTMTemporalAggregation
+
+__all__ = ['LSTMTemporalAggregation']

@@ -1,0 +1,69 @@
+"""Registries of mmtad-ext (scope ``'mmtad_ext'``).
+
+Each registry is a child of mmaction2's registry of the same kind, exactly as
+``mmaction/registry.py`` parents mmengine's. A config with ``default_scope='mmtad_ext'`` therefore
+reaches every mmaction2 (and, through mmaction2, mmengine) module by its plain name, and an
+mmaction2-scoped config reaches ours as ``'mmtad_ext.X'``. mmengine imports this module when it
+meets ``_scope_='mmtad_ext'`` (configs inherited with ``_base_ = 'mmtad_ext::...'``).
+"""
+from mmaction.registry import DATA_SAMPLERS as MMACTION_DATA_SAMPLERS
+from mmaction.registry import DATASETS as MMACTION_DATASETS
+from mmaction.registry import EVALUATOR as MMACTION_EVALUATOR
+from mmaction.registry import FUNCTION as MMACTION_FUNCTION
+from mmaction.registry import HOOKS as MMACTION_HOOKS
+from mmaction.registry import LOG_PROCESSORS as MMACTION_LOG_PROCESSORS
+from mmaction.registry import LOOPS as MMACTION_LOOPS
+from mmaction.registry import METRICS as MMACTION_METRICS
+from mmaction.registry import MODEL_WRAPPERS as MMACTION_MODEL_WRAPPERS
+from mmaction.registry import MODELS as MMACTION_MODELS
+from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMACTION_OPTIM_WRAPPER_CONSTRUCTORS
+from mmaction.registry import OPTIM_WRAPPERS as MMACTION_OPTIM_WRAPPERS
+from mmaction.registry import OPTIMIZERS as MMACTION_OPTIMIZERS
+from mmaction.registry import PARAM_SCHEDULERS as MMACTION_PARAM_SCHEDULERS
+from mmaction.registry import RUNNER_CONSTRUCTORS as MMACTION_RUNNER_CONSTRUCTORS
+from mmaction.registry import RUNNERS as MMACTION_RUNNERS
+from mmaction.registry import TASK_UTILS as MMACTION_TASK_UTILS
+from mmaction.registry import TRANSFORMS as MMACTION_TRANSFORMS
+from mmaction.registry import VISBACKENDS as MMACTION_VISBACKENDS
+from mmaction.registry import VISUALIZERS as MMACTION_VISUALIZERS
+from mmaction.registry import WEIGHT_INITIALIZERS as MMACTION_WEIGHT_INITIALIZERS
+from mmengine.registry import Registry
+
+RUNNERS = Registry('runner', parent=MMACTION_RUNNERS, scope='mmtad_ext')
+RUNNER_CONSTRUCTORS = Registry(
+    'runner constructor', parent=MMACTION_RUNNER_CONSTRUCTORS, scope='mmtad_ext')
+LOOPS = Registry('loop', parent=MMACTION_LOOPS, scope='mmtad_ext')
+HOOKS = Registry(
+    'hook', parent=MMACTION_HOOKS, scope='mmtad_ext', locations=['mmtad_ext.engine'])
+LOG_PROCESSORS = Registry('log_processor', parent=MMACTION_LOG_PROCESSORS, scope='mmtad_ext')
+
+DATASETS = Registry(
+    'dataset', parent=MMACTION_DATASETS, scope='mmtad_ext', locations=['mmtad_ext.datasets'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMACTION_DATA_SAMPLERS, scope='mmtad_ext')
+TRANSFORMS = Registry(
+    'transform', parent=MMACTION_TRANSFORMS, scope='mmtad_ext',
+    locations=['mmtad_ext.datasets'])
+
+MODELS = Registry(
+    'model', parent=MMACTION_MODELS, scope='mmtad_ext', locations=['mmtad_ext.models'])
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMACTION_MODEL_WRAPPERS, scope='mmtad_ext')
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer', parent=MMACTION_WEIGHT_INITIALIZERS, scope='mmtad_ext')
+TASK_UTILS = Registry(
+    'task util', parent=MMACTION_TASK_UTILS, scope='mmtad_ext', locations=['mmtad_ext.models'])
+
+OPTIMIZERS = Registry('optimizer', parent=MMACTION_OPTIMIZERS, scope='mmtad_ext')
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMACTION_OPTIM_WRAPPERS, scope='mmtad_ext')
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=MMACTION_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope='mmtad_ext')
+PARAM_SCHEDULERS = Registry(
+    'parameter scheduler', parent=MMACTION_PARAM_SCHEDULERS, scope='mmtad_ext')
+
+METRICS = Registry(
+    'metric', parent=MMACTION_METRICS, scope='mmtad_ext', locations=['mmtad_ext.evaluation'])
+EVALUATOR = Registry('evaluator', parent=MMACTION_EVALUATOR, scope='mmtad_ext')
+
+VISUALIZERS = Registry('visualizer', parent=MMACTION_VISUALIZERS, scope='mmtad_ext')
+VISBACKENDS = Registry('vis_backend', parent=MMACTION_VISBACKENDS, scope='mmtad_ext')
+FUNCTION = Registry('function', parent=MMACTION_FUNCTION, scope='mmtad_ext')

@@ -1,0 +1,64 @@
+"""Tensor operations on temporal segments ``[start, end]`` (last dimension of size 2)."""
+import torch
+
+
+def segment_iou(segments: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Pairwise temporal IoU.
+
+    Args:
+        segments (Tensor): (N, 2) segments.
+        targets (Tensor): (M, 2) segments.
+
+    Returns:
+        Tensor: (N, M) tIoU; 0 where the union is empty.
+    """
+    inter = (torch.minimum(segments[:, None, 1], targets[None, :, 1]) -
+             torch.maximum(segments[:, None, 0], targets[None, :, 0])).clamp(min=0)
+    union = ((segments[:, 1] - segments[:, 0])[:, None] +
+             (targets[:, 1] - targets[:, 0])[None, :] - inter)
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+
+
+def encode_offsets(proposals: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
+    """Regression targets of ETAD's proposal evaluation (start, end, center, log-width).
+
+    Args:
+        proposals (Tensor): (N, 2) proposals.
+        gts (Tensor): (N, 2) matched ground truth.
+
+    Returns:
+        Tensor: (N, 4) ``[(gs-ps)/d, (ge-pe)/d, (gc-pc)/d, log(gd/d)]`` with ``d`` the proposal
+        length.
+    """
+    d = (proposals[:, 1] - proposals[:, 0]).clamp(min=1e-6)
+    gd = (gts[:, 1] - gts[:, 0]).clamp(min=1e-6)
+    pc = proposals.mean(dim=1)
+    gc = gts.mean(dim=1)
+    return torch.stack([(gts[:, 0] - proposals[:, 0]) / d, (gts[:, 1] - proposals[:, 1]) / d,
+                        (gc - pc) / d, torch.log(gd / d)], dim=1)
+
+
+def decode_offsets(proposals: torch.Tensor, offsets: torch.Tensor,
+                   min_length: float = 1e-4) -> torch.Tensor:
+    """Refine proposals with predicted offsets (inverse of :func:`encode_offsets`).
+
+    The start/end estimate and the center/width estimate are averaged, as both branches are
+    trained; the result is clipped to ``[0, 1]`` and kept at least ``min_length`` long.
+
+    Args:
+        proposals (Tensor): (N, 2) proposals in normalised [0, 1] time.
+        offsets (Tensor): (N, 4) predicted offsets.
+        min_length (float): Shortest refined segment. Defaults to 1e-4.
+
+    Returns:
+        Tensor: (N, 2) refined segments.
+    """
+    d = (proposals[:, 1] - proposals[:, 0]).clamp(min=1e-6)
+    se = proposals + offsets[:, :2] * d[:, None]
+    c = proposals.mean(dim=1) + offsets[:, 2] * d
+    w = d * torch.exp(offsets[:, 3].clamp(max=4.0))
+    cw = torch.stack([c - w / 2, c + w / 2], dim=1)
+    seg = ((se + cw) / 2).clamp(0, 1)
+    start = torch.minimum(seg[:, 0], 1 - min_length)
+    end = torch.maximum(seg[:, 1], start + min_length)
+    return torch.stack([start, end], dim=1)
