@@ -1,0 +1,10 @@
+"""Pure functions of the evaluation: detection mAP, 1D NMS / Soft-NMS, window merging."""
+from .detection_inputs import tiou_float32
+from .eval_detection import eval_detection
+from .nms import batched_nms_1d, nms_1d, segment_iou_1d, soft_nms_1d
+from .post_processing import apply_nms_cfg, merge_video_detections
+
+__all__ = [
+    'eval_detection', 'tiou_float32', 'segment_iou_1d', 'nms_1d', 'batched_nms_1d',
+    'soft_nms_1d', 'apply_nms_cfg', 'merge_video_detections'
+]
