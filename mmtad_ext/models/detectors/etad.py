@@ -112,6 +112,46 @@ class ETAD(BaseModel):
         """Inclusive snippet index pairs (N, 2) -> normalised segments [s/T, (e+1)/T]."""
         return torch.stack([pairs[:, 0], pairs[:, 1] + 1], dim=1).float() / self.temporal_dim
 
+    def train_step(self, data: Union[dict, tuple, list], optim_wrapper) -> dict:
+        """One iteration; two-phase encoder gradient sampling when the backbone asks for it.
+
+        Without a backbone, or when ``backbone.two_phase`` is False (joint EGS, frozen encoder,
+        features), this is ``BaseModel.train_step``. Otherwise (``EGSBackboneWrapper`` with
+        ``mode='two_phase'``; paper 001 sec. 3.3, as in the public ETAD code) the backbone
+        interface ``two_phase`` / ``extract_no_grad`` / ``backward_sampled`` is used:
+
+        1. ``feats = backbone.extract_no_grad(inputs)`` (every snippet, no graph), made a leaf
+           that requires grad;
+        2. ``loss_from_features(feats)`` and the detector's backward through
+           ``optim_wrapper.backward`` (loss scaled for gradient accumulation / AMP), which
+           leaves d loss / d feats in ``feats.grad``;
+        3. ``backbone.backward_sampled(inputs, feats.grad)`` re-encodes the sampled snippets
+           with gradient and back-propagates that gradient; parameter gradients accumulate;
+        4. ``optim_wrapper.step()`` and ``zero_grad()`` once, when ``should_update()``
+           (as ``OptimWrapper.update_params`` does).
+
+        Under a DDP wrapper mmengine does not call this method; use ``mode='joint'`` there.
+        """
+        if not getattr(self.backbone, 'two_phase', False):
+            return super().train_step(data, optim_wrapper)
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            inputs, data_samples = data['inputs'], data['data_samples']
+            feats = self.backbone.extract_no_grad(inputs).detach().requires_grad_()  # (B, C, T)
+            if feats.shape[-1] != self.temporal_dim:
+                raise ValueError(f'ETAD expects {self.temporal_dim} snippets (proposal_sampler.'
+                                 f'temporal_dim), the backbone gave {tuple(feats.shape)}')
+            losses = self.loss_from_features(feats, data_samples)
+        parsed_losses, log_vars = self.parse_losses(losses)
+        optim_wrapper.backward(optim_wrapper.scale_loss(parsed_losses))
+        if feats.grad is not None:
+            with optim_wrapper.optim_context(self):  # autocast for the re-forward under AMP
+                self.backbone.backward_sampled(inputs, feats.grad)
+        if optim_wrapper.should_update():
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
+        return log_vars
+
     # -- inference --------------------------------------------------------------------------
     def _select_boundaries(self, probs: torch.Tensor) -> torch.Tensor:
         """BMN's boundary selection: local peaks or above ``threshold * max``. (T,) -> bool."""

@@ -1,0 +1,1 @@
+from .egs_backbone_wrapper import EGSBackboneWrapper  # noqa: F401

@@ -1,0 +1,246 @@
+"""Encoder gradient sampling (EGS) around any mmaction2 video backbone (ETAD, paper 001, sec. 3.3).
+
+The wrapper turns a grid of raw snippets ``(B, N, C, T, H, W)`` into snippet features
+``(B, C', N)`` (backbone + global average pooling) and back-propagates through only a sampled
+``round(r * N)`` of the snippets of each video:
+
+- ``mode='joint'`` (paper text): the sampled snippets ``X_a`` are encoded with gradient, the
+  others ``X_b`` under ``torch.no_grad`` (no saved activations); the features are re-assembled in
+  the original order and the detector's loss is back-propagated once.
+- ``mode='two_phase'`` (public ETAD code, lower peak memory): every snippet is encoded without
+  gradient; the detector's backward yields ``d loss / d features``; then only the sampled
+  snippets are re-encoded with gradient, one chunk at a time, and back-propagated with that
+  feature gradient. Backbone and detector gradients accumulate; the optimizer steps once.
+  The detector drives this through the interface below (see ``ETAD.train_step``).
+
+Interface for a detector's ``train_step`` (the only coupling between wrapper and detector):
+
+- :attr:`two_phase` -> bool: the current step must run the two-phase protocol.
+- :meth:`extract_no_grad` ``(inputs) -> (B, C', N)``: features of every snippet, no graph.
+- :meth:`backward_sampled` ``(inputs, feat_grad)``: draw the sample, re-encode it with gradient
+  and back-propagate ``feat_grad`` (the gradient w.r.t. the features of ``extract_no_grad``).
+
+The two-phase gradients equal the joint ones only if the backbone is deterministic in training
+mode, i.e. ``norm_eval=True`` (the paper freezes all BN) and no dropout / drop-path; otherwise
+the re-forward differs from the first forward.
+"""
+import warnings
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
+from torch.utils.checkpoint import checkpoint
+
+from mmtad_ext.models.task_modules.snippet_sampler import SnippetSampler
+from mmtad_ext.registry import MODELS
+
+NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+
+
+@MODELS.register_module()
+class EGSBackboneWrapper(BaseModule):
+    """Snippet encoder with encoder gradient sampling (ETAD, paper 001, sec. 3.3 and 4.5).
+
+    In eval mode (and with ``sampling_ratio=0``) every snippet is encoded under
+    ``torch.no_grad`` in chunks of ``chunk_size``. ``sampling_ratio=0`` is the paper's "0*":
+    a frozen encoder (all its parameters ``requires_grad=False``, the whole backbone in eval
+    mode) that still sees the pipeline's data augmentation. ``sampling_ratio=1`` is plain
+    end-to-end training.
+
+    Args:
+        backbone (dict): Any mmaction2 video backbone taking (M, C, T, H, W) clips, e.g.
+            ``ResNet3dSlowOnly``, ``ResNet2Plus1d``, ``ResNetTSM`` or VideoMAE's
+            ``VisionTransformer``. Its output (a tensor or the last of a tuple; (M, C', ...) or
+            (M, C')) is average-pooled over everything but the channels.
+        sampling_ratio (float): Fraction ``r`` of snippets per video back-propagated, in [0, 1].
+            Defaults to 0.1 (paper default).
+        strategy (str): ``'random'``, ``'grid'`` or ``'block'`` (see :class:`SnippetSampler`).
+            Defaults to ``'random'``.
+        mode (str): ``'joint'`` or ``'two_phase'``. Defaults to ``'joint'``.
+        chunk_size (int): Snippets encoded per backbone call (no-grad forward, and the
+            two-phase re-forward). Defaults to 16.
+        seed (int, optional): Seed of the snippet sampler. Defaults to None (drawn from torch's
+            global RNG once).
+        frozen_modules (Sequence[str]): Names (as in ``backbone.named_modules()``) of submodules
+            whose parameters are frozen and which stay in eval mode, e.g. ``('conv1', 'layer1')``
+            for a ResNet or ``('patch_embed', 'blocks.0', 'blocks.1')`` for a ViT (the paper
+            freezes the first two stages). Defaults to ().
+        norm_eval (bool): Keep every BN / LN / GN / IN layer in eval mode while training (frozen
+            running statistics; paper setting). Defaults to True.
+        with_cp (bool): Activation checkpointing of each with-gradient backbone call
+            (``torch.utils.checkpoint``): only the chunk's input is saved and the backbone
+            is re-run in the backward pass. Defaults to False.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    MODES = ('joint', 'two_phase')
+
+    def __init__(self,
+                 backbone: dict,
+                 sampling_ratio: float = 0.1,
+                 strategy: str = 'random',
+                 mode: str = 'joint',
+                 chunk_size: int = 16,
+                 seed: Optional[int] = None,
+                 frozen_modules: Sequence[str] = (),
+                 norm_eval: bool = True,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if mode not in self.MODES:
+            raise ValueError(f'EGSBackboneWrapper: mode must be one of {self.MODES}, got {mode!r}')
+        if int(chunk_size) < 1:
+            raise ValueError(f'EGSBackboneWrapper: chunk_size must be >= 1, got {chunk_size}')
+        self.sampler = SnippetSampler(sampling_ratio, strategy, seed)
+        self.backbone = MODELS.build(backbone)
+        self.mode = mode
+        self.chunk_size = int(chunk_size)
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.frozen_modules = tuple(frozen_modules)
+        modules = dict(self.backbone.named_modules())
+        for name in self.frozen_modules:
+            if name not in modules:
+                raise ValueError(f'EGSBackboneWrapper: frozen_modules entry {name!r} is not a '
+                                 f'submodule of {type(self.backbone).__name__}; top-level names '
+                                 f'are {[n for n, _ in self.backbone.named_children()]}')
+            modules[name].requires_grad_(False)
+        if self.sampling_ratio == 0:  # "0*": frozen encoder
+            self.backbone.requires_grad_(False)
+        if mode == 'two_phase' and not norm_eval:
+            warnings.warn('EGSBackboneWrapper: two_phase with norm_eval=False re-forwards the '
+                          'sampled snippets with different batch statistics; the backbone '
+                          'gradient then differs from the joint one', stacklevel=2)
+
+    @property
+    def sampling_ratio(self) -> float:
+        """The EGS ratio ``r``."""
+        return self.sampler.ratio
+
+    @property
+    def two_phase(self) -> bool:
+        """True when the current training step must use the two-phase protocol."""
+        return self.mode == 'two_phase' and self.training and self.sampling_ratio > 0
+
+    # -- train/eval state (never changed inside forward) ---------------------------------------
+    def train(self, mode: bool = True) -> 'EGSBackboneWrapper':
+        """Set train/eval mode, keeping frozen modules and (with ``norm_eval``) norms in eval."""
+        super().train(mode)
+        if mode:
+            if self.sampling_ratio == 0:
+                self.backbone.eval()
+            modules = dict(self.backbone.named_modules())
+            for name in self.frozen_modules:
+                modules[name].eval()
+            if self.norm_eval:
+                for m in self.backbone.modules():
+                    if isinstance(m, NORM_LAYERS):
+                        m.eval()
+        return self
+
+    # -- encoding -----------------------------------------------------------------------------
+    def _encode(self, clips: torch.Tensor) -> torch.Tensor:
+        """Backbone + global average pooling: (M, C, T, H, W) -> (M, C')."""
+        out = self.backbone(clips)
+        if isinstance(out, (tuple, list)):
+            out = out[-1]
+        if out.dim() > 2:
+            out = out.flatten(2).mean(-1)  # (M, C', t, h, w) -> (M, C')
+        return out
+
+    def _encode_grad(self, clips: torch.Tensor) -> torch.Tensor:
+        """``_encode`` with gradient, checkpointed if ``with_cp``."""
+        if self.with_cp:
+            return checkpoint(self._encode, clips, use_reentrant=False)
+        return self._encode(clips)
+
+    def _encode_chunks(self, clips: torch.Tensor, grad: bool) -> torch.Tensor:
+        """Encode (M, C, T, H, W) clips ``chunk_size`` at a time -> (M, C')."""
+        outs = []
+        for start in range(0, clips.shape[0], self.chunk_size):
+            chunk = clips[start:start + self.chunk_size]
+            if grad:
+                outs.append(self._encode_grad(chunk))
+            else:
+                with torch.no_grad():
+                    outs.append(self._encode(chunk))
+        return torch.cat(outs)
+
+    @staticmethod
+    def _check_inputs(inputs: torch.Tensor) -> None:
+        if inputs.dim() != 6:
+            raise ValueError('EGSBackboneWrapper expects raw snippets of shape (B, N, C, T, H, W) '
+                             f'(ActionDataPreprocessor with format_shape="NCTHW"), got '
+                             f'{tuple(inputs.shape)}')
+
+    def _flat_sample(self, batch_size: int, num_snippets: int, device) -> torch.Tensor:
+        """Draw one sample per video; indices into the flattened (B * N) snippets, (B * n,)."""
+        idx = self.sampler.sample_batch(batch_size, num_snippets)  # (B, n)
+        offset = torch.arange(batch_size)[:, None] * num_snippets
+        return (idx + offset).flatten().to(device)
+
+    def extract_no_grad(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Features of every snippet without a graph: (B, N, C, T, H, W) -> (B, C', N)."""
+        self._check_inputs(inputs)
+        b, n = inputs.shape[:2]
+        feats = self._encode_chunks(inputs.flatten(0, 1), grad=False)  # (B * N, C')
+        return feats.view(b, n, -1).transpose(1, 2).contiguous()  # (B, C', N)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Snippet features (B, C', N); in training, joint EGS (see the module docstring).
+
+        In ``two_phase`` mode the detector's ``train_step`` does not call ``forward`` in
+        training; a direct call (e.g. ``mode='loss'``) computes the joint EGS, whose gradients
+        are the same.
+        """
+        self._check_inputs(inputs)
+        if not self.training or self.sampling_ratio == 0:
+            return self.extract_no_grad(inputs)
+        b, n = inputs.shape[:2]
+        clips = inputs.flatten(0, 1)  # (B * N, C, T, H, W)
+        sampled = self._flat_sample(b, n, inputs.device)  # (B * n_s,)
+        if sampled.numel() == clips.shape[0]:  # ratio 1: plain end-to-end
+            feats = self._encode_chunks(clips, grad=True)
+        else:
+            rest_mask = torch.ones(clips.shape[0], dtype=torch.bool, device=inputs.device)
+            rest_mask[sampled] = False
+            rest = rest_mask.nonzero().squeeze(1)  # (B * (N - n_s),)
+            feats_b = self._encode_chunks(clips[rest], grad=False)  # X_b, no saved activations
+            feats_a = self._encode_chunks(clips[sampled], grad=True)  # X_a, with gradient
+            feats = feats_a.new_zeros(clips.shape[0], feats_a.shape[1])
+            feats = feats.index_copy(0, rest, feats_b.to(feats_a.dtype))
+            feats = feats.index_copy(0, sampled, feats_a)  # (B * N, C'), original order
+        return feats.view(b, n, -1).transpose(1, 2)  # (B, C', N)
+
+    def backward_sampled(self, inputs: torch.Tensor, feat_grad: torch.Tensor) -> torch.Tensor:
+        """Second phase: re-encode the sampled snippets and back-propagate ``feat_grad``.
+
+        Args:
+            inputs (Tensor): The (B, N, C, T, H, W) snippets given to :meth:`extract_no_grad`.
+            feat_grad (Tensor): d loss / d features, (B, C', N).
+
+        Returns:
+            Tensor: The flat indices (B * n,) of the sampled snippets, for inspection.
+        """
+        self._check_inputs(inputs)
+        b, n = inputs.shape[:2]
+        sampled = self._flat_sample(b, n, inputs.device)  # (B * n_s,)
+        if sampled.numel() == 0:
+            return sampled
+        clips = inputs.flatten(0, 1)[sampled]  # (B * n_s, C, T, H, W)
+        grads = feat_grad.transpose(1, 2).reshape(b * n, -1)[sampled]  # (B * n_s, C')
+        for start in range(0, clips.shape[0], self.chunk_size):
+            out = self._encode_grad(clips[start:start + self.chunk_size])
+            if out.requires_grad:  # False only if every parameter is frozen
+                out.backward(grads[start:start + self.chunk_size].to(out.dtype))
+        return sampled
+
+    # -- sampler state (a resumed run draws the same snippets) --------------------------------
+    def get_extra_state(self) -> dict:
+        return self.sampler.state_dict()
+
+    def set_extra_state(self, state: dict) -> None:
+        self.sampler.load_state_dict(state)
