@@ -1,0 +1,79 @@
+"""1D NMS / Soft-NMS on hand cases."""
+import math
+
+import pytest
+import torch
+
+from mmtad_ext.evaluation.functional import (batched_nms_1d, nms_1d, segment_iou_1d,
+                                             soft_nms_1d)
+
+
+def _t(x):
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def test_segment_iou_1d():
+    iou = segment_iou_1d(_t([[0, 10]]), _t([[5, 15], [10, 20], [0, 10], [2, 4], [3, 3]]))
+    torch.testing.assert_close(iou, _t([[1 / 3, 0, 1, 0.2, 0]]))
+    assert segment_iou_1d(_t([[3, 3]]), _t([[3, 3]]))[0, 0] == 0  # empty union
+
+
+def test_nms_1d_suppresses_above_threshold_only():
+    segs = _t([[0, 10], [1, 10], [20, 30], [0, 9]])
+    keep = nms_1d(segs, _t([.9, .8, .7, .95]), 0.5)
+    assert keep.tolist() == [3, 2]  # [0,10] (tIoU .9) and [1,10] (tIoU .8) suppressed by [0,9]
+    # tIoU exactly at the threshold is kept (mmcv convention: suppress if > threshold)
+    assert nms_1d(_t([[0, 10], [5, 10]]), _t([.9, .8]), 0.5).tolist() == [0, 1]
+    assert nms_1d(segs, _t([.9, .8, .7, .95]), 0.5, max_num=1).tolist() == [3]
+    assert nms_1d(_t([[0, 1]])[:0], _t([])[:0], 0.5).numel() == 0
+
+
+def test_batched_nms_1d_is_class_aware():
+    segs = _t([[0, 10], [0, 10], [0, 10], [1, 10]])
+    keep = batched_nms_1d(segs, _t([.9, .8, .7, .85]), torch.tensor([0, 1, 1, 0]), 0.5)
+    assert keep.tolist() == [0, 1]  # one per class, by score
+    keep = batched_nms_1d(segs, _t([.9, .8, .7, .85]), torch.tensor([0, 1, 2, 3]), 0.5,
+                          max_num=3)
+    assert keep.tolist() == [0, 3, 1]
+
+
+def test_soft_nms_gaussian():
+    segs = _t([[0, 10], [0, 5], [20, 30]])
+    keep, scores = soft_nms_1d(segs, _t([.9, .8, .7]), sigma=0.5, min_score=0.0)
+    # [0,5] has tIoU .5 with [0,10]: .8 * exp(-.25 / .5); [20,30] does not overlap
+    assert keep.tolist() == [0, 2, 1]
+    torch.testing.assert_close(scores, _t([.9, .7, .8 * math.exp(-0.5)]))
+    keep, _ = soft_nms_1d(segs, _t([.9, .8, .7]), sigma=0.5, min_score=0.5)
+    assert keep.tolist() == [0, 2]  # .485 < min_score
+    assert soft_nms_1d(segs, _t([.9, .8, .7]), max_num=1)[0].tolist() == [0]
+
+
+def test_soft_nms_decay_can_reorder():
+    segs = _t([[0, 10], [0, 9], [50, 60]])
+    keep, scores = soft_nms_1d(segs, _t([.9, .85, .5]), sigma=0.5, min_score=0.0)
+    # [0,9]: .85 * exp(-.81 / .5) = .168 falls below the non-overlapping .5
+    assert keep.tolist() == [0, 2, 1]
+    assert scores[2].item() == pytest.approx(.85 * math.exp(-0.81 / 0.5))
+
+
+def test_soft_nms_linear_with_threshold():
+    segs = _t([[0, 10], [0, 5], [0, 2]])  # tIoU with [0,10]: .5 and .2
+    keep, scores = soft_nms_1d(segs, _t([.9, .8, .7]), iou_threshold=0.3, min_score=0.0,
+                               method='linear')
+    assert keep.tolist() == [0, 2, 1]
+    # [0,5] decays to .8 * .5 by [0,10] ([0,2]: tIoU .2, untouched); after [0,2] is kept,
+    # [0,5] (tIoU .4 > .3 with it) decays again: .4 * .6
+    torch.testing.assert_close(scores, _t([.9, .7, .24]))
+
+
+@pytest.mark.parametrize('kwargs', [dict(method='hard'), dict(sigma=0.0)])
+def test_soft_nms_bad_args(kwargs):
+    with pytest.raises(ValueError):
+        soft_nms_1d(_t([[0, 1]]), _t([1.0]), **kwargs)
+
+
+def test_shape_check():
+    with pytest.raises(ValueError, match=r'\(N, 2\)'):
+        nms_1d(_t([0, 1]), _t([1.0]), 0.5)
+    with pytest.raises(ValueError, match='scores'):
+        nms_1d(_t([[0, 1]]), _t([1.0, 2.0]), 0.5)
