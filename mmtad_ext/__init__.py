@@ -7,6 +7,13 @@ from . import compat
 
 compat.apply_all()
 
+# Register mmaction2's modules, so that our child registries reach them by plain name.
+import mmaction.datasets  # noqa: E402,F401
+import mmaction.engine  # noqa: E402,F401
+import mmaction.evaluation  # noqa: E402,F401
+import mmaction.models  # noqa: E402,F401
+import mmaction.visualization  # noqa: E402,F401
+
 from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 

@@ -59,6 +59,6 @@ def decode_offsets(proposals: torch.Tensor, offsets: torch.Tensor,
     w = d * torch.exp(offsets[:, 3].clamp(max=4.0))
     cw = torch.stack([c - w / 2, c + w / 2], dim=1)
     seg = ((se + cw) / 2).clamp(0, 1)
-    start = torch.minimum(seg[:, 0], 1 - min_length)
+    start = seg[:, 0].clamp(max=1 - min_length)
     end = torch.maximum(seg[:, 1], start + min_length)
     return torch.stack([start, end], dim=1)

@@ -51,6 +51,8 @@ class ETAD(BaseModel):
                  init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='TADDataPreprocessor')
+        if isinstance(data_preprocessor, dict):  # resolve in our scope, not mmengine's root
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone) if backbone is not None else None
         self.neck = MODELS.build(neck)

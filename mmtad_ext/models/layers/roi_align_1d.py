@@ -16,10 +16,11 @@ class RoIAlign1d(nn.Module):
 
     Args:
         output_size (int): Number of bins per RoI. Defaults to 16.
-        sampling_ratio (int): Sampling points per bin (0 = adaptive). Defaults to 0.
+        sampling_ratio (int): Sampling points per bin (0 = adaptive, ceil(roi_width / bins),
+            which makes long RoIs slow on CPU). Defaults to 2.
     """
 
-    def __init__(self, output_size: int = 16, sampling_ratio: int = 0):
+    def __init__(self, output_size: int = 16, sampling_ratio: int = 2):
         super().__init__()
         self.output_size = int(output_size)
         self.roi_align = RoIAlign((1, self.output_size), spatial_scale=1.0,

@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from mmtad_ext.models.layers import RoIAlign1d
+
+
+def test_exact_linear_interpolation():
+    feats = torch.arange(10, dtype=torch.float32).view(1, 1, 10)  # value i at time i + 0.5
+    layer = RoIAlign1d(output_size=4, sampling_ratio=1)
+    out = layer(feats, torch.tensor([[0., 2., 6.]]))  # bins centred at 2.5, 3.5, 4.5, 5.5
+    assert torch.allclose(out, torch.tensor([[[2., 3., 4., 5.]]]))
+    out = layer(feats, torch.tensor([[0., 2., 4.]]))  # centres 2.25 ... 3.75
+    assert torch.allclose(out, torch.tensor([[[1.75, 2.25, 2.75, 3.25]]]))
+
+
+def test_batch_index_and_shape():
+    feats = torch.stack([torch.zeros(3, 8), torch.ones(3, 8)])
+    out = RoIAlign1d(output_size=5)(feats, torch.tensor([[1., 0., 8.], [0., 0., 8.]]))
+    assert out.shape == (2, 3, 5)
+    assert torch.allclose(out[0], torch.ones(3, 5)) and torch.allclose(out[1], torch.zeros(3, 5))
+
+
+def test_gradcheck():
+    torch.manual_seed(0)
+    feats = torch.randn(2, 3, 12, dtype=torch.float64, requires_grad=True)
+    rois = torch.tensor([[0., 1.3, 7.9], [1., -2.0, 5.5], [1., 3.25, 11.9]], dtype=torch.float64)
+    layer = RoIAlign1d(output_size=4, sampling_ratio=2)
+    assert torch.autograd.gradcheck(lambda f: layer(f, rois), (feats, ), eps=1e-6, atol=1e-5)
+
+
+def test_bad_rois():
+    with pytest.raises(ValueError, match='rois must be'):
+        RoIAlign1d()(torch.zeros(1, 2, 8), torch.zeros(3, 5))

@@ -1,0 +1,74 @@
+"""Evaluate a checkpoint (temporal action detection mAP), as mmaction2's ``tools/test.py``.
+
+Run::
+
+    python tools/test.py configs/etad/etad_lstm_6e_synthetic-feature.py \
+        work_dirs/x/epoch_6.pth --dump work_dirs/x/submission.json
+
+The test evaluator's metrics are printed (per-class table in the log); ``--dump`` writes the
+detections as an ActivityNet submission JSON.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model (mmtad-ext)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    parser.add_argument('--dump', type=str,
+                        help='write the detections as an ActivityNet submission JSON')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs, e.g. test_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    """Merge the command-line arguments into the config."""
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.launcher = args.launcher
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.dump is not None:
+        evaluators = cfg.test_evaluator
+        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
+            if evaluator.get('type', '').split('.')[-1] == 'TADMetric':
+                evaluator['dump'] = args.dump
+                break
+        else:
+            raise ValueError('--dump needs a TADMetric in test_evaluator')
+    cfg.load_from = args.checkpoint
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
