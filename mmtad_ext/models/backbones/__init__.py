@@ -1,1 +1,2 @@
 from .egs_backbone_wrapper import EGSBackboneWrapper  # noqa: F401
+from .slimmable_resnet3d import SlimmableResNet3D  # noqa: F401

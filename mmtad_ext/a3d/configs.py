@@ -1,0 +1,81 @@
+"""A3D configurations (gamma_w, gamma_s, gamma_t): keys, grids, range presets and input resampling.
+
+FLOPs of a configuration scale as ``gamma_w^2 * gamma_s^2 * gamma_t`` (paper 002, eq. 2).
+"""
+import itertools
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+#: Paper presets (sec. 4, "Training"): ranges of gamma_w^2 gamma_s^2 gamma_t. ``width_range`` is
+#: sampled uniformly during mutual training; ``table_widths`` is the evaluation grid (sec. 3.3).
+RANGE_PRESETS: Dict[str, dict] = {
+    '0.016-1': dict(
+        width_range=(0.5, 1.0),
+        spatial_factors=(0.57, 0.71, 0.86, 1.0),
+        temporal_factors=(0.25, 0.5, 0.75, 1.0),
+        table_widths=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+    '0.06-1': dict(
+        width_range=(0.63, 1.0),
+        spatial_factors=(0.63, 0.8, 1.0),
+        temporal_factors=(0.4, 0.63, 1.0),
+        table_widths=(0.63, 0.73, 0.83, 0.93, 1.0)),
+}
+
+Config = Tuple[float, float, float]
+
+
+def config_key(gamma_w: float, gamma_s: float, gamma_t: float) -> str:
+    """Stable string key of a configuration, e.g. ``'w0.5_s0.57_t0.25'``."""
+    return f'w{float(gamma_w):g}_s{float(gamma_s):g}_t{float(gamma_t):g}'
+
+
+def config_grid(widths: Sequence[float], spatial: Sequence[float],
+                temporal: Sequence[float]) -> List[Config]:
+    """All (gamma_w, gamma_s, gamma_t) combinations, width-major (96 for the 0.016-1 preset)."""
+    return [(float(w), float(s), float(t))
+            for w, s, t in itertools.product(widths, spatial, temporal)]
+
+
+def resampled_size(size: int, factor: float) -> int:
+    """``round(factor * size)``, at least 1."""
+    return max(1, int(round(float(factor) * size)))
+
+
+def temporal_indices(num_frames: int, gamma_t: float) -> torch.Tensor:
+    """Indices of the ``round(gamma_t * T)`` frames kept: the centres of equal segments."""
+    new_t = resampled_size(num_frames, gamma_t)
+    return ((torch.arange(new_t, dtype=torch.float64) + 0.5) * num_frames / new_t).long()
+
+
+def resample_clip(x: torch.Tensor, gamma_s: float, gamma_t: float) -> torch.Tensor:
+    """Resample a decoded clip in the model (no second decode), as A3D's sub-networks see it.
+
+    Frames are subsampled uniformly (``round(gamma_t T)`` of them) and bilinearly resized to
+    ``round(gamma_s H) x round(gamma_s W)``.
+
+    Args:
+        x (torch.Tensor): ``(..., C, T, H, W)`` clip(s).
+        gamma_s (float): Spatial factor in (0, 1].
+        gamma_t (float): Temporal factor in (0, 1].
+
+    Returns:
+        torch.Tensor: ``(..., C, T', H', W')``.
+    """
+    for name, v in (('gamma_s', gamma_s), ('gamma_t', gamma_t)):
+        if not 0 < v <= 1:
+            raise ValueError(f'{name} must be in (0, 1], got {v}')
+    if gamma_s == 1 and gamma_t == 1:
+        return x
+    *lead, c, t, h, w = (int(v) for v in x.shape)  # ints also while tracing
+    x = x.reshape(-1, c, t, h, w)  # (B, C, T, H, W)
+    if gamma_t != 1:
+        x = x.index_select(2, temporal_indices(t, gamma_t).to(x.device))
+    if gamma_s != 1:
+        b, _, t2 = x.shape[:3]
+        size = (resampled_size(h, gamma_s), resampled_size(w, gamma_s))
+        frames = x.transpose(1, 2).reshape(b * t2, c, h, w)  # (B T', C, H, W)
+        frames = F.interpolate(frames, size=size, mode='bilinear', align_corners=False)
+        x = frames.reshape(b, t2, c, *size).transpose(1, 2)  # (B, C, T', H', W')
+    return x.reshape(*lead, *x.shape[1:])
