@@ -77,3 +77,16 @@ def test_shape_check():
         nms_1d(_t([0, 1]), _t([1.0]), 0.5)
     with pytest.raises(ValueError, match='scores'):
         nms_1d(_t([[0, 1]]), _t([1.0, 2.0]), 0.5)
+
+
+def test_nms_1d_agrees_with_mmcv_on_unit_height_boxes():
+    from mmcv.ops import nms as mmcv_nms
+    g = torch.Generator().manual_seed(0)
+    start = torch.rand(300, generator=g) * 100
+    segs = torch.stack([start, start + 1 + torch.rand(300, generator=g) * 20], 1)  # (N, 2)
+    scores = torch.rand(300, generator=g)
+    boxes = torch.stack([segs[:, 0], torch.zeros(300), segs[:, 1], torch.ones(300)], 1)
+    _, ref = mmcv_nms(boxes, scores, 0.4, offset=0)  # [s, 0, e, 1]: area = length
+    keep = nms_1d(segs.double(), scores.double(), 0.4)
+    assert 20 < len(keep) < 300
+    assert keep.tolist() == ref.tolist()
