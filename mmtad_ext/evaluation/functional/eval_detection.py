@@ -62,12 +62,14 @@ def _match(p_key, p_seg, g_key, g_seg, thr):
     if len(ci) == 0:
         return tp
     tie = np.nonzero((ci[1:] == ci[:-1]) & (ct[1:] == ct[:-1]))[0]
-    for p in np.unique(ci[tie]):  # rare: reproduce the reference's argsort order exactly
-        sl = np.nonzero(ci == p)[0]
-        row_sel = pi == p
-        ref = _reference_tie_order(t32[row_sel], thr.min())
-        cg[sl] = gpos[row_sel][ref]
-        ct[sl] = t64[row_sel][ref]
+    tied = np.unique(ci[tie])  # rare: reproduce the reference's argsort order exactly
+    c_lo, c_hi = np.searchsorted(ci, tied, 'left'), np.searchsorted(ci, tied, 'right')
+    r_lo, r_hi = np.searchsorted(pi, tied, 'left'), np.searchsorted(pi, tied, 'right')
+    for k in range(len(tied)):  # pi and ci are both sorted by prediction
+        row = slice(r_lo[k], r_hi[k])
+        ref = _reference_tie_order(t32[row], thr.min())
+        cg[c_lo[k]:c_hi[k]] = gpos[row][ref]
+        ct[c_lo[k]:c_hi[k]] = t64[row][ref]
     # wavefront step of each candidate prediction = its ordinal among its group's candidates
     cand_pred = ci[np.r_[True, ci[1:] != ci[:-1]]]  # ci is grouped by prediction
     grp = p_key[cand_pred]
