@@ -12,6 +12,7 @@ import argparse
 import json
 
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
+from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
 
 
 def parse_args():
@@ -33,7 +34,7 @@ def main():
     if args.modality == 'feature':
         summary = generate_synthetic_tad(args.out_dir, seed=args.seed, **kwargs)
     else:
-        raise SystemExit('--modality video is not available yet')
+        summary = generate_synthetic_video_tad(args.out_dir, seed=args.seed, **kwargs)
     print(json.dumps({k: v for k, v in summary.items() if k != 'classes'}, indent=1))
 
 

@@ -7,9 +7,10 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from mmtad_ext.registry import DATASETS
+from mmtad_ext.registry import DATASETS, TRANSFORMS
 
 from .feature_io import FEATURE_EXTS, num_feature_snippets
+from .transforms.video_transforms import probe_video
 
 SUBSET_ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing'}
 
@@ -52,7 +53,15 @@ def _load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Option
 
 @DATASETS.register_module()
 class TADDataset(BaseDataset):
-    """ActivityNet-format TAD dataset over pre-extracted snippet features.
+    """ActivityNet-format TAD dataset over pre-extracted snippet features or raw videos.
+
+    With ``modality='video'`` every sample points at ``<data_prefix['video']>/<video_id>
+    <video_ext>`` (``filename``, ``total_frames``); ``DecodeTADSnippets`` then decodes a grid of
+    ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
+    ``snippet_stride`` frames apart in the sliding regime) and mmaction2's transforms
+    resize/crop them. Each video is opened with decord while indexing, so a missing, corrupt or
+    truncated video raises an error naming the file (or is skipped and counted with
+    ``skip_invalid=True``). Annotations are handled exactly as in the feature modality.
 
     Each sample is one video (``regime='resize'``: the features are later resized to
     ``temporal_dim`` snippets, ActivityNet practice) or one window of ``temporal_dim`` snippets
@@ -88,8 +97,13 @@ class TADDataset(BaseDataset):
             least this fraction of it lies inside. Defaults to 0.5.
         drop_empty_windows (bool): Drop sliding windows without any target (training only).
             Defaults to True.
-        skip_invalid (bool): Skip (and count in the log) videos whose feature file is missing or
-            unreadable instead of raising. Defaults to False.
+        skip_invalid (bool): Skip (and count in the log) videos whose feature or video file is
+            missing or unreadable instead of raising. Defaults to False.
+        modality (str): ``'feature'`` or ``'video'`` (raw videos, ``data_prefix=dict(video=
+            <folder>)``). Defaults to ``'feature'``.
+        video_ext (str): Extension of the video files. Defaults to ``'.mp4'``.
+        snippet_stride (int, optional): Frames between consecutive snippets of a video, for the
+            sliding regime of the video modality (required there). Defaults to None.
         annotation_tolerance (float): Seconds an annotation may extend past the video before it
             is an error; smaller overshoots are clipped. Defaults to 1.0.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``test_mode``...).
@@ -112,7 +126,18 @@ class TADDataset(BaseDataset):
                  drop_empty_windows: bool = True,
                  skip_invalid: bool = False,
                  annotation_tolerance: float = 1.0,
+                 modality: str = 'feature',
+                 video_ext: str = '.mp4',
+                 snippet_stride: Optional[int] = None,
                  **kwargs):
+        if modality not in ('feature', 'video'):
+            raise ValueError(f"TADDataset: modality must be 'feature' or 'video', got {modality!r}")
+        if modality == 'video' and regime == 'sliding' and (snippet_stride or 0) < 1:
+            raise ValueError('TADDataset: the sliding regime of the video modality needs '
+                             f'snippet_stride (frames between snippets) >= 1, got {snippet_stride}')
+        self.modality = modality
+        self.video_ext = video_ext
+        self.snippet_stride = snippet_stride
         if regime not in ('resize', 'sliding'):
             raise ValueError(f"TADDataset: regime must be 'resize' or 'sliding', got {regime!r}")
         if feature_ext not in FEATURE_EXTS:
@@ -135,6 +160,8 @@ class TADDataset(BaseDataset):
         self.ignore_labels = tuple(ignore_labels)
         self._class_map = class_map
         self._blocked = blocked_videos
+        # build in our scope, so that the transforms resolve without a runner's default scope
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, pipeline=pipeline, **kwargs)
 
     # -- annotation ---------------------------------------------------------------------------
@@ -184,9 +211,19 @@ class TADDataset(BaseDataset):
             if info.get('subset') not in self.subsets or vid in blocked:
                 continue
             info = self._check_video(vid, info, classes)
-            path = osp.join(self.data_prefix.get('feature', ''), vid + self.feature_ext)
+            video_meta = None
+            if self.modality == 'video':
+                path = osp.join(self.data_prefix.get('video', ''), vid + self.video_ext)
+            else:
+                path = osp.join(self.data_prefix.get('feature', ''), vid + self.feature_ext)
             try:
-                num_snippets = num_feature_snippets(path) if self.regime == 'sliding' else None
+                if self.modality == 'video':
+                    video_meta = probe_video(path)
+                    num_snippets = (-(-video_meta['num_frames'] // self.snippet_stride)
+                                    if self.regime == 'sliding' else None)
+                else:
+                    num_snippets = (num_feature_snippets(path)
+                                    if self.regime == 'sliding' else None)
                 if self.regime == 'resize' and not osp.isfile(path):
                     raise FileNotFoundError(f'feature file not found: {path}')
             except (OSError, ValueError) as e:
@@ -197,23 +234,30 @@ class TADDataset(BaseDataset):
                 continue
             ground_truth[vid] = dict(subset=info['subset'], duration=info['duration'],
                                      annotations=info['annotations'])
-            data_list.extend(self._samples(vid, info, path, classes, num_snippets))
+            data_list.extend(self._samples(vid, info, path, classes, num_snippets, video_meta))
         if skipped:
             print_log(f'TADDataset: skipped {len(skipped)} video(s) with a missing or unreadable '
-                      f'feature file, e.g. {skipped[:5]}', logger='current', level=30)
+                      f'{self.modality} file, e.g. {skipped[:5]}', logger='current', level=30)
         return data_list
 
     def _samples(self, vid: str, info: dict, path: str, classes: List[str],
-                 num_snippets: Optional[int]) -> List[dict]:
+                 num_snippets: Optional[int], video_meta: Optional[dict] = None) -> List[dict]:
         anns = [a for a in info['annotations'] if a['label'] not in self.ignore_labels]
         seg = np.array([a['segment'] for a in anns], dtype=np.float32).reshape(-1, 2)
         labels = np.array([classes.index(a['label']) for a in anns], dtype=np.int64)
         base = dict(video_name=vid, feature_path=path, duration=info['duration'],
                     fps=info.get('fps'), temporal_dim=self.temporal_dim)
+        if video_meta is not None:  # raw video: decoded by DecodeTADSnippets
+            base.update(filename=path, total_frames=video_meta['num_frames'],
+                        height=video_meta['height'], width=video_meta['width'],
+                        fps=info.get('fps') or video_meta['fps'])
         if self.regime == 'resize':
             return [dict(base, window_start=0.0, window_duration=info['duration'],
                          gt_segments=seg / info['duration'], gt_labels=labels)]
         snippet = self.snippet_duration or info['duration'] / num_snippets
+        if video_meta is not None:  # snippets are snippet_stride frames apart
+            base['snippet_stride'] = self.snippet_stride
+            snippet = self.snippet_stride / video_meta['fps']
         size, stride = self.temporal_dim, self.window_stride
         starts = list(range(0, max(num_snippets - size, 0) + 1, stride))
         if starts[-1] + size < num_snippets:  # cover the tail

@@ -1,4 +1,6 @@
 from .feature_transforms import (LoadTADFeatures, PackTADInputs, ResizeTADFeatures,
                                  SlidingWindowTADFeatures)
+from .video_transforms import DecodeTADSnippets, VideoDecodeError, probe_video
 
-__all__ = ['LoadTADFeatures', 'ResizeTADFeatures', 'SlidingWindowTADFeatures', 'PackTADInputs']
+__all__ = ['LoadTADFeatures', 'ResizeTADFeatures', 'SlidingWindowTADFeatures', 'PackTADInputs',
+           'DecodeTADSnippets', 'VideoDecodeError', 'probe_video']

@@ -1,0 +1,138 @@
+"""Raw-video TAD pipeline: decode a grid of snippets from a video (or a window of it).
+
+``DecodeTADSnippets`` produces mmaction2's frame-list layout (``imgs``, ``num_clips``,
+``clip_len``, ``img_shape``...), so mmaction2's ``Resize`` / ``RandomCrop`` / ``CenterCrop`` /
+``Flip`` / ``FormatShape('NCTHW')`` follow unchanged and ``PackTADInputs(input_key='imgs')``
+packs the (N, C, T, H, W) snippet grid.
+"""
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmtad_ext.registry import TRANSFORMS
+
+
+class VideoDecodeError(ValueError):
+    """A video file cannot be opened or decoded (corrupt, truncated, unsupported)."""
+
+
+def _open_video(path: str, num_threads: int = 1, width: int = -1, height: int = -1):
+    """A ``decord.VideoReader`` for ``path``; errors name the file."""
+    import decord
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'video file not found: {path}')
+    try:
+        return decord.VideoReader(path, num_threads=num_threads, width=width, height=height)
+    except Exception as e:  # decord raises DECORDError / RuntimeError with the ffmpeg message
+        raise VideoDecodeError(f'cannot decode video file {path} (corrupt, truncated or not a '
+                               f'video): {str(e).splitlines()[0][:200]}') from e
+
+
+def probe_video(path: str) -> dict:
+    """Open ``path`` with decord and return ``num_frames``, ``fps``, ``height``, ``width``.
+
+    Opening reads the container index, so missing, corrupt and truncated files fail here.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        VideoDecodeError: The file cannot be opened or has no frame.
+    """
+    reader = _open_video(path)
+    num_frames = len(reader)
+    if num_frames < 1:
+        raise VideoDecodeError(f'video file {path} has no frame')
+    height, width = reader[0].shape[:2]
+    return dict(num_frames=num_frames, fps=float(reader.get_avg_fps()), height=int(height),
+                width=int(width))
+
+
+def snippet_frame_indices(centres: np.ndarray, clip_len: int, frame_interval: int,
+                          num_frames: int) -> np.ndarray:
+    """Frame indices (N, clip_len) of clips centred on ``centres``, clipped to the video."""
+    span = clip_len * frame_interval
+    starts = np.floor(np.asarray(centres, np.float64) - span / 2 + 0.5).astype(np.int64)  # (N,)
+    inds = starts[:, None] + frame_interval * np.arange(clip_len)[None]  # (N, clip_len)
+    return np.clip(inds, 0, num_frames - 1)
+
+
+@TRANSFORMS.register_module()
+class DecodeTADSnippets(BaseTransform):
+    """Decode ``temporal_dim`` snippets of ``clip_len`` frames from ``results['filename']``.
+
+    The snippet grid (``results['temporal_dim']`` = N snippets, set by ``TADDataset``):
+
+    - resize regime (ActivityNet): N snippets centred evenly over the whole video,
+      ``centre_i = (i + 0.5) * num_frames / N``;
+    - sliding regime (THUMOS; ``results['window_start_snippet']`` and
+      ``results['snippet_stride']`` in frames): ``centre_i = (w0 + i + 0.5) * stride``; frames
+      past the end of the video repeat the last frame.
+
+    Each snippet is the clip ``centre - clip_len * frame_interval / 2 + k * frame_interval``,
+    ``k < clip_len``. Output: ``imgs`` (N * clip_len frames (H, W, 3) uint8, snippet-major),
+    ``num_clips=N``, ``clip_len``, ``frame_interval``, ``frame_inds``, ``img_shape``,
+    ``original_shape``, ``modality='RGB'`` (mmaction2's layout).
+
+    Args:
+        clip_len (int): Frames per snippet. Defaults to 8.
+        frame_interval (int): Temporal stride between the frames of a snippet. Defaults to 1.
+        short_side (int, optional): Let decord resize while decoding so that the shorter side
+            has this length (saves memory on full-resolution videos). Defaults to None.
+        num_threads (int): decord decoding threads. Defaults to 1.
+    """
+
+    def __init__(self,
+                 clip_len: int = 8,
+                 frame_interval: int = 1,
+                 short_side: Optional[int] = None,
+                 num_threads: int = 1):
+        if clip_len < 1 or frame_interval < 1:
+            raise ValueError('DecodeTADSnippets: clip_len and frame_interval must be >= 1, got '
+                             f'{clip_len} and {frame_interval}')
+        if short_side is not None and short_side < 2:
+            raise ValueError(f'DecodeTADSnippets: short_side must be >= 2, got {short_side}')
+        self.clip_len = int(clip_len)
+        self.frame_interval = int(frame_interval)
+        self.short_side = short_side
+        self.num_threads = num_threads
+
+    def _decode_size(self, results: dict) -> tuple:
+        if self.short_side is None or 'height' not in results:
+            return -1, -1
+        h, w = results['height'], results['width']
+        scale = self.short_side / min(h, w)
+        return int(round(w * scale / 2) * 2), int(round(h * scale / 2) * 2)
+
+    def transform(self, results: dict) -> dict:
+        path = results['filename']
+        width, height = self._decode_size(results)
+        reader = _open_video(path, self.num_threads, width, height)
+        num_frames = len(reader)
+        expected = results.get('total_frames')
+        if expected is not None and num_frames != expected:
+            raise VideoDecodeError(f'video file {path} has {num_frames} frames but the dataset '
+                                   f'indexed {expected}; was the file changed?')
+        n = int(results['temporal_dim'])
+        if 'window_start_snippet' in results:
+            stride = float(results['snippet_stride'])
+            centres = (results['window_start_snippet'] + np.arange(n) + 0.5) * stride
+        else:
+            centres = (np.arange(n) + 0.5) * num_frames / n
+        inds = snippet_frame_indices(centres, self.clip_len, self.frame_interval, num_frames)
+        unique, inverse = np.unique(inds.reshape(-1), return_inverse=True)
+        try:
+            frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3)
+        except Exception as e:
+            raise VideoDecodeError(f'cannot decode frames of video file {path}: '
+                                   f'{str(e).splitlines()[0][:200]}') from e
+        imgs = frames[inverse]  # (N * clip_len, H, W, 3)
+        results.update(imgs=list(imgs), num_clips=n, clip_len=self.clip_len,
+                       frame_interval=self.frame_interval, frame_inds=inds.reshape(-1),
+                       total_frames=num_frames, img_shape=imgs.shape[1:3],
+                       original_shape=imgs.shape[1:3], modality='RGB')
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
+                f'frame_interval={self.frame_interval}, short_side={self.short_side})')
