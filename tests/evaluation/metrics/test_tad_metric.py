@@ -55,7 +55,8 @@ def test_end_to_end_with_dump(tmp_path):
     assert set(sub['results']) == {'v1', 'v2'}
     v1 = sub['results']['v1']
     assert [d['label'] for d in v1] == ['A', 'A', 'A']
-    np.testing.assert_allclose([d['score'] for d in v1], [1.0 * 0.9, 0.95 * 0.9, 0.01 * 0.9], rtol=1e-6)
+    np.testing.assert_allclose([d['score'] for d in v1], [1.0 * 0.9, 0.95 * 0.9, 0.01 * 0.9],
+                               rtol=1e-6)
     assert v1[2]['segment'] == [55.0, 60.0]  # clipped to the duration
     assert sub['results']['v2'][0]['label'] == 'B'
 
