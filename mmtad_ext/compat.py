@@ -14,7 +14,13 @@ in ``tests/test_compat.py``. Nothing in site-packages is edited.
    globals, only while mmengine's checkpoint loader runs (no process-wide environment variable,
    no ``weights_only=False``). A runner checkpoint is still a pickle: load only checkpoints you
    trust, as with any pickle.
-4. :func:`register_config_package`: lets mmengine resolve ``_base_ = 'mmtad_ext::...'``
+4. :func:`allow_cpu_distributed`: mmengine 0.10.7's PyTorch launcher calls
+   ``torch.cuda.set_device`` unconditionally and its Runner wraps the model in DDP with
+   ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only torch, so
+   ``torchrun ... --launcher pytorch`` cannot train over gloo. Without CUDA the shim initialises
+   the process group without selecting a device and builds DDP with ``device_ids=None`` (the
+   CPU form); with CUDA mmengine's own code runs unchanged.
+5. :func:`register_config_package`: lets mmengine resolve ``_base_ = 'mmtad_ext::...'``
    (its ``MODULE2PACKAGE`` table lists only OpenMMLab repositories). This must run before a
    config is parsed, i.e. ``import mmtad_ext`` before ``Config.fromfile`` (our tools do).
 """
@@ -117,6 +123,42 @@ def allow_mmengine_checkpoint_globals() -> bool:
     return True
 
 
+def allow_cpu_distributed() -> bool:
+    """Let mmengine's PyTorch launcher initialise gloo on machines without CUDA.
+
+    Returns:
+        bool: True if mmengine's launcher was wrapped by this call.
+    """
+    import mmengine.dist.utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_mmtad_ext_cpu', False):
+        return False
+
+    @functools.wraps(original)
+    def init_dist_pytorch(backend='nccl', init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            raise RuntimeError('NCCL needs CUDA devices; use dist_cfg=dict(backend=\'gloo\') on a '
+                               'CPU machine (tools/train.py does this automatically)')
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch._mmtad_ext_cpu = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    from mmengine.model import MMDistributedDataParallel
+    ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(ddp_init)
+    def init_ddp(self, module, detect_anomalous_params=False, **kwargs):
+        if not torch.cuda.is_available():
+            kwargs['device_ids'] = None  # CPU modules take no device ids
+        ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = init_ddp
+    return True
+
+
 def register_config_package(distribution: str = 'mmtad_ext') -> bool:
     """Let mmengine resolve ``mmtad_ext::`` config paths.
 
@@ -135,10 +177,12 @@ def apply_all() -> None:
     patch_missing_drn()
     disable_mmaction_multimodal()
     allow_mmengine_checkpoint_globals()
+    allow_cpu_distributed()
     register_config_package()
 
 
 __all__ = [
     'patch_missing_drn', 'disable_mmaction_multimodal', 'mmengine_checkpoint_globals',
-    'allow_mmengine_checkpoint_globals', 'register_config_package', 'apply_all'
+    'allow_mmengine_checkpoint_globals', 'allow_cpu_distributed', 'register_config_package',
+    'apply_all'
 ]

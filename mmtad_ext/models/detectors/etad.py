@@ -193,8 +193,10 @@ class ETAD(BaseModel):
         return data_samples
 
     # -- sampler state (resume draws the same proposals) ------------------------------------
-    def get_extra_state(self) -> dict:
-        return self.proposal_sampler.state_dict()
+    # The generator state is a uint8 tensor, so it travels in the state_dict (and survives
+    # mmengine's broadcast of the state_dict in distributed runs).
+    def get_extra_state(self) -> torch.Tensor:
+        return self.proposal_sampler.generator.get_state()
 
-    def set_extra_state(self, state: dict) -> None:
-        self.proposal_sampler.load_state_dict(state)
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        self.proposal_sampler.generator.set_state(state.cpu())

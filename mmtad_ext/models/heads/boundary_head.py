@@ -14,7 +14,7 @@ def boundary_targets(gt_segments: torch.Tensor, temporal_dim: int,
     """Snippet startness/endness targets (BMN): overlap of each snippet with a boundary region.
 
     Each ground-truth boundary ``b`` owns the region ``b +- w/2`` with
-    ``w = max(1 / T, region_ratio * duration)`` (normalised time). A snippet's target is its
+    ``w = max(3 / T, region_ratio * duration)`` (normalised time; BMN's 3 snippets). A snippet's target is its
     largest fraction covered by such a region (intersection over the snippet length).
 
     Args:
@@ -30,7 +30,7 @@ def boundary_targets(gt_segments: torch.Tensor, temporal_dim: int,
     if gt_segments.numel() == 0:
         return snip.new_zeros(2, temporal_dim)
     seg = gt_segments.float()
-    w = torch.clamp(region_ratio * (seg[:, 1] - seg[:, 0]), min=1.0 / temporal_dim)  # (G,)
+    w = torch.clamp(region_ratio * (seg[:, 1] - seg[:, 0]), min=3.0 / temporal_dim)  # (G,)
     out = []
     for b in (seg[:, 0], seg[:, 1]):
         lo, hi = b - w / 2, b + w / 2  # (G,)

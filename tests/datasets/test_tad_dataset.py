@@ -1,0 +1,160 @@
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmtad_ext.datasets import TADDataset
+from mmtad_ext.datasets.feature_io import load_feature_file
+from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
+
+PIPELINE = [dict(type='LoadTADFeatures', in_channels=4), dict(type='ResizeTADFeatures',
+                                                              temporal_dim=16),
+            dict(type='PackTADInputs')]
+
+
+def _infos(ds):
+    return [ds.get_data_info(i) for i in range(len(ds))]
+
+
+def _write(tmp_path, database, feats):
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(dict(database=database)))
+    fdir = tmp_path / 'feat'
+    fdir.mkdir(exist_ok=True)
+    for vid, arr in feats.items():
+        np.save(fdir / f'{vid}.npy', arr)
+    return str(ann), str(fdir)
+
+
+def _db():
+    return {
+        'v1': dict(subset='training', duration=20.0, annotations=[
+            dict(label='jump', segment=[2.0, 6.0]), dict(label='Ambiguous', segment=[8., 9.]),
+            dict(label='run', segment=[10.0, 19.0])]),
+        'v2': dict(subset='validation', duration=10.0, annotations=[
+            dict(label='run', segment=[1.0, 3.0])]),
+        'v3': dict(subset='training', duration=10.0, annotations=[
+            dict(label='jump', segment=[0.0, 4.0])]),
+    }
+
+
+def _feats(n=40):
+    rng = np.random.default_rng(0)
+    return {v: rng.standard_normal((n, 4)).astype(np.float32) for v in ('v1', 'v2', 'v3')}
+
+
+def test_resize_regime_targets_classes_and_ground_truth(tmp_path):
+    ann, fdir = _write(tmp_path, _db(), _feats())
+    ds = TADDataset(ann, subset='train', data_prefix=dict(feature=fdir), pipeline=PIPELINE,
+                    blocked_videos=['v3'], temporal_dim=16)
+    assert ds.metainfo['classes'] == ('jump', 'run')  # Ambiguous is never a class
+    assert len(ds) == 1  # v3 blocked, v2 other subset
+    assert set(ds.metainfo['ground_truth']) == {'v1'}
+    assert len(ds.metainfo['ground_truth']['v1']['annotations']) == 3  # Ambiguous kept for eval
+    item = ds[0]
+    assert item['inputs'].shape == (4, 16)
+    gt = item['data_samples'].gt_instances
+    assert torch.allclose(gt.segments, torch.tensor([[0.1, 0.3], [0.5, 0.95]]))
+    assert gt.labels.tolist() == [0, 1]
+    assert item['data_samples'].metainfo['window_duration'] == 20.0
+
+
+def test_sliding_regime_windows(tmp_path):
+    ann, fdir = _write(tmp_path, _db(), _feats(40))  # 40 snippets of 0.5 s for v1
+    ds = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir), regime='sliding',
+                    temporal_dim=16, window_stride=8, pipeline=[], test_mode=True)
+    v1 = [d for d in _infos(ds) if d['video_name'] == 'v1']
+    assert [d['window_start_snippet'] for d in v1] == [0, 8, 16, 24]  # tail covered
+    w = v1[1]  # snippets 8..24 = 4 s .. 12 s
+    assert w['window_start'] == pytest.approx(4.0) and w['window_duration'] == pytest.approx(8.)
+    # jump [2, 6] has half inside -> kept; run [10, 19] only 2/9 inside -> dropped
+    np.testing.assert_allclose(w['gt_segments'], [[0.0, 0.25]])
+    train = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir),
+                       regime='sliding', temporal_dim=16, window_stride=8, pipeline=[])
+    assert all(len(d['gt_labels']) for d in _infos(train))  # empty windows dropped
+    item = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir), regime='sliding',
+                      temporal_dim=16, window_stride=8, test_mode=True, pipeline=[
+                          dict(type='LoadTADFeatures'),
+                          dict(type='SlidingWindowTADFeatures', window_size=16),
+                          dict(type='PackTADInputs')])[3]
+    assert item['inputs'].shape == (4, 16)
+
+
+def test_feature_formats_are_equivalent(tmp_path):
+    info = generate_synthetic_tad(str(tmp_path / 'npy'), num_train=2, num_val=1, feat_dim=8,
+                                  min_snippets=20, max_snippets=30, seed=5)
+    for ext in ('.pt', '.csv'):
+        other = generate_synthetic_tad(str(tmp_path / ext[1:]), num_train=2, num_val=1,
+                                       feat_dim=8, min_snippets=20, max_snippets=30, seed=5,
+                                       feature_ext=ext)
+        for vid in ('video_0000', 'video_0002'):
+            a = load_feature_file(osp.join(info['feature_dir'], vid + '.npy'))
+            b = load_feature_file(osp.join(other['feature_dir'], vid + ext))
+            np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_missing_feature_file_error_and_skip(tmp_path, caplog):
+    feats = _feats()
+    del feats['v1']
+    ann, fdir = _write(tmp_path, _db(), feats)
+    with pytest.raises(FileNotFoundError, match=r"video 'v1'.*v1\.npy"):
+        TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=[])
+    ds = TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=[], skip_invalid=True)
+    assert [d['video_name'] for d in _infos(ds)] == ['v3']
+
+
+def test_misshaped_and_corrupt_feature_files(tmp_path):
+    feats = _feats()
+    feats['v1'] = np.zeros(10, dtype=np.float32)  # 1D
+    ann, fdir = _write(tmp_path, _db(), feats)
+    ds = TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=PIPELINE)
+    with pytest.raises(ValueError, match=r"video 'v1'.*v1\.npy.*\(T, C\)"):
+        ds[0]
+    with pytest.raises(ValueError, match=r"v1\.npy.*\(T, C\)"):
+        TADDataset(ann, data_prefix=dict(feature=fdir), regime='sliding', pipeline=[])
+    (tmp_path / 'feat' / 'v3.npy').write_bytes(b'not a numpy file')
+    with pytest.raises(ValueError, match=r"video 'v3'.*cannot read"):
+        TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=PIPELINE)[1]
+    feats = _feats()
+    ann, fdir = _write(tmp_path, _db(), feats)
+    wrong = [dict(type='LoadTADFeatures', in_channels=7)] + PIPELINE[1:]
+    with pytest.raises(ValueError, match=r"video 'v1'.*4 channels.*in_channels=7"):
+        TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=wrong)[0]
+
+
+@pytest.mark.parametrize('ann,match', [
+    (dict(label='run', segment=[2.0, 30.0]), 'outside the video'),
+    (dict(label='run', segment=[5.0, 2.0]), 'outside the video'),
+    (dict(label='run', segment=[1.0]), 'malformed segment'),
+    (dict(label='swim', segment=[1.0, 2.0]), 'not in the class map'),
+])
+def test_malformed_annotations(tmp_path, ann, match):
+    db = _db()
+    db['v1']['annotations'].append(ann)
+    path, fdir = _write(tmp_path, db, _feats())
+    with pytest.raises(ValueError, match=rf"video 'v1'.*{match}"):
+        TADDataset(path, data_prefix=dict(feature=fdir), class_map=['jump', 'run'], pipeline=[])
+
+
+def test_bad_files_and_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match='annotation file not found'):
+        TADDataset(str(tmp_path / 'none.json'), pipeline=[])
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"database": ')
+    with pytest.raises(ValueError, match='not valid JSON'):
+        TADDataset(str(bad), pipeline=[])
+    bad.write_text('{"results": {}}')
+    with pytest.raises(ValueError, match='no "database"'):
+        TADDataset(str(bad), pipeline=[])
+    ann, fdir = _write(tmp_path, _db(), _feats())
+    with pytest.raises(ValueError, match='regime'):
+        TADDataset(ann, regime='crop', pipeline=[])
+    with pytest.raises(ValueError, match='feature_ext'):
+        TADDataset(ann, feature_ext='.h5', pipeline=[])
+    db = _db()
+    db['v1']['duration'] = -1
+    ann, fdir = _write(tmp_path, db, _feats())
+    with pytest.raises(ValueError, match=r"video 'v1'.*duration"):
+        TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=[])

@@ -1,0 +1,97 @@
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from mmaction.structures import ActionDataSample
+from mmtad_ext.registry import MODELS
+
+
+def etad_cfg(ratio=0.06, temporal_dim=32, strategy='random', **kw):
+    return dict(
+        type='ETAD',
+        neck=dict(type='LSTMTemporalAggregation', in_channels=6, channels=16, norm_cfg=None),
+        boundary_head=dict(type='ETADBoundaryHead', in_channels=16, feat_channels=16),
+        proposal_head=dict(type='ETADCascadeHead', in_channels=16, feat_channels=8,
+                           fc_channels=32, roi_size=4),
+        cls_head=dict(type='TADVideoClsHead', in_channels=16, num_classes=3),
+        proposal_sampler=dict(type='ProposalSampler', temporal_dim=temporal_dim, ratio=ratio,
+                              strategy=strategy, seed=0), **kw)
+
+
+def samples(n=2, span=50.0, start=10.0):
+    out = []
+    for i in range(n):
+        ds = ActionDataSample()
+        gt = InstanceData()
+        gt.segments = torch.tensor([[0.1, 0.3], [0.6, 0.9]])
+        gt.labels = torch.tensor([0, 2])
+        ds.gt_instances = gt
+        ds.set_metainfo(dict(video_name=f'v{i}', window_start=start, window_duration=span,
+                             duration=100.0))
+        out.append(ds)
+    return out
+
+
+def test_loss_terms_of_eq1():
+    torch.manual_seed(0)
+    model = MODELS.build(etad_cfg())
+    losses = model(torch.randn(2, 6, 32), samples(), mode='loss')
+    expected = {'loss_start', 'loss_end', 'loss_cls'} | {
+        f's{k}.{n}' for k in range(3)
+        for n in ('loss_iou_cls', 'loss_iou_reg', 'loss_boundary', 'loss_offset')}
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if 'neck' in n)
+
+
+def test_predict_outputs_seconds_and_class_scores():
+    torch.manual_seed(0)
+    model = MODELS.build(etad_cfg(test_cfg=dict(max_proposals=20))).eval()
+    out = model(torch.randn(2, 6, 32), samples(), mode='predict')
+    for ds in out:
+        seg, score = ds.pred_instances.segments, ds.pred_instances.scores
+        assert seg.shape[1] == 2 and 0 < seg.shape[0] <= 20
+        assert float(seg.min()) >= 10.0 - 1e-4 and float(seg.max()) <= 60.0 + 1e-4
+        assert bool((seg[:, 1] > seg[:, 0]).all())
+        assert bool((score[:-1] >= score[1:]).all())  # sorted
+        assert ds.pred_class_scores.shape == (3, )
+
+
+def test_temporal_dim_mismatch_is_a_clear_error():
+    model = MODELS.build(etad_cfg(temporal_dim=32))
+    with pytest.raises(ValueError, match='temporal_dim'):
+        model(torch.randn(2, 6, 40), samples(), mode='loss')
+
+
+def _saved_bytes(model, x, data_samples):
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        losses = model(x, data_samples, mode='loss')
+    sum(losses.values()).backward()
+    return total
+
+
+def test_dps_saves_activation_memory():
+    """Counted, not timed: the saved activations of the proposal part shrink with the ratio."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 64)
+    full = MODELS.build(etad_cfg(ratio=1.0, temporal_dim=64))
+    dps = MODELS.build(etad_cfg(ratio=0.06, temporal_dim=64))
+    dps.load_state_dict(full.state_dict())
+    ratio = _saved_bytes(dps, x, samples()) / _saved_bytes(full, x, samples())
+    assert ratio < 0.2
+
+
+def test_sampler_state_travels_with_the_state_dict():
+    a = MODELS.build(etad_cfg())
+    a.proposal_sampler.sample()
+    b = MODELS.build(etad_cfg())
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.proposal_sampler.sample(), b.proposal_sampler.sample())
