@@ -86,3 +86,89 @@ def select_row(rows: List[Dict], gflops: Optional[float] = None,
         raise ValueError(f'no configuration fits {key} <= {budget}; the cheapest row needs '
                          f'{cheapest:.4g}')
     return max(fits, key=lambda r: (r['top1'], -r[key]))
+
+
+def _top1(model: nn.Module, batches: List) -> float:
+    """Top-1 accuracy of ``model.test_step`` over cached data-loader batches."""
+    correct = total = 0
+    for batch in batches:
+        for sample in model.test_step(batch):
+            correct += int(sample.pred_score.argmax().item() == int(sample.gt_label.item()))
+            total += 1
+    return correct / max(total, 1)
+
+
+@torch.no_grad()
+def measure_latency_ms(model: nn.Module, input_shape: Sequence[int], runs: int = 10,
+                       warmup: int = 2) -> float:
+    """Median wall-clock milliseconds of one clip ``(1, 1, C, T, H, W)`` at the active config."""
+    import time
+    x = torch.zeros((1, 1) + tuple(input_shape), device=next(model.parameters()).device)
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        model.extract_feat(x, stage='head')
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    return float(sorted(times)[len(times) // 2])
+
+
+def evaluate_configs(model: nn.Module, configs: Sequence[Config], calib_batches: List,
+                     val_batches: List, input_shape: Sequence[int], latency_runs: int = 10,
+                     logger: str = 'current') -> List[Dict]:
+    """Calibrate BN, count FLOPs, time and measure top-1 at every configuration.
+
+    The calibrated statistics are kept in ``model.bn_bank``.
+
+    Args:
+        model (nn.Module): An ``A3DRecognizer3D``.
+        configs (Sequence[tuple]): ``(gamma_w, gamma_s, gamma_t)`` to evaluate.
+        calib_batches (list): Training batches for BN calibration (all are used).
+        val_batches (list): Validation batches for top-1.
+        input_shape (Sequence[int]): Full-configuration clip ``(C, T, H, W)``.
+        latency_runs (int): Timed runs per configuration. Defaults to 10.
+        logger (str): Logger name for progress. Defaults to ``'current'``.
+
+    Returns:
+        list[dict]: One row per configuration (``gamma_w``, ``gamma_s``, ``gamma_t``,
+        ``gflops``, ``latency_ms``, ``top1``).
+    """
+    from mmengine.logging import print_log
+    rows = []
+    model.eval()
+    for i, config in enumerate(configs):
+        model.calibrate_config(config, calib_batches, len(calib_batches))
+        model.set_config(*config, use_bank=True)
+        row = dict(zip(('gamma_w', 'gamma_s', 'gamma_t'), config))
+        row['top1'] = _top1(model, val_batches)
+        row['latency_ms'] = measure_latency_ms(model, input_shape, runs=latency_runs)
+        row['gflops'] = count_gflops(model, config, input_shape)
+        rows.append(row)
+        print_log(f'[{i + 1}/{len(configs)}] w={config[0]:g} s={config[1]:g} t={config[2]:g}: '
+                  f'top1={row["top1"]:.4f} GFLOPs={row["gflops"]:.5f} '
+                  f'latency={row["latency_ms"]:.2f} ms', logger=logger)
+    return rows
+
+
+def plot_table(rows: List[Dict], path: str, title: str = 'A3D configuration-budget table') -> None:
+    """Save accuracy vs GFLOPs and vs latency (all rows, Pareto fronts as lines) as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, cost, label in ((axes[0], 'gflops', 'GFLOPs per clip'),
+                            (axes[1], 'latency_ms', 'CPU latency per clip (ms)')):
+        ax.scatter([r[cost] for r in rows], [100 * r['top1'] for r in rows], s=12, c='0.6',
+                   label='all configurations')
+        front = pareto_front(rows, cost=cost)
+        ax.plot([r[cost] for r in front], [100 * r['top1'] for r in front], 'o-', c='C3',
+                label='Pareto front')
+        ax.set_xscale('log')
+        ax.set_xlabel(label)
+        ax.set_ylabel('top-1 (%)')
+        ax.grid(alpha=0.3)
+        ax.legend(loc='lower right')
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""BN calibration changes only running statistics and does not lower a sub-network's accuracy."""
+import numpy as np
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+
+from mmtad_ext.a3d import calibrate_bn, snapshot_bn_stats
+from mmtad_ext.datasets.synthetic import render_clip
+from mmtad_ext.registry import MODELS
+
+NUM_CLASSES = 4
+PATTERNS = (0, 2, 4, 6)  # four patterns of distinct colours: learnt in a few steps
+
+
+def _batches(n_batches, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(n_batches):
+        labels = [(b * batch_size + i) % NUM_CLASSES for i in range(batch_size)]
+        clips = [torch.from_numpy(render_clip(PATTERNS[c], 4, 16, rng)).permute(3, 0, 1, 2)
+                 [None].float() for c in labels]  # (1, C, T, H, W)
+        samples = [ActionDataSample().set_gt_label(torch.tensor([c])) for c in labels]
+        out.append(dict(inputs=clips, data_samples=samples))
+    return out
+
+
+def _accuracy(model, batches):
+    hits = n = 0
+    with torch.no_grad():
+        for batch in batches:
+            for s in model.test_step(batch):
+                hits += int(s.pred_score.argmax() == s.gt_label.item())
+                n += 1
+    return hits / n
+
+
+def test_calibration_changes_only_running_stats_and_helps_subnet():
+    init_default_scope('mmtad_ext')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='A3DRecognizer3D',
+        backbone=dict(type='SlimmableResNet3D', depth=50, stage_blocks=(1, 1, 1, 1),
+                      base_channels=8, pretrained=None, pretrained2d=False, width_divisor=4,
+                      min_channels=4),
+        cls_head=dict(type='I3DHead', num_classes=NUM_CLASSES, in_channels=256,
+                      dropout_ratio=0.0, average_clips='prob'),
+        mutual_cfg=dict(width_range=(0.5, 1.0), spatial_factors=(0.5, 1.0),
+                        temporal_factors=(0.5, 1.0), seed=0),
+        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75] * 3,
+                               std=[57.375] * 3, format_shape='NCTHW')))
+    model.init_weights()
+    train = _batches(8, 8, seed=1)
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=3e-3))
+    model.train()
+    for batch in train * 6:
+        model.train_step(batch, optim)
+    model.eval()
+    val = _batches(4, 8, seed=2)
+    sub = (0.5, 0.5, 0.5)
+    model.set_config(*sub, use_bank=False)  # still the full network's running statistics
+    before = _accuracy(model, val)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    active = calibrate_bn(model, train, num_batches=4)
+    after = _accuracy(model, val)
+    changed = {k for k, v in model.state_dict().items()
+               if not k.startswith('a3d_state.') and not torch.equal(v, state[k])}
+    assert changed and all(k.endswith(('running_mean', 'running_var', 'num_batches_tracked'))
+                           for k in changed)
+    assert not model.training and all(not m.training for m in model.modules())
+    assert active['backbone.conv1.bn'] == 4  # half of 8 channels were calibrated
+    assert snapshot_bn_stats(model, active)['backbone.conv1.bn']['mean'].numel() == 4
+    assert after >= before
+    print('sub-network accuracy before/after calibration', before, after)
