@@ -55,6 +55,10 @@ class EGSBackboneWrapper(BaseModule):
             ``ResNet3dSlowOnly``, ``ResNet2Plus1d``, ``ResNetTSM`` or VideoMAE's
             ``VisionTransformer``. Its output (a tensor or the last of a tuple; (M, C', ...) or
             (M, C')) is average-pooled over everything but the channels.
+        input_format (str): ``'NCTHW'`` for 3D backbones and ViTs (clips go in as
+            (M, C, T, H, W)), ``'NCHW'`` for 2D / TSM backbones (frames go in as (M * T, C, H, W),
+            i.e. ``num_segments = T`` for ``ResNetTSM``; features are averaged over T).
+            Defaults to ``'NCTHW'``.
         sampling_ratio (float): Fraction ``r`` of snippets per video back-propagated, in [0, 1].
             Defaults to 0.1 (paper default).
         strategy (str): ``'random'``, ``'grid'`` or ``'block'`` (see :class:`SnippetSampler`).
@@ -77,6 +81,7 @@ class EGSBackboneWrapper(BaseModule):
     """
 
     MODES = ('joint', 'two_phase')
+    INPUT_FORMATS = ('NCTHW', 'NCHW')
 
     def __init__(self,
                  backbone: dict,
@@ -88,10 +93,15 @@ class EGSBackboneWrapper(BaseModule):
                  frozen_modules: Sequence[str] = (),
                  norm_eval: bool = True,
                  with_cp: bool = False,
+                 input_format: str = 'NCTHW',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if mode not in self.MODES:
             raise ValueError(f'EGSBackboneWrapper: mode must be one of {self.MODES}, got {mode!r}')
+        if input_format not in self.INPUT_FORMATS:
+            raise ValueError(f'EGSBackboneWrapper: input_format must be one of '
+                             f'{self.INPUT_FORMATS}, got {input_format!r}')
+        self.input_format = input_format
         if int(chunk_size) < 1:
             raise ValueError(f'EGSBackboneWrapper: chunk_size must be >= 1, got {chunk_size}')
         self.sampler = SnippetSampler(sampling_ratio, strategy, seed)
@@ -144,11 +154,16 @@ class EGSBackboneWrapper(BaseModule):
     # -- encoding -----------------------------------------------------------------------------
     def _encode(self, clips: torch.Tensor) -> torch.Tensor:
         """Backbone + global average pooling: (M, C, T, H, W) -> (M, C')."""
+        m, t = clips.shape[0], clips.shape[2]
+        if self.input_format == 'NCHW':  # 2D / TSM backbone: frames of all clips in one batch
+            clips = clips.transpose(1, 2).flatten(0, 1)  # (M * T, C, H, W)
         out = self.backbone(clips)
         if isinstance(out, (tuple, list)):
             out = out[-1]
         if out.dim() > 2:
-            out = out.flatten(2).mean(-1)  # (M, C', t, h, w) -> (M, C')
+            out = out.flatten(2).mean(-1)  # (M, C', t, h, w) or (M * T, C', h, w) -> (., C')
+        if self.input_format == 'NCHW':
+            out = out.view(m, t, -1).mean(1)  # (M * T, C') -> (M, C')
         return out
 
     def _encode_grad(self, clips: torch.Tensor) -> torch.Tensor:

@@ -257,3 +257,30 @@ def test_sampler_state_in_checkpoint():
     first = model.backbone.sampler.sample_batch(B, N)
     model.load_state_dict(state)
     torch.testing.assert_close(model.backbone.sampler.sample_batch(B, N), first)
+
+
+def test_tsm_2d_backbone_frames_in_batch():
+    """A 2D TSM backbone sees (M * T, C, H, W) frames; EGS gradients still match."""
+    torch.manual_seed(0)
+    tsm = dict(type='ResNetTSM', depth=18, pretrained=None, num_segments=T_CLIP)
+    wrapper = MODELS.build(dict(type='EGSBackboneWrapper', backbone=tsm, sampling_ratio=0.5,
+                                input_format='NCHW', seed=0, chunk_size=3)).train()
+    x = torch.randn(1, 4, 3, T_CLIP, SIZE, SIZE)
+    state = copy.deepcopy(wrapper.sampler.state_dict())
+    feats = wrapper(x)  # (1, 512, 4)
+    weight = torch.randn_like(feats)
+    (feats * weight).sum().backward()
+    got = wrapper.backbone.conv1.conv.weight.grad.clone()
+    wrapper.zero_grad()
+    wrapper.sampler.load_state_dict(state)
+    sampled = wrapper.sampler.sample_batch(1, 4)[0]
+    frames = x[0].transpose(1, 2).flatten(0, 1)  # (N * T, C, H, W), snippet-major
+    ref = wrapper.backbone(frames).mean((2, 3)).view(4, T_CLIP, -1).mean(1)  # (N, C')
+    keep = torch.zeros(4, 1, dtype=torch.bool)
+    keep[sampled] = True
+    ref = torch.where(keep, ref, ref.detach()).T[None]  # (1, C', N)
+    torch.testing.assert_close(feats, ref)
+    (ref * weight).sum().backward()
+    torch.testing.assert_close(got, wrapper.backbone.conv1.conv.weight.grad)
+    with pytest.raises(ValueError, match='input_format'):
+        MODELS.build(dict(type='EGSBackboneWrapper', backbone=tsm, input_format='NTCHW'))
