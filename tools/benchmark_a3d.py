@@ -1,0 +1,234 @@
+"""Benchmark A3D against the issue's performance targets on the synthetic clip task (CPU).
+
+Run::
+
+    PYTHONPATH=. python tools/benchmark_a3d.py --work-dir work_dirs/bench_a3d
+
+1. Renders the synthetic clips (if absent), trains one A3D model
+   (``configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py``) and individually trained
+   baselines (``configs/a3d/slow-tiny_16e_synthetic-rgb.py`` at the minimum, a middle and the
+   full configuration, same epochs), then builds the budget table of the A3D model
+   (BN calibration, top-1, counted FLOPs, latency) and compares the rows with the baselines.
+2. Mutual-training cost: wall-clock per iteration of A3D vs the full network alone, (a) from
+   the two Runner trainings (data loading included) and (b) in memory on one fixed batch
+   (interleaved), against the counted FLOPs ratio of the sandwiches actually run.
+3. Latency vs FLOPs of every table row (and of a Slow R50 at 8x112x112 on a few rows).
+
+Writes ``<work-dir>/results.json`` and ``<work-dir>/budget_table.{json,png}``.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import time
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import mmtad_ext  # noqa: F401  (registers modules, applies compat)
+from mmtad_ext.a3d import (config_grid, count_gflops, evaluate_configs, measure_latency_ms,
+                           pareto_front, plot_table, resampled_size)
+from mmtad_ext.datasets.synthetic import make_clip_dataset
+from mmtad_ext.registry import MODELS
+
+A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py'
+BASE_CFG = 'configs/a3d/slow-tiny_16e_synthetic-rgb.py'
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='A3D benchmark (synthetic clips, CPU)')
+    parser.add_argument('--work-dir', default='work_dirs/bench_a3d')
+    parser.add_argument('--data-dir', default='data/a3d_synthetic_clips_bench')
+    parser.add_argument('--num-train', type=int, default=192)
+    parser.add_argument('--num-val', type=int, default=120)
+    parser.add_argument('--epochs', type=int, default=12)
+    parser.add_argument('--widths', type=float, nargs='+', default=[0.5, 0.75, 1.0])
+    parser.add_argument('--min-config', type=float, nargs=3, default=[0.5, 0.57, 0.25])
+    parser.add_argument('--mid-config', type=float, nargs=3, default=[0.75, 0.71, 0.5])
+    parser.add_argument('--timing-iters', type=int, default=12)
+    parser.add_argument('--skip-r50', action='store_true', help='skip the R50 latency rows')
+    return parser.parse_args()
+
+
+def setup_cfg(path, data_dir, work_dir, epochs):
+    cfg = Config.fromfile(path)
+    for split in ('train', 'val', 'test'):
+        ds = cfg[f'{split}_dataloader'].dataset
+        ds.ann_file = osp.join(data_dir, ('train' if split == 'train' else 'val') +
+                               '_list_videos.txt')
+        ds.data_prefix = dict(video=data_dir)
+    cfg.train_cfg.max_epochs = epochs
+    cfg.train_cfg.val_interval = epochs + 1  # validate once, after the timed training
+    cfg.param_scheduler[-1].T_max = epochs - 1
+    cfg.param_scheduler[-1].end = epochs
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs)
+    cfg.work_dir = work_dir
+    return cfg
+
+
+def baseline_cfg(cfg, config):
+    """The individually trained model of ``config``: narrower network, smaller clips."""
+    w, s, t = config
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.base_channels = int(round(16 * w))
+    cfg.model.cls_head.in_channels = int(round(512 * w))
+    clip_len = resampled_size(8, t)
+    size = resampled_size(32, s)
+    for split in ('train', 'val', 'test'):
+        for step in cfg[f'{split}_dataloader'].dataset.pipeline:
+            if step.type == 'SampleFrames':  # same 16-frame span as the A3D model's clip
+                step.clip_len = clip_len
+                step.frame_interval = max(1, int(round(16 / clip_len)))
+            if step.type == 'Resize':
+                step.scale = (size, size)
+    return cfg
+
+
+def train(cfg):
+    """Train with a Runner; returns (runner, median s/iter, total s, val top-1)."""
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    runner.train()
+    total = time.perf_counter() - start
+    times = np.asarray(runner.message_hub.log_scalars['train/time'].data[0])
+    metrics = runner.val_loop.run()
+    return runner, float(np.median(times[1:])), total, float(metrics['acc/top1'])
+
+
+def in_memory_timing(a3d_model, plain_model, batch, iters):
+    """Interleaved median train_step seconds of both models on one batch + sampled configs."""
+    opt_a = OptimWrapper(torch.optim.AdamW(a3d_model.parameters(), lr=1e-4))
+    opt_p = OptimWrapper(torch.optim.AdamW(plain_model.parameters(), lr=1e-4))
+    sampled = []
+    sample = a3d_model.sample_sub_configs
+    a3d_model.sample_sub_configs = lambda: sampled.append(sample()) or sampled[-1]
+    a3d_model.train()
+    plain_model.train()
+    ta, tp = [], []
+    for i in range(iters + 4):  # 4 untimed warm-up iterations (oneDNN primitive creation)
+        s = time.perf_counter()
+        a3d_model.train_step(batch, opt_a)
+        ta.append(time.perf_counter() - s)
+        s = time.perf_counter()
+        plain_model.train_step(batch, opt_p)
+        tp.append(time.perf_counter() - s)
+    del a3d_model.sample_sub_configs
+    return float(np.median(ta[4:])), float(np.median(tp[4:])), sampled[4:]
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.work_dir, exist_ok=True)
+    init_default_scope('mmtad_ext')
+    results = dict(machine=dict(cpu=platform.processor() or platform.machine(),
+                                cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                                torch=torch.__version__, load_avg_start=os.getloadavg()),
+                   args=vars(args))
+    if not osp.exists(osp.join(args.data_dir, 'val_list_videos.txt')):
+        make_clip_dataset(args.data_dir, dict(train=args.num_train, val=args.num_val),
+                          num_classes=10, num_frames=16, size=32, seed=0)
+
+    # 1. A3D and individually trained baselines -------------------------------------------
+    a3d_cfg = setup_cfg(A3D_CFG, args.data_dir, osp.join(args.work_dir, 'a3d'), args.epochs)
+    runner, a3d_iter_s, a3d_total, a3d_val = train(a3d_cfg)
+    model = runner.model
+    results['a3d'] = dict(median_iter_s=a3d_iter_s, train_s=a3d_total, val_top1_full=a3d_val)
+    base_cfg = setup_cfg(BASE_CFG, args.data_dir, osp.join(args.work_dir, 'base'), args.epochs)
+    baselines = {}
+    for name, config in (('full', (1.0, 1.0, 1.0)), ('mid', tuple(args.mid_config)),
+                         ('min', tuple(args.min_config))):
+        cfg = baseline_cfg(base_cfg, config)
+        cfg.work_dir = osp.join(args.work_dir, f'base_{name}')
+        brunner, it_s, total, top1 = train(cfg)
+        baselines[name] = dict(config=config, median_iter_s=it_s, train_s=total, top1=top1)
+        print_log(f'baseline {name} {config}: top1={top1:.4f}', logger='current')
+    results['baselines'] = baselines
+
+    # budget table of the A3D model (BN calibrated per configuration)
+    torch.manual_seed(0)
+    calib = [b for _, b in zip(range(a3d_cfg.a3d_table.calib_batches),
+                               Runner.build_dataloader(a3d_cfg.train_dataloader, seed=0))]
+    val = list(Runner.build_dataloader(a3d_cfg.val_dataloader))
+    shape = tuple(val[0]['inputs'][0].shape[1:])
+    configs = config_grid(args.widths, a3d_cfg.a3d_table.spatial_factors,
+                          a3d_cfg.a3d_table.temporal_factors)
+    for name in ('min', 'mid'):
+        if tuple(baselines[name]['config']) not in configs:
+            configs.append(tuple(baselines[name]['config']))
+    rows = evaluate_configs(model, configs, calib, val, shape)
+    by_cfg = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r for r in rows}
+    results['table'] = dict(rows=rows, pareto_gflops=pareto_front(rows, 'gflops'),
+                            pareto_latency=pareto_front(rows, 'latency_ms'))
+    with open(osp.join(args.work_dir, 'budget_table.json'), 'w') as f:
+        json.dump(results['table'], f, indent=1)
+    plot_table(rows, osp.join(args.work_dir, 'budget_table.png'),
+               title='A3D-Slow-tiny-[0.016,1], synthetic clips (CPU)')
+    results['a3d_vs_baseline'] = {
+        name: dict(config=b['config'], a3d_top1=by_cfg[tuple(b['config'])]['top1'],
+                   baseline_top1=b['top1'], gflops=by_cfg[tuple(b['config'])]['gflops'])
+        for name, b in baselines.items()
+    }
+
+    # 2. mutual-training cost ------------------------------------------------------------
+    full_f = by_cfg[(1.0, 1.0, 1.0)]['gflops']
+    plain = MODELS.build(base_cfg.model)
+    plain.init_weights()
+    batch = calib[0]
+    t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
+    flops_cache = {}
+
+    def flops(c):
+        if c not in flops_cache:
+            flops_cache[c] = count_gflops(model, c, shape)
+        return flops_cache[c]
+
+    sandwich = [1 + sum(flops(c) for c in subs) / full_f for subs in sampled]
+    widths = np.linspace(*a3d_cfg.model.mutual_cfg.width_range, 6)
+    sp, tp = a3d_cfg.model.mutual_cfg.spatial_factors, a3d_cfg.model.mutual_cfg.temporal_factors
+    expected = 1 + np.mean([flops((widths[0], s, t)) for s in sp for t in tp]) / full_f + \
+        np.mean([flops((float(w), s, t)) for w in widths for s in sp for t in tp]) / full_f
+    results['mutual_cost'] = dict(
+        runner_iter_ratio=a3d_iter_s / baselines['full']['median_iter_s'],
+        in_memory_iter_ratio=t_a3d / t_plain, in_memory_a3d_s=t_a3d, in_memory_full_s=t_plain,
+        flops_ratio_sampled=float(np.mean(sandwich)), flops_ratio_expected=float(expected))
+
+    # 3. latency vs FLOPs ------------------------------------------------------------------
+    full_lat = by_cfg[(1.0, 1.0, 1.0)]['latency_ms']
+    results['latency_vs_flops'] = [
+        dict(config=(r['gamma_w'], r['gamma_s'], r['gamma_t']),
+             flops_reduction=full_f / r['gflops'], speedup=full_lat / r['latency_ms'],
+             efficiency=(full_lat / r['latency_ms']) / (full_f / r['gflops']))
+        for r in sorted(rows, key=lambda r: -r['gflops'])]
+    if not args.skip_r50:
+        r50_cfg = Config.fromfile('configs/a3d/a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py')
+        r50 = MODELS.build(r50_cfg.model)
+        r50.init_weights()
+        r50.eval()
+        r50_rows = []
+        with torch.no_grad():
+            for c in config_grid((1.0, 0.75, 0.5), (1.0, 0.71), (1.0, 0.5)):
+                r50.set_config(*c, use_bank=False)
+                lat = measure_latency_ms(r50, (3, 8, 112, 112), runs=3, warmup=1)
+                r50_rows.append(dict(config=c, gflops=count_gflops(r50, c, (3, 8, 112, 112)),
+                                     latency_ms=lat))
+        f0, l0 = r50_rows[0]['gflops'], r50_rows[0]['latency_ms']
+        for r in r50_rows:
+            r.update(flops_reduction=f0 / r['gflops'], speedup=l0 / r['latency_ms'])
+            r['efficiency'] = r['speedup'] / r['flops_reduction']
+        results['r50_latency_vs_flops'] = r50_rows
+    results['machine']['load_avg_end'] = os.getloadavg()
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    print_log(json.dumps({k: results[k] for k in ('a3d_vs_baseline', 'mutual_cost')}, indent=1),
+              logger='current')
+
+
+if __name__ == '__main__':
+    main()
