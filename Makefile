@@ -33,9 +33,9 @@ install: deps
 
 demo: install
 	$(PY) tools/make_synthetic_tad.py --out-dir data/synthetic_tad
-	$(PY) tools/train.py configs/etad/etad_lstm_6e_synthetic-feature.py --work-dir $(DEMO_DIR)
-	$(PY) tools/test.py configs/etad/etad_lstm_6e_synthetic-feature.py \
-		$(DEMO_DIR)/epoch_6.pth --work-dir $(DEMO_DIR)
+	$(PY) tools/train.py configs/etad/etad_lstm_16e_synthetic-feature.py --work-dir $(DEMO_DIR)
+	$(PY) tools/test.py configs/etad/etad_lstm_16e_synthetic-feature.py \
+		$(DEMO_DIR)/epoch_16.pth --work-dir $(DEMO_DIR)
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -2,8 +2,8 @@
 
 Run::
 
-    python tools/test.py configs/etad/etad_lstm_6e_synthetic-feature.py \
-        work_dirs/x/epoch_6.pth --dump work_dirs/x/submission.json
+    python tools/test.py configs/etad/etad_lstm_16e_synthetic-feature.py \
+        work_dirs/x/epoch_16.pth --dump work_dirs/x/submission.json
 
 The test evaluator's metrics are printed (per-class table in the log); ``--dump`` writes the
 detections as an ActivityNet submission JSON.

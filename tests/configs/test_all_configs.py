@@ -1,0 +1,50 @@
+"""Every shipped config parses and builds its model (and its datasets' transforms)."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmtad_ext.registry import MODELS, TRANSFORMS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+
+
+def test_configs_found():
+    names = {osp.basename(p) for p in CONFIGS}
+    assert {'etad_lstm_16e_synthetic-feature.py', 'etad_lstm_6e_anet-tsp.py',
+            'etad_lstm_6e_thumos14-i3d.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_build_model_of_every_config(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmtad_ext'
+    assert 'mmtad_ext' in cfg.custom_imports['imports']
+    init_default_scope('mmtad_ext')
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader:
+            for t in loader.dataset.get('pipeline', []):
+                TRANSFORMS.build(t)
+
+
+def test_paper_settings_of_the_etad_configs():
+    for name in ('etad_lstm_6e_anet-tsp.py', 'etad_lstm_6e_thumos14-i3d.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', 'etad', name))
+        assert cfg.model.proposal_sampler.ratio == 0.06
+        assert tuple(cfg.model.proposal_head.pos_iou_thrs) == (0.7, 0.8, 0.9)
+        assert cfg.model.proposal_head.loss_offset.loss_weight == 10.0
+        assert cfg.optim_wrapper.optimizer.lr == 1e-3
+        assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+        assert cfg.train_dataloader.batch_size == 16 and cfg.train_cfg.max_epochs == 6
+        assert cfg.model.cls_head is None and cfg.val_evaluator.class_score_file
+    thumos = Config.fromfile(osp.join(ROOT, 'configs', 'etad', 'etad_lstm_6e_thumos14-i3d.py'))
+    assert thumos.train_dataloader.dataset.regime == 'sliding'
+    assert thumos.train_dataloader.dataset.window_stride == 64
+    assert thumos.val_evaluator.tiou_thresholds == 'thumos'
