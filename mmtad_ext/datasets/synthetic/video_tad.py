@@ -33,8 +33,8 @@ def _place_instances(rng: np.random.Generator, num_frames: int, max_instances: i
 
 
 def generate_synthetic_video_tad(out_dir: str,
-                                 num_train: int = 48,
-                                 num_val: int = 16,
+                                 num_train: int = 96,
+                                 num_val: int = 48,
                                  num_classes: int = 4,
                                  size: int = 64,
                                  fps: int = 8,
@@ -54,8 +54,8 @@ def generate_synthetic_video_tad(out_dir: str,
 
     Args:
         out_dir (str): Output folder (created).
-        num_train (int): Training videos. Defaults to 48.
-        num_val (int): Validation videos. Defaults to 16.
+        num_train (int): Training videos. Defaults to 96.
+        num_val (int): Validation videos. Defaults to 48.
         num_classes (int): Action classes ``K`` (patterns ``0..K-1``). Defaults to 4.
         size (int): Frame height and width (even, >= 16). Defaults to 64.
         fps (int): Frame rate. Defaults to 8.

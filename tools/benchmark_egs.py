@@ -1,0 +1,301 @@
+"""Benchmark encoder gradient sampling (ETAD, paper 001, sec. 3.3 / 4.5) on this machine.
+
+Run::
+
+    python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
+    python tools/benchmark_egs.py configs/etad/etad-egs_slowonly-r18-tiny_16e_synthetic-video.py \
+        --work-dir work_dirs/benchmark_egs
+
+1. Memory and time (``--skip-train`` runs only this part): one ETAD training step on the same
+   batch, for ``sampling_ratio`` 1.0 / 0.1 and both modes, each setting in its own subprocess:
+
+   - peak of the backbone's live saved activations (``torch.autograd.graph.saved_tensors_hooks``;
+     unique storages, parameters excluded), and of all saved activations of the step;
+   - process peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) growth during the steps;
+   - training-step time: the fastest of ``--steps`` steps, best over ``--rounds`` interleaved
+     rounds (robust to other load on the machine).
+
+2. Detection quality (skipped with ``--skip-train``): the config trained by mmengine's Runner
+   with ratio 0 (frozen encoder "0*"), 0.1 (EGS) and 1.0 (full end to end), each tested with
+   the config's ``TADMetric`` (average mAP over tIoU 0.5:0.05:0.95).
+
+Prints a JSON summary and writes it to ``<work-dir>/benchmark_egs.json``.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+
+import mmtad_ext  # noqa: F401  (registers modules, enables mmtad_ext:: configs)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Benchmark encoder gradient sampling')
+    parser.add_argument('config', help='an EGS raw-video ETAD config')
+    parser.add_argument('--work-dir', default='work_dirs/benchmark_egs')
+    parser.add_argument('--ratios', type=float, nargs='+', default=[1.0, 0.1],
+                        help='EGS ratios of the memory/time part (the first is the reference)')
+    parser.add_argument('--modes', nargs='+', default=['joint', 'two_phase'])
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='videos per batch of the memory/time part (default: the config)')
+    parser.add_argument('--num-snippets', type=int, default=None,
+                        help='snippets per video of the memory/time part (default: the config)')
+    parser.add_argument('--crop', type=int, default=None,
+                        help='frame size of the memory/time part (default: the config)')
+    parser.add_argument('--steps', type=int, default=3, help='timed steps per setting')
+    parser.add_argument('--rounds', type=int, default=2, help='interleaved timing rounds')
+    parser.add_argument('--train-ratios', type=float, nargs='+', default=[0.0, 0.1, 1.0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='training seeds of the mAP part (results are averaged)')
+    parser.add_argument('--jobs', type=int, default=1, help='trainings run in parallel')
+    parser.add_argument('--skip-train', action='store_true', help='memory/time part only')
+    parser.add_argument('--threads', type=int, default=None, help='torch threads')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='config overrides for both parts, key=value')
+    parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def load_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+# -- part 1: one training step per setting, in a child process --------------------------------
+class _Saved:
+    """What the pack hook returns: the tensor, and a finaliser that un-counts it when freed."""
+
+    __slots__ = ('tensor', 'release', '__weakref__')
+
+    def __init__(self, tensor, release):
+        self.tensor = tensor
+        self.release = release
+
+    def __del__(self):
+        self.release()
+
+
+class SavedActivationMeter:
+    """Peak bytes of live tensors saved for backward (unique storages, parameters excluded).
+
+    Tensors saved while ``active`` is set (i.e. inside the backbone's forward) count towards
+    ``backbone``; all count towards ``total``.
+    """
+
+    def __init__(self, params):
+        self.params = {p.untyped_storage().data_ptr() for p in params}
+        self.live = {}  # storage ptr -> [bytes, refs, is_backbone]
+        self.cur = dict(backbone=0, total=0)
+        self.peak = dict(backbone=0, total=0)
+        self.active = False
+
+    def _add(self, nbytes, backbone, sign):
+        self.cur['total'] += sign * nbytes
+        if backbone:
+            self.cur['backbone'] += sign * nbytes
+        for k in self.peak:
+            self.peak[k] = max(self.peak[k], self.cur[k])
+
+    def pack(self, t):
+        key = t.untyped_storage().data_ptr()
+        if key in self.params:
+            return t
+        entry = self.live.get(key)
+        if entry is None:
+            self.live[key] = [t.untyped_storage().nbytes(), 1, self.active]
+            self._add(self.live[key][0], self.active, 1)
+        else:
+            entry[1] += 1
+
+        def release():
+            entry = self.live.get(key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self.live[key]
+                    self._add(entry[0], entry[2], -1)
+
+        return _Saved(t, release)
+
+    @staticmethod
+    def unpack(saved):
+        return saved.tensor if isinstance(saved, _Saved) else saved
+
+
+def make_batch(cfg, args, seed=0):
+    """A batch of B videos of N snippets (C, T, H, W) and a ground truth; the config's shape
+    unless ``--batch-size`` / ``--num-snippets`` / ``--crop`` say otherwise."""
+    from mmengine.structures import InstanceData
+
+    from mmaction.structures import ActionDataSample
+    g = torch.Generator().manual_seed(seed)
+    b = args.batch_size or cfg.train_dataloader.batch_size
+    n = cfg.model.proposal_sampler.temporal_dim
+    crop = args.crop or next(t for t in cfg.train_pipeline if t['type'] == 'RandomCrop')['size']
+    clip_len = next(t for t in cfg.train_pipeline if t['type'] == 'DecodeTADSnippets')['clip_len']
+    inputs = [torch.randint(0, 256, (n, 3, clip_len, crop, crop), generator=g,
+                            dtype=torch.uint8) for _ in range(b)]
+    samples = []
+    for _ in range(b):
+        ds = ActionDataSample()
+        gt = InstanceData()
+        s = torch.rand(2, generator=g).sort().values
+        gt.segments = torch.stack([s[0] * 0.5, 0.5 + s[1] * 0.5])[None]
+        gt.labels = torch.zeros(1, dtype=torch.long)
+        ds.gt_instances = gt
+        samples.append(ds)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def run_setting(args, ratio, mode):
+    """Child: time and measure one training step of one setting; print a JSON line."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    from mmtad_ext.registry import MODELS
+    init_default_scope('mmtad_ext')
+    cfg = load_cfg(args)
+    cfg.model.backbone.sampling_ratio = ratio
+    cfg.model.backbone.mode = mode
+    if args.num_snippets:
+        cfg.model.proposal_sampler.temporal_dim = args.num_snippets
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batch = make_batch(cfg, args)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # model and batch, no step yet
+    model.train_step(copy.deepcopy(batch), optim_wrapper)  # warm-up
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        model.train_step(copy.deepcopy(batch), optim_wrapper)
+        times.append(time.perf_counter() - t0)
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    meter = SavedActivationMeter(model.parameters())
+    inner = model.backbone.backbone
+    inner.register_forward_pre_hook(lambda *a: setattr(meter, 'active', True))
+    inner.register_forward_hook(lambda *a: setattr(meter, 'active', False))
+    with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+        model.train_step(copy.deepcopy(batch), optim_wrapper)
+    print(json.dumps(dict(ratio=ratio, mode=mode, step_s=min(times),
+                          saved_backbone_bytes=meter.peak['backbone'],
+                          saved_total_bytes=meter.peak['total'],
+                          peak_rss_kb=rss1, rss_growth_kb=rss1 - rss0)))
+
+
+def spawn(args, child: str) -> dict:
+    cmd = [sys.executable, osp.abspath(__file__), args.config, '--child', child,
+           '--steps', str(args.steps), '--work-dir', args.work_dir]
+    for flag in ('batch_size', 'num_snippets', 'crop'):
+        if getattr(args, flag):
+            cmd += ['--' + flag.replace('_', '-'), str(getattr(args, flag))]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    for k, v in args.cfg_options.items():
+        cmd += ['--cfg-options', f'{k}={v}']
+    env = dict(os.environ)
+    if args.threads:  # also the OpenMP pools of the child (avoids oversubscription)
+        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f'{child} failed:\n{out.stderr[-3000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory_time(args) -> list:
+    best = {}
+    for _ in range(args.rounds):
+        for ratio in args.ratios:
+            for mode in args.modes:
+                res = spawn(args, f'step:{ratio}:{mode}')
+                key = (ratio, mode)
+                if key not in best or res['step_s'] < best[key]['step_s']:
+                    best[key] = res
+    # reference: plain end-to-end training = the first ratio (1.0) in joint mode
+    e2e = best[(args.ratios[0], 'joint' if 'joint' in args.modes else args.modes[0])]
+    rows = []
+    for (ratio, mode), res in best.items():
+        same = best[(args.ratios[0], mode)]
+        rows.append(dict(
+            res,
+            saved_backbone_vs_e2e=res['saved_backbone_bytes'] / max(e2e['saved_backbone_bytes'], 1),
+            saved_total_vs_e2e=res['saved_total_bytes'] / max(e2e['saved_total_bytes'], 1),
+            rss_growth_vs_e2e=res['rss_growth_kb'] / max(e2e['rss_growth_kb'], 1),
+            time_vs_e2e=res['step_s'] / e2e['step_s'],
+            time_vs_same_mode=res['step_s'] / same['step_s']))
+    return rows
+
+
+# -- part 2: train with the Runner and test -----------------------------------------------------
+def train_and_test(args, ratio, seed) -> dict:
+    """Child: train the config with EGS ratio ``ratio`` and return the test metrics."""
+    from mmengine.runner import Runner
+    cfg = load_cfg(args)
+    cfg.model.backbone.sampling_ratio = ratio
+    cfg.randomness = dict(seed=seed, diff_rank_seed=False, deterministic=False)
+    cfg.model.backbone.seed = seed
+    cfg.work_dir = osp.join(args.work_dir, f'ratio{ratio:g}_seed{seed}')
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_cfg.pop('val_interval', None)
+    cfg.train_cfg.pop('val_begin', None)
+    runner = Runner.from_cfg(cfg)
+    t0 = time.perf_counter()
+    runner.train()
+    train_s = time.perf_counter() - t0
+    metrics = runner.test()
+    print(json.dumps(dict(ratio=ratio, seed=seed, train_s=train_s,
+                          **{k: float(v) for k, v in metrics.items()})))
+
+
+def detection(args) -> list:
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(ratio, seed) for ratio in args.train_ratios for seed in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = dict(zip(jobs, pool.map(lambda j: spawn(args, f'train:{j[0]}:{j[1]}'), jobs)))
+    rows = []
+    for ratio in args.train_ratios:
+        runs = [results[(ratio, seed)] for seed in args.seeds]
+        keys = [k for k in runs[0] if k.startswith('tad/')]
+        rows.append(dict(ratio=ratio, seeds=args.seeds, runs=runs,
+                         **{k: sum(r[k] for r in runs) / len(runs) for k in keys}))
+    return rows
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        kind, a, b = args.child.split(':')
+        if kind == 'step':
+            run_setting(args, float(a), b)
+        else:
+            train_and_test(args, float(a), int(b))
+        return
+    os.makedirs(args.work_dir, exist_ok=True)
+    summary = dict(
+        command=' '.join([osp.relpath(sys.executable)] + sys.argv),
+        machine=dict(platform=platform.platform(), processor=platform.processor(),
+                     cpus=os.cpu_count(), torch=torch.__version__,
+                     threads=args.threads or torch.get_num_threads(),
+                     load_avg=os.getloadavg()),
+        memory_time=memory_time(args))
+    if not args.skip_train:
+        summary['detection'] = detection(args)
+    with open(osp.join(args.work_dir, 'benchmark_egs.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == '__main__':
+    main()
