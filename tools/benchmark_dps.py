@@ -8,7 +8,8 @@ Two parts, both on the synthetic feature benchmark's ETAD config:
    ``torch.autograd.graph.saved_tensors_hooks``); on a GPU also
    ``torch.cuda.max_memory_allocated``.
 2. ``map`` (``--train``): train the config once per setting with ``tools/train.py`` and read the
-   final average mAP of the validation set.
+   final average mAP of the validation set (the config's own ``temporal_dim``: 64 for the
+   synthetic config; the step benchmark uses ``--temporal-dim``, 128 by default as the paper).
 
 Run::
 
@@ -37,6 +38,7 @@ from mmtad_ext.registry import DATASETS, MODELS
 CONFIG = 'configs/etad/etad_lstm_16e_synthetic-feature.py'
 SETTINGS = [('1.0 (all)', 1.0, 'random'), ('0.06 random', 0.06, 'random'),
             ('0.06 grid', 0.06, 'grid'), ('0.06 block', 0.06, 'block')]
+KEYS = dict(all='1.0 (all)', random='0.06 random', grid='0.06 grid', block='0.06 block')
 
 
 def parse_args():
@@ -46,8 +48,14 @@ def parse_args():
     parser.add_argument('--repeats', type=int, default=5, help='timed steps per setting')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--train', action='store_true', help='also train each setting (mAP)')
+    parser.add_argument('--train-settings', nargs='+', choices=list(KEYS),
+                        default=['random', 'grid', 'block', 'all'],
+                        help='settings to train, in this order (all = ratio 1.0)')
+    parser.add_argument('--skip-steps', action='store_true', help='skip the step benchmark')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_dps')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--temporal-dim', type=int, default=128,
+                        help='snippets per video for the step benchmark (paper: 128)')
     return parser.parse_args()
 
 
@@ -84,8 +92,19 @@ def step_time(model, data, device):
     return time.perf_counter() - t0
 
 
+def set_temporal_dim(cfg, temporal_dim):
+    """Resize the training videos to ``temporal_dim`` snippets in the model and the data."""
+    cfg.model.proposal_sampler.temporal_dim = temporal_dim
+    data = cfg.train_dataloader.dataset
+    data.temporal_dim = temporal_dim
+    for t in data.pipeline:
+        if t['type'] == 'ResizeTADFeatures':
+            t['temporal_dim'] = temporal_dim
+
+
 def bench_steps(args, cfg):
     init_default_scope('mmtad_ext')
+    set_temporal_dim(cfg, args.temporal_dim)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     batch = pseudo_collate([dataset[i] for i in range(args.batch_size)])
     torch.manual_seed(args.seed)
@@ -127,10 +146,21 @@ def train_map(args, name, ratio, strategy):
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    rows = bench_steps(args, cfg)
+    if not args.skip_steps:
+        print_steps(args, cfg, bench_steps(args, cfg))
+    if args.train:
+        print('\n| setting | average mAP (%) | training wall-clock (s) |\n|---|---|---|')
+        settings = {name: (ratio, strategy) for name, ratio, strategy in SETTINGS}
+        for key in args.train_settings:
+            avg_map, secs = train_map(args, KEYS[key], *settings[KEYS[key]])
+            print(f'| {KEYS[key]} | {avg_map:.2f} | {secs:.0f} |', flush=True)
+
+
+def print_steps(args, cfg, rows):
     full = rows['1.0 (all)']
     full_t = statistics.median(full['times'])
-    print(f'\n# DPS benchmark ({args.config}, batch {args.batch_size}, device {args.device}, '
+    print(f'\n# DPS benchmark ({args.config}, T={args.temporal_dim}, batch {args.batch_size}, '
+          f'device {args.device}, '
           f'torch {torch.__version__}, {platform.processor() or platform.machine()}, '
           f'{os.cpu_count()} cores)\n')
     head = '| setting | proposals / video | step time (s) | speed-up | saved activations (MiB) ' \
@@ -146,11 +176,6 @@ def main():
         if r['peak'] is not None:
             line += f' {r["peak"] / 2**20:.1f} |'
         print(line)
-    if args.train:
-        print('\n| setting | average mAP (%) | training wall-clock (s) |\n|---|---|---|')
-        for name, ratio, strategy in SETTINGS:
-            avg_map, secs = train_map(args, name, ratio, strategy)
-            print(f'| {name} | {avg_map:.2f} | {secs:.0f} |', flush=True)
 
 
 if __name__ == '__main__':

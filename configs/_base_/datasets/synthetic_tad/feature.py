@@ -4,7 +4,7 @@ dataset_type = 'TADDataset'
 data_root = 'data/synthetic_tad/'
 ann_file = data_root + 'annotations.json'
 class_map = data_root + 'class_map.txt'
-temporal_dim = 128
+temporal_dim = 64  # synthetic videos have 96-256 snippets
 
 train_pipeline = [
     dict(type='LoadTADFeatures', in_channels=64),
