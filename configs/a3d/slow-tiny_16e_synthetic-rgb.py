@@ -13,3 +13,4 @@ model = dict(
                   dropout_ratio=0.2, average_clips='prob'),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75, 114.75, 114.75],
                            std=[57.375, 57.375, 57.375], format_shape='NCTHW'))
+custom_hooks = []  # no A3D BN calibration for the plain model

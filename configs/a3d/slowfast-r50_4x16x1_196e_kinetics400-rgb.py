@@ -22,3 +22,4 @@ model = dict(
                   dropout_ratio=0.5, average_clips='prob'),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
+custom_hooks = []  # no A3D BN calibration for the plain model

@@ -14,6 +14,16 @@ from mmtad_ext.a3d import count_gflops, temporal_indices
 from mmtad_ext.models.backbones.a3d_slowfast import A3DSlowFast
 from mmtad_ext.registry import MODELS
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # tiny SlowFast: bottleneck, one block per stage; tau = alpha = 4, beta = 1/8
 SLOW = dict(type='resnet3d', depth=50, stage_blocks=(1, 1, 1, 1), base_channels=32,
             pretrained=None, pretrained2d=False, lateral=True, conv1_kernel=(1, 7, 7),

@@ -1,0 +1,3 @@
+from .bn_calibration_hook import BNCalibrationHook
+
+__all__ = ['BNCalibrationHook']

@@ -1,0 +1,140 @@
+"""BNCalibrationHook: per-configuration BN calibration at the end of A3D training.
+
+A3D (paper 002, sec. 3.3; from universally slimmable networks): BN statistics differ between
+configurations (width, spatial and temporal size), so after training each configuration of the
+configuration-budget table gets its own statistics, recomputed on a few training batches with no
+weight update. The hook asks the model to calibrate every configuration of the config's
+``a3d_table`` (:meth:`A3DRecognizer3D.calibrate_config`), which stores them in the model's BN
+bank; the bank is part of the model's state dict, so the checkpoint saved right after (the hook
+runs before ``CheckpointHook``) is deployable: ``set_config``/``set_budget`` switch instantly.
+"""
+import itertools
+import time
+from typing import Optional, Sequence
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+
+from mmtad_ext.a3d.configs import config_grid
+from mmtad_ext.registry import HOOKS
+
+TABLE_KEYS = ('widths', 'spatial_factors', 'temporal_factors')
+
+
+def _check_table(table, source: str) -> None:
+    """Raise a clear error unless ``table`` is an ``a3d_table``-like dict."""
+    if not isinstance(table, dict) or not set(TABLE_KEYS) <= set(table):
+        raise ValueError(f'{source} must be a dict with keys {TABLE_KEYS} (as the configs\' '
+                         f'a3d_table), got {table!r}')
+    for key in TABLE_KEYS:
+        values = table[key]
+        if (not isinstance(values, Sequence) or not values
+                or not all(isinstance(v, (int, float)) and 0 < v <= 1 for v in values)):
+            raise ValueError(f'{source}.{key} must be a non-empty sequence of factors in '
+                             f'(0, 1], got {values!r}')
+
+
+def _check_positive(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ValueError(f'{name} must be None or a positive int, got {value!r}')
+
+
+@HOOKS.register_module()
+class BNCalibrationHook(Hook):
+    """Calibrate and store BN statistics for every configuration of the A3D table.
+
+    Runs after the last training epoch (and every ``interval`` epochs if given), before
+    ``CheckpointHook`` saves (priority ``LOW`` < ``VERY_LOW``). The first ``num_batches``
+    batches of the training data loader are decoded once and used for every configuration.
+    Weights are unchanged; the model's running statistics and active configuration are
+    restored afterwards, so training and validation continue exactly as without the hook.
+    In distributed training every rank calibrates on its own batches and the checkpoint keeps
+    rank 0's statistics.
+
+    Args:
+        table (dict, optional): ``widths``, ``spatial_factors`` and ``temporal_factors`` whose
+            product is calibrated (optionally ``calib_batches``). Defaults to None: the
+            config's ``a3d_table``.
+        num_batches (int, optional): Training batches per configuration. Defaults to None:
+            the table's ``calib_batches``.
+        interval (int, optional): Also calibrate every ``interval`` epochs. Defaults to None
+            (only after the last epoch).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 table: Optional[dict] = None,
+                 num_batches: Optional[int] = None,
+                 interval: Optional[int] = None) -> None:
+        if table is not None:
+            _check_table(table, 'table')
+        _check_positive('num_batches', num_batches)
+        _check_positive('interval', interval)
+        self.table = table
+        self.num_batches = num_batches
+        self.interval = interval
+        self.configs: list = []
+
+    def before_train(self, runner) -> None:
+        """Resolve the table and the number of batches; check model and training loop."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not callable(getattr(model, 'calibrate_config', None)):
+            raise TypeError(f'BNCalibrationHook needs a model with calibrate_config() (e.g. '
+                            f'A3DRecognizer3D), got {type(model).__name__}')
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            raise TypeError('BNCalibrationHook calibrates at epoch ends; it needs an '
+                            f'EpochBasedTrainLoop, got {type(runner.train_loop).__name__}')
+        table = self.table
+        if table is None:
+            table = runner.cfg.get('a3d_table')
+            if table is None:
+                raise KeyError('BNCalibrationHook: give table=dict(widths=..., '
+                               'spatial_factors=..., temporal_factors=...) or define a3d_table '
+                               'in the config')
+            _check_table(table, 'config a3d_table')
+        num_batches = self.num_batches or table.get('calib_batches')
+        _check_positive('num_batches (or a3d_table.calib_batches)', num_batches)
+        if num_batches is None:
+            raise KeyError('BNCalibrationHook: give num_batches or a3d_table.calib_batches')
+        self.resolved_num_batches = int(num_batches)
+        self.configs = config_grid(table['widths'], table['spatial_factors'],
+                                   table['temporal_factors'])
+
+    def after_train_epoch(self, runner) -> None:
+        """Calibrate after the last epoch and every ``interval`` epochs."""
+        if self.is_last_train_epoch(runner) or (self.interval is not None and
+                                                self.every_n_epochs(runner, self.interval)):
+            self.calibrate(runner)
+
+    @torch.no_grad()
+    def calibrate(self, runner) -> None:
+        """Calibrate every table configuration and store it in the model's BN bank."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        start = time.perf_counter()
+        batches = list(itertools.islice(runner.train_dataloader, self.resolved_num_batches))
+        if not batches:
+            raise ValueError('BNCalibrationHook: the training data loader gave no batch')
+        if len(batches) < self.resolved_num_batches:
+            print_log(f'BNCalibrationHook: the training data loader gave {len(batches)} of the '
+                      f'{self.resolved_num_batches} requested batches', logger='current')
+        # calibration resets the running statistics: keep the training ones and the config
+        buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+        previous = model.active_config
+        was_training = model.training
+        model.eval()  # BN layers are switched to training mode by the calibration itself
+        try:
+            for config in self.configs:
+                model.calibrate_config(config, batches, len(batches))
+        finally:
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+            model.set_config(*previous, use_bank=False)
+            model.train(was_training)
+        print_log(f'BNCalibrationHook: calibrated BN statistics of {len(self.configs)} '
+                  f'configurations on {len(batches)} training batches in '
+                  f'{time.perf_counter() - start:.1f} s', logger='current')
