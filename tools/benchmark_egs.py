@@ -15,7 +15,7 @@ Run::
    - training-step time: the fastest of ``--steps`` steps, best over ``--rounds`` interleaved
      rounds (robust to other load on the machine).
 
-2. Detection quality (skipped with ``--skip-train``): the config trained by mmengine's Runner
+2. Detection quality (``--skip-memory`` runs only this part): the config trained by mmengine's Runner
    with ratio 0 (frozen encoder "0*"), 0.1 (EGS) and 1.0 (full end to end), each tested with
    the config's ``TADMetric`` (average mAP over tIoU 0.5:0.05:0.95).
 
@@ -58,6 +58,7 @@ def parse_args():
                         help='training seeds of the mAP part (results are averaged)')
     parser.add_argument('--jobs', type=int, default=1, help='trainings run in parallel')
     parser.add_argument('--skip-train', action='store_true', help='memory/time part only')
+    parser.add_argument('--skip-memory', action='store_true', help='mAP part only')
     parser.add_argument('--threads', type=int, default=None, help='torch threads')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='config overrides for both parts, key=value')
@@ -288,8 +289,9 @@ def main():
         machine=dict(platform=platform.platform(), processor=platform.processor(),
                      cpus=os.cpu_count(), torch=torch.__version__,
                      threads=args.threads or torch.get_num_threads(),
-                     load_avg=os.getloadavg()),
-        memory_time=memory_time(args))
+                     load_avg=os.getloadavg()))
+    if not args.skip_memory:
+        summary['memory_time'] = memory_time(args)
     if not args.skip_train:
         summary['detection'] = detection(args)
     with open(osp.join(args.work_dir, 'benchmark_egs.json'), 'w') as f:
