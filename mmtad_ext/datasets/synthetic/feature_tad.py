@@ -51,7 +51,7 @@ def generate_synthetic_tad(out_dir: str,
                            max_snippets: int = 256,
                            snippet_duration: float = 0.5,
                            max_instances: int = 3,
-                           signal: float = 0.9,
+                           signal: float = 1.5,
                            noise: float = 1.0,
                            seed: int = 0,
                            feature_ext: str = '.npy') -> dict:
@@ -72,7 +72,8 @@ def generate_synthetic_tad(out_dir: str,
         snippet_duration (float): Seconds per snippet. Defaults to 0.5.
         max_instances (int): Most action instances per video (at least one). Defaults to 3.
         signal (float): Amplitude of the class pattern per unit-norm direction, relative to the
-            per-dimension noise times ``sqrt(feat_dim)``. Defaults to 0.9.
+            per-dimension noise times ``sqrt(feat_dim)`` (per dimension the pattern stays below the
+            noise). Defaults to 1.5.
         noise (float): Standard deviation of the white noise. Defaults to 1.0.
         seed (int): Seed of everything. Defaults to 0.
         feature_ext (str): ``.npy``, ``.pt`` or ``.csv``. Defaults to ``.npy``.
