@@ -45,21 +45,23 @@ def test_train_then_test_with_dump(tiny_config, tmp_path):
 
 def test_resume_after_kill(tiny_config, tmp_path):
     """Kill a run after its first checkpoint, resume it, and finish from that epoch."""
-    epochs = 10
+    epochs = 60  # tiny epochs: the run must still be going when it is killed
     cfg = tiny_config(epochs=epochs)
     work = str(tmp_path / 'work')
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=str(tmp_path),
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    first = osp.join(work, 'epoch_1.pth')
+    first = osp.join(work, 'last_checkpoint')  # written with the first checkpoint
     deadline = time.time() + 300
     while not osp.exists(first) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
+    assert proc.poll() is None, 'the run ended before it could be killed'
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     last = osp.join(work, f'epoch_{epochs}.pth')
     assert osp.exists(first) and not osp.exists(last), 'the run was not interrupted'
+    assert not osp.exists(osp.join(work, f'epoch_{epochs - 1}.pth'))
     with open(osp.join(work, 'last_checkpoint')) as f:
         resumed_from = int(osp.basename(f.read().strip())[len('epoch_'):-len('.pth')])
     log = run([TRAIN, cfg, '--work-dir', work, '--resume'], cwd=str(tmp_path))
