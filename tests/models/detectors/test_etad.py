@@ -95,3 +95,21 @@ def test_sampler_state_travels_with_the_state_dict():
     b = MODELS.build(etad_cfg())
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.proposal_sampler.sample(), b.proposal_sampler.sample())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_dps_memory_on_cuda():
+    """torch.cuda.max_memory_allocated of a training step: DPS 0.06 vs all proposals."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 128, device='cuda')
+    peaks = {}
+    for ratio in (1.0, 0.06):
+        model = MODELS.build(etad_cfg(ratio=ratio, temporal_dim=128)).cuda()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        losses = model(x, [ds.to('cuda') for ds in samples(4)], mode='loss')
+        sum(losses.values()).backward()
+        peaks[ratio] = torch.cuda.max_memory_allocated() - base
+    assert peaks[0.06] < 0.2 * peaks[1.0]

@@ -31,3 +31,19 @@ def test_gradcheck():
 def test_bad_rois():
     with pytest.raises(ValueError, match='rois must be'):
         RoIAlign1d()(torch.zeros(1, 2, 8), torch.zeros(3, 5))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_matches_cpu():
+    torch.manual_seed(0)
+    feats = torch.randn(2, 8, 64, requires_grad=True)
+    rois = torch.tensor([[0., 1.3, 30.9], [1., -2.0, 5.5], [1., 13.25, 61.9]])
+    layer = RoIAlign1d(output_size=8)
+    out = layer(feats, rois)
+    out.square().sum().backward()
+    feats_cuda = feats.detach().cuda().requires_grad_()
+    out_cuda = layer(feats_cuda, rois.cuda())
+    out_cuda.square().sum().backward()
+    assert torch.allclose(out, out_cuda.cpu(), atol=1e-5)
+    assert torch.allclose(feats.grad, feats_cuda.grad.cpu(), atol=1e-4)
