@@ -15,6 +15,14 @@ Run::
    - training-step time: the fastest of ``--steps`` steps, best over ``--rounds`` interleaved
      rounds (robust to other load on the machine).
 
+   ``--encoder slowonly-r50`` / ``vit-s`` replaces the config's encoder by a realistically sized
+   one (:data:`ENCODERS`: mmaction2 ``ResNet3dSlowOnly`` R50, or VideoMAE ``VisionTransformer``
+   ViT-S) and the neck's input width by its feature width, the detector otherwise unchanged.
+   All settings then run in ONE subprocess on the same model and batch (each setting is a new
+   sampler ratio / mode of the wrapper): a warm-up step per setting that also counts the saved
+   activations, then ``--rounds`` interleaved rounds of one step per setting; the step time is
+   the median over the rounds (no per-setting RSS). Needs ``--skip-train``.
+
 2. Detection quality (``--skip-memory`` runs only this part): the config trained by mmengine's Runner
    with ratio 0 (frozen encoder "0*"), 0.1 (EGS) and 1.0 (full end to end), each tested with
    the config's ``TADMetric`` (average mAP over tIoU 0.5:0.05:0.95).
@@ -51,6 +59,9 @@ def parse_args():
                         help='snippets per video of the memory/time part (default: the config)')
     parser.add_argument('--crop', type=int, default=None,
                         help='frame size of the memory/time part (default: the config)')
+    parser.add_argument('--encoder', choices=['config', *ENCODERS], default='config',
+                        help='memory/time part: the config\'s encoder, or a realistically sized '
+                        'one run in one process, interleaved, median over --rounds')
     parser.add_argument('--steps', type=int, default=3, help='timed steps per setting')
     parser.add_argument('--rounds', type=int, default=2, help='interleaved timing rounds')
     parser.add_argument('--train-ratios', type=float, nargs='+', default=[0.0, 0.1, 1.0])
@@ -63,11 +74,53 @@ def parse_args():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='config overrides for both parts, key=value')
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.encoder != 'config' and not args.skip_train:
+        parser.error('--encoder applies to the memory/time part only; add --skip-train')
+    return args
+
+
+# Realistically sized encoders of the memory/time part (random init; the wrapper's
+# norm_eval keeps BN/LN statistics frozen). ``clip_len`` x ``crop``^2 frames per snippet.
+ENCODERS = {
+    # SlowOnly-R50 8x8 (mmaction2's slowonly_r50 config), conv1 + layer1 frozen (paper setting)
+    'slowonly-r50': dict(
+        backbone=dict(type='ResNet3dSlowOnly', depth=50, pretrained=None, lateral=False,
+                      conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1,
+                      inflate=(0, 0, 1, 1), norm_eval=True),
+        channels=2048, clip_len=8, crop=64, frozen_modules=('conv1', 'layer1')),
+    # VideoMAE ViT-S/16, tubelet 2 (mean-pooled tokens), patch embedding + first 3 of 12
+    # blocks frozen; img_size / num_frames follow crop / clip_len
+    'vit-s': dict(
+        backbone=dict(type='VisionTransformer', patch_size=16, embed_dims=384, depth=12,
+                      num_heads=6, mlp_ratio=4, qkv_bias=True, tubelet_size=2,
+                      norm_cfg=dict(type='LN', eps=1e-6), drop_path_rate=0.),
+        channels=384, clip_len=8, crop=112,
+        frozen_modules=('patch_embed', 'blocks.0', 'blocks.1', 'blocks.2')),
+}
+
+
+def apply_encoder(cfg: Config, args) -> None:
+    """Swap in ``ENCODERS[args.encoder]`` (and its snippet shape, unless ``--crop``)."""
+    enc = copy.deepcopy(ENCODERS[args.encoder])
+    crop = args.crop or enc['crop']
+    if enc['backbone']['type'] == 'VisionTransformer':
+        enc['backbone'].update(img_size=crop, num_frames=enc['clip_len'])
+    cfg.model.backbone.backbone = enc['backbone']
+    cfg.model.backbone.frozen_modules = enc['frozen_modules']
+    cfg.model.backbone.init_cfg = None
+    cfg.model.neck.in_channels = enc['channels']
+    for t in cfg.train_pipeline:  # the snippet shape make_batch reads
+        if t['type'] == 'DecodeTADSnippets':
+            t['clip_len'] = enc['clip_len']
+        elif t['type'] == 'RandomCrop':
+            t['size'] = crop
 
 
 def load_cfg(args) -> Config:
     cfg = Config.fromfile(args.config)
+    if args.encoder != 'config':
+        apply_encoder(cfg, args)
     cfg.merge_from_dict(args.cfg_options)
     return cfg
 
@@ -194,9 +247,60 @@ def run_setting(args, ratio, mode):
                           peak_rss_kb=rss1, rss_growth_kb=rss1 - rss0)))
 
 
+def run_encoder(args):
+    """Child (``--encoder``): every setting on one model and batch, interleaved; JSON lines."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    from mmtad_ext.models.task_modules.snippet_sampler import SnippetSampler
+    from mmtad_ext.registry import MODELS
+    init_default_scope('mmtad_ext')
+    cfg = load_cfg(args)
+    if args.num_snippets:
+        cfg.model.proposal_sampler.temporal_dim = args.num_snippets
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batch = make_batch(cfg, args)
+    wrapper, inner = model.backbone, model.backbone.backbone
+    meter = None
+    inner.register_forward_pre_hook(lambda *a: meter and setattr(meter, 'active', True))
+    inner.register_forward_hook(lambda *a: meter and setattr(meter, 'active', False))
+    settings = [(r, m) for r in args.ratios for m in args.modes]
+    samplers = {r: SnippetSampler(r, wrapper.sampler.strategy, seed=0) for r in args.ratios}
+
+    def step(ratio, mode):
+        wrapper.sampler, wrapper.mode = samplers[ratio], mode
+        t0 = time.perf_counter()
+        model.train_step(copy.deepcopy(batch), optim_wrapper)
+        return time.perf_counter() - t0
+
+    res = {}
+    for ratio, mode in settings:  # warm-up step, counting the saved activations
+        meter = SavedActivationMeter(model.parameters())
+        with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+            step(ratio, mode)
+        res[(ratio, mode)] = dict(ratio=ratio, mode=mode, times=[],
+                                  saved_backbone_bytes=meter.peak['backbone'],
+                                  saved_total_bytes=meter.peak['total'])
+        meter = None
+    for _ in range(args.rounds):
+        for ratio, mode in settings:
+            res[(ratio, mode)]['times'].append(step(ratio, mode))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    shape = dict(batch=len(batch['inputs']), snippet=list(batch['inputs'][0].shape),
+                 encoder_params_m=sum(p.numel() for p in inner.parameters()) / 1e6)
+    for r in res.values():
+        r['step_s'] = sorted(r['times'])[len(r['times']) // 2]  # median (odd --rounds)
+        print(json.dumps(dict(r, peak_rss_kb=rss, **shape)))
+
+
 def spawn(args, child: str) -> dict:
     cmd = [sys.executable, osp.abspath(__file__), args.config, '--child', child,
            '--steps', str(args.steps), '--work-dir', args.work_dir]
+    if args.encoder != 'config':
+        cmd += ['--encoder', args.encoder, '--skip-train', '--rounds', str(args.rounds),
+                '--ratios', *map(str, args.ratios), '--modes', *args.modes]
     for flag in ('batch_size', 'num_snippets', 'crop'):
         if getattr(args, flag):
             cmd += ['--' + flag.replace('_', '-'), str(getattr(args, flag))]
@@ -210,12 +314,15 @@ def spawn(args, child: str) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f'{child} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith('{')]
+    return lines if child == 'encoder' else lines[-1]
 
 
 def memory_time(args) -> list:
     best = {}
-    for _ in range(args.rounds):
+    if args.encoder != 'config':  # one process, interleaved, medians
+        best = {(r['ratio'], r['mode']): r for r in spawn(args, 'encoder')}
+    for _ in range(args.rounds if args.encoder == 'config' else 0):
         for ratio in args.ratios:
             for mode in args.modes:
                 res = spawn(args, f'step:{ratio}:{mode}')
@@ -229,9 +336,11 @@ def memory_time(args) -> list:
         same = best[(args.ratios[0], mode)]
         rows.append(dict(
             res,
+            saved_backbone_mib=res['saved_backbone_bytes'] / 2**20,
             saved_backbone_vs_e2e=res['saved_backbone_bytes'] / max(e2e['saved_backbone_bytes'], 1),
             saved_total_vs_e2e=res['saved_total_bytes'] / max(e2e['saved_total_bytes'], 1),
-            rss_growth_vs_e2e=res['rss_growth_kb'] / max(e2e['rss_growth_kb'], 1),
+            **({} if 'rss_growth_kb' not in res else dict(
+                rss_growth_vs_e2e=res['rss_growth_kb'] / max(e2e['rss_growth_kb'], 1))),
             time_vs_e2e=res['step_s'] / e2e['step_s'],
             time_vs_same_mode=res['step_s'] / same['step_s']))
     return rows
@@ -276,6 +385,9 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.child == 'encoder':
+        run_encoder(args)
+        return
     if args.child:
         kind, a, b = args.child.split(':')
         if kind == 'step':
