@@ -11,7 +11,6 @@ Distractors (random directions that belong to no class) appear in the background
 import json
 import os
 import os.path as osp
-from typing import Optional
 
 import numpy as np
 
@@ -143,7 +142,3 @@ def _save(path: str, feat: np.ndarray) -> None:
     else:
         raise ValueError(f'unsupported feature extension of {path}')
 
-
-def default_out_dir(root: Optional[str] = None) -> str:
-    """``data/synthetic_tad`` under ``root`` (default: current directory)."""
-    return osp.join(root or os.getcwd(), 'data', 'synthetic_tad')

@@ -1,5 +1,5 @@
 """ETAD: efficient temporal action detector with detector proposal sampling (paper 001)."""
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 import torch
 from mmengine.model import BaseModel
