@@ -9,6 +9,7 @@ _base_ = [
     '../_base_/datasets/a3d_kinetics400/rgb-8x8x1.py',
     '../_base_/schedules/a3d_sgd-cosine-196e_kinetics400.py'
 ]
+model_wrapper_cfg = dict(type='DelegatingDistributedDataParallel')  # mutual training under DDP
 model = dict(
     type='A3DRecognizer3D',
     backbone=dict(

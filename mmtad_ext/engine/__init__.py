@@ -1,1 +1,5 @@
 from . import hooks  # noqa: F401
+from .hooks import BNCalibrationHook
+from .model_wrappers import DelegatingDistributedDataParallel
+
+__all__ = ['BNCalibrationHook', 'DelegatingDistributedDataParallel']

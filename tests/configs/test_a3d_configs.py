@@ -33,6 +33,12 @@ def test_build_model_of_every_a3d_config(path):
         assert model.mutual_cfg['width_range'] == tuple(cfg.a3d_mutual_cfg.width_range)
         assert set(cfg.a3d_table) >= {'widths', 'spatial_factors', 'temporal_factors'}
         model.set_config(min(cfg.a3d_table.widths), 1.0, 1.0, use_bank=False)
+        # under a distributed launcher the Runner wraps it so that train_step still runs
+        from mmengine.registry import MODEL_WRAPPERS
+
+        from mmtad_ext.engine import DelegatingDistributedDataParallel
+        with MODEL_WRAPPERS.switch_scope_and_registry('mmtad_ext') as registry:  # as Runner
+            assert registry.get(cfg.model_wrapper_cfg.type) is DelegatingDistributedDataParallel
 
 
 def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):

@@ -1,6 +1,9 @@
 # A3D-Slow (paper 002): SlimmableResNet3D in the Slow-8x8 R50 layout + I3D head, trained by
 # A3DRecognizer3D's mutual training. The range preset (mutual_cfg) comes from
-# a3d_range-0.016-1.py or a3d_range-0.06-1.py.
+# a3d_range-0.016-1.py or a3d_range-0.06-1.py. Under a distributed launcher the mutual-training
+# train_step needs DelegatingDistributedDataParallel (mmengine's default DDP wrapper would call
+# forward(mode='loss'), which A3DRecognizer3D refuses); plain models fall back to mmengine's.
+model_wrapper_cfg = dict(type='DelegatingDistributedDataParallel')
 model = dict(
     type='A3DRecognizer3D',
     backbone=dict(

@@ -100,6 +100,7 @@ class A3DRecognizer3D(Recognizer3D):
         self.active_config = (1.0, 1.0, 1.0)
         self.bn_bank: Dict[tuple, dict] = {}  # (gamma_w, gamma_s, gamma_t) -> BN statistics
         self.budget_table: List[dict] = []
+        self._route = None  # a DDP wrapper's __call__ while routed_forward() is active
 
     # ------------------------------------------------------------------ configurations
     def set_config(self, gamma_w: float, gamma_s: float = 1.0, gamma_t: float = 1.0,
@@ -158,6 +159,38 @@ class A3DRecognizer3D(Recognizer3D):
         self.bn_bank[self.active_config] = snapshot_bn_stats(self, active)
 
     # ------------------------------------------------------------------ mutual training
+    @contextlib.contextmanager
+    def routed_forward(self, wrapper: torch.nn.Module):
+        """Send the forward passes of :meth:`train_step` through ``wrapper`` (a DDP wrapper).
+
+        Used by :class:`~mmtad_ext.engine.DelegatingDistributedDataParallel`, so that every
+        backward pass of the mutual training all-reduces its gradients.
+        """
+        self._route = wrapper.__call__  # a bound method: not registered as a submodule
+        try:
+            yield
+        finally:
+            self._route = None
+
+    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Class scores (B, num_classes) at the active configuration."""
+        if self._route is not None:
+            return self._route(inputs, mode='tensor', stage='head')
+        return self.extract_feat(inputs, stage='head')[0]
+
+    def loss(self, inputs: torch.Tensor, data_samples, **kwargs) -> dict:
+        """Not used: A3D trains in :meth:`train_step` (three passes, one step).
+
+        Reached through ``forward(mode='loss')``, e.g. from mmengine's default
+        ``MMDistributedDataParallel.train_step``, which would silently train the full network
+        only; this raises instead.
+        """
+        raise RuntimeError(
+            'A3DRecognizer3D trains in train_step (mutual training); forward(mode="loss") would '
+            'train the full network only. Under a distributed launcher set '
+            'model_wrapper_cfg=dict(type="DelegatingDistributedDataParallel") (the A3D configs '
+            'do)')
+
     def sample_sub_configs(self) -> List[tuple]:
         """The sub-network configurations of one iteration: min width, then random widths."""
         cfg, g = self.mutual_cfg, self._generator
@@ -195,7 +228,7 @@ class A3DRecognizer3D(Recognizer3D):
         try:
             with optim_wrapper.optim_context(self):
                 self.set_config(1.0, 1.0, 1.0, use_bank=False)
-                logits = self.extract_feat(inputs, stage='head', data_samples=data_samples)[0]
+                logits = self._logits(inputs)
                 losses = self.cls_head.loss_by_feat(logits, data_samples)
             loss, log_vars = self.parse_losses(losses)
             optim_wrapper.backward(loss)
@@ -205,7 +238,7 @@ class A3DRecognizer3D(Recognizer3D):
                 with optim_wrapper.optim_context(self), self._frozen_bn_stats(
                         not self.mutual_cfg['sub_bn_update']):
                     self.set_config(*config, use_bank=False)
-                    sub_logits = self.extract_feat(inputs, stage='head')[0]
+                    sub_logits = self._logits(inputs)
                     kl = self.mutual_cfg['kl_weight'] * distill_kl(
                         sub_logits, teacher, self.mutual_cfg['temperature'])
                 sub_loss, sub_vars = self.parse_losses({f'loss_kl_{name}': kl})

@@ -1,0 +1,3 @@
+from .delegating_distributed_data_parallel import DelegatingDistributedDataParallel
+
+__all__ = ['DelegatingDistributedDataParallel']
