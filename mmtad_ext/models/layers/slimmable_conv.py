@@ -95,6 +95,10 @@ class SlimmableConv3d(nn.Conv3d):
             raise ValueError(f'{type(self).__name__}: got {in_channels} input channels, expected '
                              f'{self.fixed_in_tail} fixed + 1..{full_head} slimmable ones')
         out = self.active_out_channels
+        if out == self.out_channels and head == full_head:
+            # full width: the parameters themselves (a slice would add a SliceBackward that
+            # scatters the gradient into a zero tensor of the weight's size)
+            return self.weight, self.bias
         weight = self.weight[:out]
         if self.fixed_in_tail:
             weight = torch.cat([weight[:, :head], weight[:, full_head:]], dim=1)
@@ -138,4 +142,6 @@ class SlimmableLinear(nn.Linear):
             raise ValueError(f'SlimmableLinear: got {x.shape[-1]} input features, expected '
                              f'{self.fixed_in_head} fixed + 1..'
                              f'{self.in_features - self.fixed_in_head} slimmable ones')
+        if slim == self.in_features - self.fixed_in_head:
+            return F.linear(x, self.weight, self.bias)
         return F.linear(x, self.weight[:, :self.fixed_in_head + slim], self.bias)
