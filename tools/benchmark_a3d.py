@@ -58,11 +58,17 @@ def parse_args():
                         help='only time the mutual-training step of a Slow R50 (random weights, '
                         'synthetic batch) against the full network alone')
     parser.add_argument('--r50-batch', type=int, default=2, help='clips per R50 batch')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='training seed of every model (weights, data order, the A3D '
+                        'sampling of sub-network configurations); the clips stay those of seed 0')
     return parser.parse_args()
 
 
-def setup_cfg(path, data_dir, work_dir, epochs):
+def setup_cfg(path, data_dir, work_dir, epochs, seed=0):
     cfg = Config.fromfile(path)
+    cfg.randomness = dict(seed=seed, diff_rank_seed=False, deterministic=False)
+    if 'mutual_cfg' in cfg.model:
+        cfg.model.mutual_cfg.seed = seed
     for split in ('train', 'val', 'test'):
         ds = cfg[f'{split}_dataloader'].dataset
         ds.ann_file = osp.join(data_dir, ('train' if split == 'train' else 'val') +
@@ -173,11 +179,13 @@ def main():
                           num_classes=10, num_frames=16, size=32, seed=0)
 
     # 1. A3D and individually trained baselines -------------------------------------------
-    a3d_cfg = setup_cfg(A3D_CFG, args.data_dir, osp.join(args.work_dir, 'a3d'), args.epochs)
+    a3d_cfg = setup_cfg(A3D_CFG, args.data_dir, osp.join(args.work_dir, 'a3d'), args.epochs,
+                        args.seed)
     runner, a3d_iter_s, a3d_total, a3d_val = train(a3d_cfg)
     model = runner.model
     results['a3d'] = dict(median_iter_s=a3d_iter_s, train_s=a3d_total, val_top1_full=a3d_val)
-    base_cfg = setup_cfg(BASE_CFG, args.data_dir, osp.join(args.work_dir, 'base'), args.epochs)
+    base_cfg = setup_cfg(BASE_CFG, args.data_dir, osp.join(args.work_dir, 'base'), args.epochs,
+                         args.seed)
     baselines = {}
     for name, config in (('full', (1.0, 1.0, 1.0)), ('mid', tuple(args.mid_config)),
                          ('min', tuple(args.min_config))):
