@@ -7,6 +7,7 @@ has. The cost of the layer is then ``K^3 * gamma_w C_in * gamma_w C_out * H W T`
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from mmtad_ext.registry import MODELS
 
@@ -34,6 +35,30 @@ def active_channels(channels: int, gamma_w: float, divisor: int = 8,
         return channels
     c = int(round(channels * gamma_w / divisor)) * divisor
     return int(min(channels, max(min(min_channels, channels), c)))
+
+
+class _LeadingBlock(torch.autograd.Function):
+    """``weight[:rows, :cols]`` whose backward writes the full-size gradient in one pass.
+
+    Two chained slices would back-propagate through two ``SliceBackward`` nodes, each filling a
+    zero tensor (the second of the weight's full size) and copying into it; here the zeros are
+    written only outside the block. Same values and gradients as ``weight[:rows, :cols]``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+        ctx.shape, ctx.rows, ctx.cols = weight.shape, rows, cols
+        return weight[:rows, :cols].contiguous()  # (rows, cols, ...)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        rows, cols = ctx.rows, ctx.cols
+        full = grad.new_empty(ctx.shape)
+        full[rows:].zero_()
+        full[:rows, cols:].zero_()
+        full[:rows, :cols].copy_(grad)
+        return full, None, None
 
 
 @MODELS.register_module()
@@ -99,17 +124,45 @@ class SlimmableConv3d(nn.Conv3d):
             # full width: the parameters themselves (a slice would add a SliceBackward that
             # scatters the gradient into a zero tensor of the weight's size)
             return self.weight, self.bias
-        weight = self.weight[:out]
         if self.fixed_in_tail:
+            weight = self.weight[:out]
             weight = torch.cat([weight[:, :head], weight[:, full_head:]], dim=1)
-        elif head != self.in_channels:
-            weight = weight[:, :head]
+        elif torch.is_grad_enabled() and self.weight.requires_grad and \
+                not torch.jit.is_tracing():  # (FLOP counting traces the model)
+            weight = _LeadingBlock.apply(self.weight, out, head)
+        else:  # contiguous: a strided weight sends PyTorch to its slow non-oneDNN conv3d
+            weight = self.weight[:out, :head].contiguous()
         bias = None if self.bias is None else self.bias[:out]
         return weight, bias
+
+    def _use_onednn(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
+        """Whether to call oneDNN's convolution where PyTorch would pick ``slow_conv3d``.
+
+        PyTorch's CPU backend choice sends a conv3d with a batch of one and
+        ``C * T * H <= 20480`` (a heuristic meant for 2D convolutions) to its native
+        ``slow_conv3d``, 4-8x slower than oneDNN for the 1x1x1 / 1x3x3 kernels of a Slow R50
+        (BENCHMARKS.md). Narrow widths and small inputs fall under that threshold, so latency
+        would stop tracking FLOPs exactly where A3D saves them. Only that case is redirected
+        (asked from ``torch._C._select_conv_backend``, as PyTorch's own tests do); every other
+        convolution runs as in ``nn.Conv3d``. Never while tracing (FLOP counting).
+        """
+        if (x.device.type != 'cpu' or x.dtype != torch.float32 or self.padding_mode != 'zeros'
+                or isinstance(self.padding, str) or torch.jit.is_tracing()
+                or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled
+                or not hasattr(torch._C, '_select_conv_backend')):
+            return False
+        backend = torch._C._select_conv_backend(x, weight, None, self.stride, self.padding,
+                                                self.dilation, False, (0, 0, 0), self.groups,
+                                                None)
+        return backend == torch._C._ConvBackend.Slow3d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` (B, C_in', T, H, W) into (B, C_out', T', H', W')."""
         weight, bias = self.active_weight(x.shape[1])
+        if self._use_onednn(x, weight):
+            return torch.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias,
+                                            self.padding, self.stride, self.dilation,
+                                            self.groups)
         return self._conv_forward(x, weight, bias)
 
     def extra_repr(self) -> str:

@@ -16,11 +16,18 @@ from mmtad_ext.registry import MODELS
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    threads = torch.get_num_threads()
+def one_thread_native_conv():
+    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine.
+
+    With oneDNN off, mmaction2's convolutions and the slimmable ones run the same native kernel,
+    so equality is exact (with it on, SlimmableConv3d sends the convolutions PyTorch would run
+    in ``slow_conv3d`` to oneDNN: same result up to float rounding, see test_slimmable_layers).
+    """
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
     torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False
     yield
+    torch.backends.mkldnn.enabled = onednn
     torch.set_num_threads(threads)
 
 

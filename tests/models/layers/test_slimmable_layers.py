@@ -61,3 +61,49 @@ def test_bn_slice_updates_running_stats_cumulatively():
     ref.eval()
     x = torch.randn(2, 8, 2, 3, 3)
     torch.testing.assert_close(bn(x), ref(x))
+
+
+@pytest.mark.parametrize('gamma_w', [1.0, 0.75, 0.5])
+def test_slimmed_weight_gradient_equals_plain_slicing(gamma_w):
+    """The fused block slice gives exactly the gradient of ``weight[:out, :in]``, and the
+    gradient of a slimmed pass accumulates into the full weight outside the block as zeros."""
+    torch.manual_seed(0)
+    conv = SlimmableConv3d(32, 48, (1, 3, 3), padding=(0, 1, 1))
+    conv.set_width(gamma_w)
+    c_in = active_channels(32, gamma_w)
+    x = torch.randn(2, c_in, 2, 5, 5)
+    conv(x).square().sum().backward()
+    ref_w = conv.weight.detach().clone().requires_grad_()
+    out = active_channels(48, gamma_w)
+    torch.nn.functional.conv3d(x, ref_w[:out, :c_in], conv.bias[:out].detach(),
+                               padding=(0, 1, 1)).square().sum().backward()
+    torch.testing.assert_close(conv.weight.grad, ref_w.grad, rtol=0, atol=0)
+    assert conv.weight.grad[out:].abs().sum() == 0 and conv.weight.grad[:, c_in:].abs().sum() == 0
+
+
+@pytest.mark.parametrize('gamma_w', [1.0, 0.5])
+@pytest.mark.parametrize('grad', [False, True])
+def test_slow_conv3d_cases_go_to_onednn_with_same_result(gamma_w, grad):
+    """A batch-one clip small enough for PyTorch's slow_conv3d runs in oneDNN instead; values
+    and gradients match nn.Conv3d's native path up to float rounding."""
+    from torch.profiler import profile
+    torch.manual_seed(0)
+    conv = SlimmableConv3d(32, 32, (1, 3, 3), padding=(0, 1, 1))
+    conv.set_width(gamma_w)
+    c = active_channels(32, gamma_w)
+    x = torch.randn(1, c, 4, 20, 20)  # C * T * H <= 20480: PyTorch's pick is slow_conv3d
+    w = conv.weight[:c, :c].detach().clone()
+    assert torch._C._select_conv_backend(x, w, None, conv.stride, conv.padding, conv.dilation,
+                                         False, (0, 0, 0), 1, None) == \
+        torch._C._ConvBackend.Slow3d
+    with torch.set_grad_enabled(grad), profile() as prof:
+        out = conv(x)
+    ops = {e.key for e in prof.key_averages()}
+    assert 'aten::mkldnn_convolution' in ops and 'aten::slow_conv3d_forward' not in ops
+    ref = F.conv3d(x, w, conv.bias[:c].detach(), padding=(0, 1, 1))  # native slow_conv3d
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    if grad:
+        out.square().sum().backward()
+        w_ref = w.clone().requires_grad_()
+        F.conv3d(x, w_ref, conv.bias[:c].detach(), padding=(0, 1, 1)).square().sum().backward()
+        torch.testing.assert_close(conv.weight.grad[:c, :c], w_ref.grad, rtol=1e-4, atol=1e-4)
