@@ -9,9 +9,10 @@ For every (gamma_w, gamma_s, gamma_t) of the grid (the config's ``a3d_table``, b
 paper's 96; shrink it with ``--widths/--spatial/--temporal``): calibrate BN on training batches,
 measure top-1 on the validation set, count FLOPs (mmengine's FlopAnalyzer) and time one clip.
 Writes ``budget_table.json`` (all rows, Pareto fronts), ``budget_table.png`` and
-``a3d_deploy.pth``: the weights plus the calibrated BN statistics and the table rows of both
-Pareto fronts, so that ``model.set_budget(gflops=...)`` / ``set_budget(latency_ms=...)`` switches
-instantly without data.
+``a3d_deploy.pth``: the weights plus the calibrated BN statistics and the rows of every
+configuration of the table (``--keep pareto``: only the rows of the two Pareto fronts, a smaller
+file; the budget choice is the same), so that ``model.set_budget(gflops=...)`` /
+``set_budget(latency_ms=...)`` or ``model.set_config(w, s, t)`` switches instantly without data.
 """
 import argparse
 import json
@@ -43,6 +44,9 @@ def parse_args():
                         help='validation batches for top-1 (default: all)')
     parser.add_argument('--latency-runs', type=int, default=10, help='timed runs per row')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--keep', choices=('all', 'pareto'), default='all',
+                        help='configurations stored in a3d_deploy.pth (BN statistics and rows): '
+                        'every one of the table, or those of the two Pareto fronts')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
     return parser.parse_args()
@@ -93,7 +97,8 @@ def main():
 
     front_flops = pareto_front(rows, cost='gflops')
     front_latency = pareto_front(rows, cost='latency_ms')
-    keep = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in front_flops + front_latency}
+    kept_rows = rows if args.keep == 'all' else front_flops + front_latency
+    keep = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in kept_rows}
     model.budget_table = [r for r in rows if (r['gamma_w'], r['gamma_s'], r['gamma_t']) in keep]
     model.bn_bank = {k: v for k, v in model.bn_bank.items() if k in keep}
     model.set_config(1.0, 1.0, 1.0, use_bank=True)
@@ -106,8 +111,9 @@ def main():
     plot_table(rows, osp.join(out_dir, 'budget_table.png'))
     torch.save(dict(meta=dict(config=args.config, source=args.checkpoint),
                     state_dict=model.state_dict()), osp.join(out_dir, 'a3d_deploy.pth'))
-    print_log(f'{len(front_flops)} Pareto rows (GFLOPs); wrote {out_dir}/budget_table.json, '
-              'budget_table.png, a3d_deploy.pth', logger='current')
+    print_log(f'{len(front_flops)} Pareto rows (GFLOPs); {len(keep)} configurations in '
+              f'a3d_deploy.pth; wrote {out_dir}/budget_table.json, budget_table.png, '
+              'a3d_deploy.pth', logger='current')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,71 @@
+"""End-to-end A3D: tools/train.py, then tools/a3d_budget_table.py, then set_budget at deploy."""
+import json
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmtad_ext.datasets.synthetic import make_clip_dataset
+from mmtad_ext.registry import MODELS
+
+from test_train_test import REPO, TRAIN, run  # sibling module (tests/tools is on sys.path)
+
+TABLE = osp.join(REPO, 'tools', 'a3d_budget_table.py')
+A3D_CONFIG = osp.join(REPO, 'configs', 'a3d', 'a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py')
+
+TINY_A3D = '''
+_base_ = {base!r}
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file={data!r} + '/train_list_videos.txt', data_prefix=dict(video={data!r})))
+val_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file={data!r} + '/val_list_videos.txt', data_prefix=dict(video={data!r})))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1, val_interval=2)
+param_scheduler = []
+custom_hooks = []
+default_hooks = dict(checkpoint=dict(interval=1))
+'''
+
+
+def test_train_budget_table_and_deploy(tmp_path):
+    data = str(tmp_path / 'clips')
+    make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
+    cfg_path = tmp_path / 'a3d_tiny.py'
+    cfg_path.write_text(TINY_A3D.format(base=A3D_CONFIG, data=data))
+    work = str(tmp_path / 'work')
+    run([TRAIN, str(cfg_path), '--work-dir', work], cwd=str(tmp_path))
+    out = str(tmp_path / 'table')
+    log = run([TABLE, str(cfg_path), osp.join(work, 'epoch_1.pth'), '--out-dir', out,
+               '--widths', '0.5', '1', '--spatial', '0.57', '1', '--temporal', '0.5', '1',
+               '--calib-batches', '1', '--latency-runs', '1'], cwd=str(tmp_path))
+    assert '8 configurations' in log
+    with open(osp.join(out, 'budget_table.json')) as f:
+        table = json.load(f)
+    rows = table['rows']
+    assert len(rows) == 8 and osp.exists(osp.join(out, 'budget_table.png'))
+    flops = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r['gflops'] for r in rows}
+    # counted FLOPs: the full configuration is the most expensive, the smallest the cheapest
+    assert max(flops, key=flops.get) == (1.0, 1.0, 1.0)
+    assert min(flops, key=flops.get) == (0.5, 0.57, 0.5)
+
+    # deploy: a fresh model from the deploy checkpoint switches by budget, without data
+    init_default_scope('mmtad_ext')
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    deploy = torch.load(osp.join(out, 'a3d_deploy.pth'), map_location='cpu', weights_only=False)
+    model.load_state_dict(deploy['state_dict'])
+    model.eval()
+    assert len(model.bn_bank) == 8 and len(model.budget_table) == 8  # every configuration
+    budget = sorted(flops.values())[3] * 1.0001
+    row = model.set_budget(gflops=budget)
+    fits = [r for r in rows if r['gflops'] <= budget]
+    assert row['top1'] == max(r['top1'] for r in fits) and row['gflops'] <= budget
+    config = (row['gamma_w'], row['gamma_s'], row['gamma_t'])
+    assert model.active_config == config
+    bn = model.backbone.conv1.bn
+    stats = model.bn_bank[config]['backbone.conv1.bn']
+    c = stats['mean'].numel()
+    torch.testing.assert_close(bn.running_mean[:c], stats['mean'])
+    torch.testing.assert_close(bn.running_var[:c], stats['var'])
