@@ -12,7 +12,11 @@ Run::
 2. Mutual-training cost: wall-clock per iteration of A3D vs the full network alone, (a) from
    the two Runner trainings (data loading included) and (b) in memory on one fixed batch
    (interleaved), against the counted FLOPs ratio of the sandwiches actually run.
-3. Latency vs FLOPs of every table row (and of a Slow R50 at 8x112x112 on a few rows).
+3. Latency vs FLOPs of every table row, and of every configuration of the 96-row grid on a
+   Slow R50 at 8 x ``--r50-size``^2 (random weights; ``--skip-r50`` leaves it out).
+
+Single parts: ``--only-r50-mutual`` (mutual-training step vs full-network step of a Slow R50)
+and ``--only-r50-latency`` (the R50 latency grid).
 
 Writes ``<work-dir>/results.json`` and ``<work-dir>/budget_table.{json,png}``.
 """
@@ -40,6 +44,8 @@ from mmtad_ext.registry import MODELS
 
 A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py'
 BASE_CFG = 'configs/a3d/slow-tiny_16e_synthetic-rgb.py'
+R50_A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py'
+R50_BASE_CFG = 'configs/a3d/slow-r50_8x8x1_196e_kinetics400-rgb.py'
 
 
 def parse_args():
@@ -57,7 +63,16 @@ def parse_args():
     parser.add_argument('--only-r50-mutual', action='store_true',
                         help='only time the mutual-training step of a Slow R50 (random weights, '
                         'synthetic batch) against the full network alone')
+    parser.add_argument('--only-r50-latency', action='store_true',
+                        help='only time every configuration of the table grid (96) on a Slow '
+                        'R50 (random weights) against its counted FLOPs')
     parser.add_argument('--r50-batch', type=int, default=2, help='clips per R50 batch')
+    parser.add_argument('--r50-size', type=int, default=224,
+                        help='R50 input crop (Kinetics configs: 224)')
+    parser.add_argument('--sweeps', type=int, default=2, help='R50 latency: passes over the grid')
+    parser.add_argument('--latency-runs', type=int, default=5, help='R50 latency: timed runs')
+    parser.add_argument('--latency-warmup', type=int, default=2,
+                        help='R50 latency: untimed runs before each block')
     parser.add_argument('--seed', type=int, default=0,
                         help='training seed of every model (weights, data order, the A3D '
                         'sampling of sub-network configurations); the clips stay those of seed 0')
@@ -113,7 +128,11 @@ def train(cfg):
 
 
 def in_memory_timing(a3d_model, plain_model, batch, iters):
-    """Interleaved median train_step seconds of both models on one batch + sampled configs."""
+    """Interleaved train_step seconds of both models on one batch, with the sampled configs.
+
+    Returns per-iteration lists (after 4 untimed warm-up iterations) of A3D seconds, plain
+    seconds and the sub-network configurations A3D sampled in that iteration.
+    """
     opt_a = OptimWrapper(torch.optim.AdamW(a3d_model.parameters(), lr=1e-4))
     opt_p = OptimWrapper(torch.optim.AdamW(plain_model.parameters(), lr=1e-4))
     sampled = []
@@ -130,50 +149,119 @@ def in_memory_timing(a3d_model, plain_model, batch, iters):
         plain_model.train_step(batch, opt_p)
         tp.append(time.perf_counter() - s)
     del a3d_model.sample_sub_configs
-    return float(np.median(ta[4:])), float(np.median(tp[4:])), sampled[4:]
+    return ta[4:], tp[4:], sampled[4:]
 
 
-def r50_mutual_cost(args):
-    """Mutual-training step vs full-network step of a Slow R50 (8x112x112), in memory.
+def summarise_mutual_cost(t_a3d, t_plain, sandwich):
+    """Wall-clock vs counted FLOPs ratios of interleaved A3D / plain iterations.
 
-    Same protocol as section 2 (interleaved, median, warm-up), on a compute-bound network:
-    random weights and a random batch of ``--r50-batch`` clips, so no data is needed.
+    ``per_iter_over_flops`` is the median over iterations of (A3D s / plain s of the same
+    iteration) / (counted FLOPs ratio of that iteration's sandwich): the target figure; the
+    medians and totals are reported too.
     """
-    from mmaction.structures import ActionDataSample
-    a3d_cfg = Config.fromfile('configs/a3d/a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py')
-    base_cfg = Config.fromfile('configs/a3d/slow-r50_8x8x1_196e_kinetics400-rgb.py')
+    ta, tp, fl = np.asarray(t_a3d), np.asarray(t_plain), np.asarray(sandwich)
+    return dict(
+        wallclock_over_flops=float(np.median(ta / tp / fl)),
+        wallclock_over_flops_totals=float(ta.sum() / tp.sum() / fl.mean()),
+        in_memory_iter_ratio=float(np.median(ta / tp)),
+        in_memory_a3d_s=float(np.median(ta)), in_memory_full_s=float(np.median(tp)),
+        flops_ratio_sampled=float(fl.mean()),
+        per_iter=[dict(a3d_s=a, full_s=p, flops_ratio=f) for a, p, f in zip(ta, tp, fl)])
+
+
+def build_r50_pair():
+    """A3D Slow R50 ([0.016, 1] preset) and the plain mmaction2 Slow R50, same random weights."""
+    a3d_cfg = Config.fromfile(R50_A3D_CFG)
+    base_cfg = Config.fromfile(R50_BASE_CFG)
     torch.manual_seed(0)
     model, plain = MODELS.build(a3d_cfg.model), MODELS.build(base_cfg.model)
     model.init_weights()
-    plain.init_weights()
-    shape = (3, 8, 112, 112)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith('a3d_state.')})
+    return model, plain, a3d_cfg
+
+
+def r50_mutual_cost(args):
+    """Mutual-training step vs full-network step of a Slow R50 (8 x size x size), in memory.
+
+    Same protocol as section 2 (interleaved, warm-up), on a compute-bound network: random
+    weights and a random batch of ``--r50-batch`` clips, so no data is needed.
+    """
+    from mmaction.structures import ActionDataSample
+    model, plain, _ = build_r50_pair()
+    shape = (3, 8, args.r50_size, args.r50_size)
     samples = [ActionDataSample().set_gt_label(i % 400) for i in range(args.r50_batch)]
     batch = dict(inputs=[torch.randint(0, 255, (1, ) + shape, dtype=torch.uint8)
                          for _ in samples], data_samples=samples)
     t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
-    full_f = count_gflops(model, (1.0, 1.0, 1.0), shape)
-    sandwich = [1 + sum(count_gflops(model, c, shape) for c in subs) / full_f
-                for subs in sampled]
-    return dict(in_memory_iter_ratio=t_a3d / t_plain, in_memory_a3d_s=t_a3d,
-                in_memory_full_s=t_plain, flops_ratio_sampled=float(np.mean(sandwich)),
-                wallclock_over_flops=(t_a3d / t_plain) / float(np.mean(sandwich)),
-                batch=args.r50_batch, input_shape=shape, iters=args.timing_iters)
+    cache = {}
+
+    def flops(c):
+        if c not in cache:
+            cache[c] = count_gflops(model, c, shape)
+        return cache[c]
+
+    sandwich = [1 + sum(flops(c) for c in subs) / flops((1.0, 1.0, 1.0)) for subs in sampled]
+    res = summarise_mutual_cost(t_a3d, t_plain, sandwich)
+    res.update(batch=args.r50_batch, input_shape=shape, iters=args.timing_iters)
+    return res
+
+
+def r50_latency_grid(args):
+    """Latency vs counted FLOPs of every configuration of the table grid on a Slow R50.
+
+    Batch of one clip, ``torch.no_grad``, eval mode. Each configuration is timed in a block
+    (``--latency-warmup`` untimed runs, then ``--latency-runs`` timed ones: the steady state of a
+    deployed configuration); ``--sweeps`` passes over the whole grid, the minimum per
+    configuration is kept (other processes only add time).
+    """
+    model, _, cfg = build_r50_pair()
+    model.eval()
+    shape = (3, 8, args.r50_size, args.r50_size)
+    configs = config_grid(cfg.a3d_table.widths, cfg.a3d_table.spatial_factors,
+                          cfg.a3d_table.temporal_factors)[::-1]  # full configuration first
+    rows = {c: dict(config=c, gflops=count_gflops(model, c, shape)) for c in configs}
+    for sweep in range(args.sweeps):
+        for c in configs:
+            model.set_config(*c, use_bank=False)
+            lat = measure_latency_ms(model, shape, runs=args.latency_runs,
+                                     warmup=args.latency_warmup)
+            rows[c]['latency_ms'] = min(lat, rows[c].get('latency_ms', float('inf')))
+        print_log(f'latency sweep {sweep + 1}/{args.sweeps} done', logger='current')
+    f0, l0 = rows[(1.0, 1.0, 1.0)]['gflops'], rows[(1.0, 1.0, 1.0)]['latency_ms']
+    out = []
+    for c in configs:
+        r = rows[c]
+        r.update(flops_reduction=f0 / r['gflops'], speedup=l0 / r['latency_ms'])
+        r['efficiency'] = r['speedup'] / r['flops_reduction']
+        out.append(r)
+    out.sort(key=lambda r: -r['gflops'])
+    target = [r for r in out if r['flops_reduction'] <= 4.0]
+    return dict(input_shape=shape, threads=torch.get_num_threads(), sweeps=args.sweeps,
+                latency_runs=args.latency_runs, rows=out,
+                rows_down_to_quarter=len(target),
+                rows_down_to_quarter_meeting_0_7=sum(r['efficiency'] >= 0.7 for r in target),
+                min_efficiency_down_to_quarter=min(r['efficiency'] for r in target))
 
 
 def main():
     args = parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
     init_default_scope('mmtad_ext')
-    if args.only_r50_mutual:
-        res = r50_mutual_cost(args)
-        with open(osp.join(args.work_dir, 'r50_mutual_cost.json'), 'w') as f:
-            json.dump(res, f, indent=1)
-        print_log(json.dumps(res, indent=1), logger='current')
-        return
-    results = dict(machine=dict(cpu=platform.processor() or platform.machine(),
-                                cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                                torch=torch.__version__, load_avg_start=os.getloadavg()),
-                   args=vars(args))
+    machine = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+                   torch_threads=torch.get_num_threads(), torch=torch.__version__,
+                   load_avg_start=os.getloadavg())
+    for flag, name, fn in ((args.only_r50_mutual, 'r50_mutual_cost', r50_mutual_cost),
+                           (args.only_r50_latency, 'r50_latency', r50_latency_grid)):
+        if flag:
+            res = fn(args)
+            res['machine'] = dict(machine, load_avg_end=os.getloadavg())
+            with open(osp.join(args.work_dir, f'{name}.json'), 'w') as f:
+                json.dump(res, f, indent=1)
+            print_log(json.dumps({k: v for k, v in res.items() if k not in ('rows', 'per_iter')},
+                                 indent=1), logger='current')
+            return
+    results = dict(machine=machine, args=vars(args))
     if not osp.exists(osp.join(args.data_dir, 'val_list_videos.txt')):
         make_clip_dataset(args.data_dir, dict(train=args.num_train, val=args.num_val),
                           num_classes=10, num_frames=16, size=32, seed=0)
@@ -240,9 +328,9 @@ def main():
     expected = 1 + np.mean([flops((widths[0], s, t)) for s in sp for t in tp]) / full_f + \
         np.mean([flops((float(w), s, t)) for w in widths for s in sp for t in tp]) / full_f
     results['mutual_cost'] = dict(
+        summarise_mutual_cost(t_a3d, t_plain, sandwich),
         runner_iter_ratio=a3d_iter_s / baselines['full']['median_iter_s'],
-        in_memory_iter_ratio=t_a3d / t_plain, in_memory_a3d_s=t_a3d, in_memory_full_s=t_plain,
-        flops_ratio_sampled=float(np.mean(sandwich)), flops_ratio_expected=float(expected))
+        flops_ratio_expected=float(expected))
 
     # 3. latency vs FLOPs ------------------------------------------------------------------
     full_lat = by_cfg[(1.0, 1.0, 1.0)]['latency_ms']
@@ -252,26 +340,13 @@ def main():
              efficiency=(full_lat / r['latency_ms']) / (full_f / r['gflops']))
         for r in sorted(rows, key=lambda r: -r['gflops'])]
     if not args.skip_r50:
-        r50_cfg = Config.fromfile('configs/a3d/a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py')
-        r50 = MODELS.build(r50_cfg.model)
-        r50.init_weights()
-        r50.eval()
-        r50_rows = []
-        with torch.no_grad():
-            for c in config_grid((1.0, 0.75, 0.5), (1.0, 0.71), (1.0, 0.5)):
-                r50.set_config(*c, use_bank=False)
-                lat = measure_latency_ms(r50, (3, 8, 112, 112), runs=3, warmup=1)
-                r50_rows.append(dict(config=c, gflops=count_gflops(r50, c, (3, 8, 112, 112)),
-                                     latency_ms=lat))
-        f0, l0 = r50_rows[0]['gflops'], r50_rows[0]['latency_ms']
-        for r in r50_rows:
-            r.update(flops_reduction=f0 / r['gflops'], speedup=l0 / r['latency_ms'])
-            r['efficiency'] = r['speedup'] / r['flops_reduction']
-        results['r50_latency_vs_flops'] = r50_rows
+        results['r50_latency_vs_flops'] = r50_latency_grid(args)
     results['machine']['load_avg_end'] = os.getloadavg()
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    print_log(json.dumps({k: results[k] for k in ('a3d_vs_baseline', 'mutual_cost')}, indent=1),
+    summary = dict(a3d_vs_baseline=results['a3d_vs_baseline'], mutual_cost={
+        k: v for k, v in results['mutual_cost'].items() if k != 'per_iter'})
+    print_log(json.dumps(summary, indent=1),
               logger='current')
 
 
