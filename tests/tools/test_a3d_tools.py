@@ -1,6 +1,11 @@
 """End-to-end A3D: tools/train.py, then tools/a3d_budget_table.py, then set_budget at deploy."""
 import json
+import os
 import os.path as osp
+import signal
+import subprocess
+import sys
+import time
 
 import torch
 from mmengine.config import Config
@@ -23,7 +28,7 @@ val_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(ann_file={data!r} + '/val_list_videos.txt', data_prefix=dict(video={data!r})))
 test_dataloader = val_dataloader
-train_cfg = dict(max_epochs=1, val_interval=2)
+train_cfg = dict(max_epochs={epochs}, val_interval={epochs} + 1)
 param_scheduler = []
 custom_hooks = []
 default_hooks = dict(checkpoint=dict(interval=1))
@@ -34,7 +39,7 @@ def test_train_budget_table_and_deploy(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
     cfg_path = tmp_path / 'a3d_tiny.py'
-    cfg_path.write_text(TINY_A3D.format(base=A3D_CONFIG, data=data))
+    cfg_path.write_text(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=1))
     work = str(tmp_path / 'work')
     run([TRAIN, str(cfg_path), '--work-dir', work], cwd=str(tmp_path))
     out = str(tmp_path / 'table')
@@ -69,3 +74,38 @@ def test_train_budget_table_and_deploy(tmp_path):
     c = stats['mean'].numel()
     torch.testing.assert_close(bn.running_mean[:c], stats['mean'])
     torch.testing.assert_close(bn.running_var[:c], stats['var'])
+
+
+def test_mutual_training_resumes_after_kill(tmp_path):
+    """Kill A3D training after its first checkpoint, resume it; the sub-network sampling
+    continues where the checkpoint left it (its generator state is in the checkpoint)."""
+    data = str(tmp_path / 'clips')
+    make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
+    epochs = 30  # 2 iterations each: the run must still be going when it is killed
+    cfg_path = str(tmp_path / 'a3d_tiny.py')
+    with open(cfg_path, 'w') as f:
+        f.write(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=epochs))
+    work = str(tmp_path / 'work')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable, TRAIN, cfg_path, '--work-dir', work],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    first = osp.join(work, 'last_checkpoint')
+    deadline = time.time() + 300
+    while not osp.exists(first) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, 'the run ended before it could be killed'
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    last = osp.join(work, f'epoch_{epochs}.pth')
+    assert not osp.exists(last), 'the run was not interrupted'
+    log = run([TRAIN, cfg_path, '--work-dir', work, '--resume'], cwd=str(tmp_path))
+    assert 'resumed epoch:' in log
+    final = torch.load(last, map_location='cpu', weights_only=False)
+    assert final['meta']['epoch'] == epochs
+    # an uninterrupted run draws 2 sandwiches per epoch from the seeded generator
+    init_default_scope('mmtad_ext')
+    ref = MODELS.build(Config.fromfile(cfg_path).model)
+    for _ in range(2 * epochs):
+        ref.sample_sub_configs()
+    assert torch.equal(final['state_dict']['a3d_state.generator'], ref._generator.get_state())
