@@ -1,7 +1,8 @@
 """Registries of mmtad-ext (scope ``'mmtad_ext'``).
 
 Each registry is a child of mmaction2's registry of the same kind, exactly as
-``mmaction/registry.py`` parents mmengine's. A config with ``default_scope='mmtad_ext'`` therefore
+``mmaction/registry.py`` parents mmengine's (except ``MODEL_WRAPPERS``, a child of mmengine's:
+see the comment there). A config with ``default_scope='mmtad_ext'`` therefore
 reaches every mmaction2 (and, through mmaction2, mmengine) module by its plain name, and an
 mmaction2-scoped config reaches ours as ``'mmtad_ext.X'``. mmengine imports this module when it
 meets ``_scope_='mmtad_ext'`` (configs inherited with ``_base_ = 'mmtad_ext::...'``).
@@ -14,7 +15,6 @@ from mmaction.registry import HOOKS as MMACTION_HOOKS
 from mmaction.registry import LOG_PROCESSORS as MMACTION_LOG_PROCESSORS
 from mmaction.registry import LOOPS as MMACTION_LOOPS
 from mmaction.registry import METRICS as MMACTION_METRICS
-from mmaction.registry import MODEL_WRAPPERS as MMACTION_MODEL_WRAPPERS
 from mmaction.registry import MODELS as MMACTION_MODELS
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMACTION_OPTIM_WRAPPER_CONSTRUCTORS
 from mmaction.registry import OPTIM_WRAPPERS as MMACTION_OPTIM_WRAPPERS
@@ -27,6 +27,7 @@ from mmaction.registry import TRANSFORMS as MMACTION_TRANSFORMS
 from mmaction.registry import VISBACKENDS as MMACTION_VISBACKENDS
 from mmaction.registry import VISUALIZERS as MMACTION_VISUALIZERS
 from mmaction.registry import WEIGHT_INITIALIZERS as MMACTION_WEIGHT_INITIALIZERS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import Registry
 
 RUNNERS = Registry('runner', parent=MMACTION_RUNNERS, scope='mmtad_ext')
@@ -46,7 +47,11 @@ TRANSFORMS = Registry(
 
 MODELS = Registry(
     'model', parent=MMACTION_MODELS, scope='mmtad_ext', locations=['mmtad_ext.models'])
-MODEL_WRAPPERS = Registry('model_wrapper', parent=MMACTION_MODEL_WRAPPERS, scope='mmtad_ext')
+# Model wrappers hang directly under mmengine's root registry, not under mmaction2's: mmengine's
+# Runner.wrap_model looks ``model_wrapper_cfg.type`` up with ``MODEL_WRAPPERS.get`` on its root
+# registry, which resolves ``'scope.Name'`` only among the root's direct children (mmaction2's
+# own wrappers are reached the same way, as ``'mmaction.Name'``).
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='mmtad_ext')
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMACTION_WEIGHT_INITIALIZERS, scope='mmtad_ext')
 TASK_UTILS = Registry(

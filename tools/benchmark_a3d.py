@@ -15,6 +15,9 @@ Run::
 3. Latency vs FLOPs of every table row, and of every configuration of the 96-row grid on a
    Slow R50 at 8 x ``--r50-size``^2 (random weights; ``--skip-r50`` leaves it out).
 
+The whole default run takes about 15 minutes on a 2-core CPU (the R50 grid alone: 96 FLOP
+counts and 3 timing sweeps at 224 px, about 8 minutes; ``--skip-r50`` leaves it out).
+
 Single parts: ``--only-r50-mutual`` (mutual-training step vs full-network step of a Slow R50)
 and ``--only-r50-latency`` (the R50 latency grid).
 
@@ -155,7 +158,7 @@ def in_memory_timing(a3d_model, plain_model, batch, iters):
 def summarise_mutual_cost(t_a3d, t_plain, sandwich):
     """Wall-clock vs counted FLOPs ratios of interleaved A3D / plain iterations.
 
-    ``per_iter_over_flops`` is the median over iterations of (A3D s / plain s of the same
+    ``wallclock_over_flops`` is the median over iterations of (A3D s / plain s of the same
     iteration) / (counted FLOPs ratio of that iteration's sandwich): the target figure; the
     medians and totals are reported too.
     """
@@ -244,13 +247,24 @@ def r50_latency_grid(args):
                 min_efficiency_down_to_quarter=min(r['efficiency'] for r in target))
 
 
+def code_version():
+    """``git describe --always --dirty`` of the checkout that ran the benchmark."""
+    import subprocess
+    try:
+        return subprocess.run(['git', 'describe', '--always', '--dirty'], capture_output=True,
+                              text=True, check=True,
+                              cwd=osp.dirname(osp.abspath(__file__))).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
 def main():
     args = parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
     init_default_scope('mmtad_ext')
     machine = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
                    torch_threads=torch.get_num_threads(), torch=torch.__version__,
-                   load_avg_start=os.getloadavg())
+                   load_avg_start=os.getloadavg(), code=code_version())
     for flag, name, fn in ((args.only_r50_mutual, 'r50_mutual_cost', r50_mutual_cost),
                            (args.only_r50_latency, 'r50_latency', r50_latency_grid)):
         if flag:

@@ -9,7 +9,11 @@ _base_ = [
     '../_base_/datasets/a3d_kinetics400/rgb-8x8x1.py',
     '../_base_/schedules/a3d_sgd-cosine-196e_kinetics400.py'
 ]
-model_wrapper_cfg = dict(type='DelegatingDistributedDataParallel')  # mutual training under DDP
+# mutual training under DDP; scoped name: mmengine's Runner looks it up in its root registry
+model_wrapper_cfg = dict(
+    type='mmtad_ext.DelegatingDistributedDataParallel',
+    broadcast_buffers=False,  # mmengine's defaults when model_wrapper_cfg is not set
+    find_unused_parameters=False)
 model = dict(
     type='A3DRecognizer3D',
     backbone=dict(

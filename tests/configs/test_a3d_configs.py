@@ -37,8 +37,9 @@ def test_build_model_of_every_a3d_config(path):
         from mmengine.registry import MODEL_WRAPPERS
 
         from mmtad_ext.engine import DelegatingDistributedDataParallel
-        with MODEL_WRAPPERS.switch_scope_and_registry('mmtad_ext') as registry:  # as Runner
-            assert registry.get(cfg.model_wrapper_cfg.type) is DelegatingDistributedDataParallel
+        # looked up as Runner.wrap_model does: in mmengine's root registry, no scope switch
+        assert MODEL_WRAPPERS.get(cfg.model_wrapper_cfg.type) is \
+            DelegatingDistributedDataParallel
 
 
 def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):

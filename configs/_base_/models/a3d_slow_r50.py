@@ -3,7 +3,11 @@
 # a3d_range-0.016-1.py or a3d_range-0.06-1.py. Under a distributed launcher the mutual-training
 # train_step needs DelegatingDistributedDataParallel (mmengine's default DDP wrapper would call
 # forward(mode='loss'), which A3DRecognizer3D refuses); plain models fall back to mmengine's.
-model_wrapper_cfg = dict(type='DelegatingDistributedDataParallel')
+# The name carries the scope: mmengine's Runner.wrap_model looks it up in its root registry.
+model_wrapper_cfg = dict(
+    type='mmtad_ext.DelegatingDistributedDataParallel',
+    broadcast_buffers=False,  # mmengine's defaults when model_wrapper_cfg is not set
+    find_unused_parameters=False)
 model = dict(
     type='A3DRecognizer3D',
     backbone=dict(

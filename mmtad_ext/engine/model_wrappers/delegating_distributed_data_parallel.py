@@ -4,12 +4,13 @@ mmengine's :class:`~mmengine.model.MMDistributedDataParallel` implements ``train
 one ``forward(mode='loss')``, one backward, one step. A model-specific ``train_step`` (A3D's
 mutual training: full network, minimum and random sub-networks, gradients accumulated over three
 backward passes) is then never called. :class:`DelegatingDistributedDataParallel` calls the
-model's own ``train_step`` and lends it the wrapper: inside
-``module.routed_forward(wrapper)`` the model sends each of its forward passes through the DDP
-wrapper, so every backward pass all-reduces its gradients. With gradients accumulated in
-``param.grad`` between the passes, the reduced result after pass k is
-``mean_ranks(g_1) + ... + mean_ranks(g_k)``: the same as a single-process step over the union
-of the ranks' batches.
+model's own ``train_step`` and lends it the wrapper: inside ``module.routed_forward(wrapper)``
+the model sends each of its forward passes through the DDP wrapper, the passes before the last
+under ``wrapper.no_sync()``, so the last backward pass all-reduces the locally accumulated
+gradient once per iteration. The gradient at the optimizer step is then the mean over the
+ranks of each rank's own multi-pass gradient, which is what DDP guarantees for a single pass
+(with equal batch sizes; BatchNorm in training mode normalises with per-rank batch statistics,
+as under mmengine's wrapper).
 """
 from typing import Dict, Union
 
@@ -28,8 +29,10 @@ class DelegatingDistributedDataParallel(MMDistributedDataParallel):
     ``train_step`` calls ``wrapper(inputs, mode='tensor', ...)`` for each forward pass
     (:class:`~mmtad_ext.models.recognizers.A3DRecognizer3D` does); a model with neither
     ``routed_forward`` nor a ``train_step`` of its own trains as under mmengine's wrapper.
-    ``val_step``/``test_step`` are mmengine's. Use it with ``model_wrapper_cfg=dict(type='DelegatingDistributedDataParallel')``
-    (the A3D configs set it); the constructor arguments are those of
+    ``val_step``/``test_step`` are mmengine's. Use it with
+    ``model_wrapper_cfg=dict(type='mmtad_ext.DelegatingDistributedDataParallel')`` (the A3D
+    configs set it; the scope prefix is needed because mmengine's ``Runner.wrap_model`` looks
+    the type up in its root registry); the constructor arguments are those of
     ``MMDistributedDataParallel``.
     """
 

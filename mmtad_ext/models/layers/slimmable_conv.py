@@ -48,7 +48,7 @@ class _LeadingBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
         ctx.shape, ctx.rows, ctx.cols = weight.shape, rows, cols
-        return weight[:rows, :cols].contiguous()  # (rows, cols, ...)
+        return weight[:rows, :cols].contiguous()  # (rows, cols, ...), a copy: cols < C_in
 
     @staticmethod
     @once_differentiable
@@ -127,6 +127,8 @@ class SlimmableConv3d(nn.Conv3d):
         if self.fixed_in_tail:
             weight = self.weight[:out]
             weight = torch.cat([weight[:, :head], weight[:, full_head:]], dim=1)
+        elif head == self.in_channels:  # (out, C_in, ...) rows: a contiguous view
+            weight = self.weight[:out]
         elif torch.is_grad_enabled() and self.weight.requires_grad and \
                 not torch.jit.is_tracing():  # (FLOP counting traces the model)
             weight = _LeadingBlock.apply(self.weight, out, head)
@@ -138,29 +140,34 @@ class SlimmableConv3d(nn.Conv3d):
     def _use_onednn(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
         """Whether to call oneDNN's convolution where PyTorch would pick ``slow_conv3d``.
 
-        PyTorch's CPU backend choice sends a conv3d with a batch of one and
+        For a batch of one clip, PyTorch's CPU backend choice sends a conv3d with
         ``C * T * H <= 20480`` (a heuristic meant for 2D convolutions) to its native
         ``slow_conv3d``, 4-8x slower than oneDNN for the 1x1x1 / 1x3x3 kernels of a Slow R50
-        (BENCHMARKS.md). Narrow widths and small inputs fall under that threshold, so latency
-        would stop tracking FLOPs exactly where A3D saves them. Only that case is redirected
-        (asked from ``torch._C._select_conv_backend``, as PyTorch's own tests do); every other
-        convolution runs as in ``nn.Conv3d``. Never while tracing (FLOP counting).
+        (docs/benchmarks/a3d.md). Narrow widths and small inputs fall under that threshold, so
+        latency would stop tracking FLOPs exactly where A3D saves them. Only that case is
+        redirected: a contiguous float32 batch of one on the CPU, no autocast, not traced or
+        compiled, and ``torch._C._select_conv_backend`` (as PyTorch's own tests use it) answers
+        ``Slow3d``. Every other convolution runs as in ``nn.Conv3d``.
         """
-        if (x.device.type != 'cpu' or x.dtype != torch.float32 or self.padding_mode != 'zeros'
+        if (x.shape[0] != 1 or x.device.type != 'cpu' or x.dtype != torch.float32
+                or not x.is_contiguous() or self.padding_mode != 'zeros'
                 or isinstance(self.padding, str) or torch.jit.is_tracing()
-                or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled
-                or not hasattr(torch._C, '_select_conv_backend')):
+                or torch.compiler.is_compiling() or torch.is_autocast_enabled('cpu')
+                or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled):
             return False
-        backend = torch._C._select_conv_backend(x, weight, None, self.stride, self.padding,
-                                                self.dilation, False, (0, 0, 0), self.groups,
-                                                None)
-        return backend == torch._C._ConvBackend.Slow3d
+        try:
+            backend = torch._C._select_conv_backend(x, weight, None, self.stride, self.padding,
+                                                    self.dilation, False, (0, 0, 0),
+                                                    self.groups, None)
+            return backend == torch._C._ConvBackend.Slow3d
+        except (AttributeError, RuntimeError, TypeError):  # private API changed: no redirect
+            return False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` (B, C_in', T, H, W) into (B, C_out', T', H', W')."""
         weight, bias = self.active_weight(x.shape[1])
         if self._use_onednn(x, weight):
-            return torch.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias,
+            return torch.mkldnn_convolution(x, weight.contiguous(), bias,
                                             self.padding, self.stride, self.dilation,
                                             self.groups)
         return self._conv_forward(x, weight, bias)

@@ -100,7 +100,7 @@ class A3DRecognizer3D(Recognizer3D):
         self.active_config = (1.0, 1.0, 1.0)
         self.bn_bank: Dict[tuple, dict] = {}  # (gamma_w, gamma_s, gamma_t) -> BN statistics
         self.budget_table: List[dict] = []
-        self._route = None  # a DDP wrapper's __call__ while routed_forward() is active
+        self._route = None  # (wrapper.__call__, wrapper.no_sync) while routed_forward() runs
 
     # ------------------------------------------------------------------ configurations
     def set_config(self, gamma_w: float, gamma_s: float = 1.0, gamma_t: float = 1.0,
@@ -163,10 +163,11 @@ class A3DRecognizer3D(Recognizer3D):
     def routed_forward(self, wrapper: torch.nn.Module):
         """Send the forward passes of :meth:`train_step` through ``wrapper`` (a DDP wrapper).
 
-        Used by :class:`~mmtad_ext.engine.DelegatingDistributedDataParallel`, so that every
-        backward pass of the mutual training all-reduces its gradients.
+        Used by :class:`~mmtad_ext.engine.DelegatingDistributedDataParallel`. The passes before
+        the last one run under ``wrapper.no_sync()``: their gradients accumulate locally and
+        the last backward pass all-reduces the sum once per iteration.
         """
-        self._route = wrapper.__call__  # a bound method: not registered as a submodule
+        self._route = (wrapper.__call__, wrapper.no_sync)  # bound methods: not submodules
         try:
             yield
         finally:
@@ -175,8 +176,14 @@ class A3DRecognizer3D(Recognizer3D):
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """Class scores (B, num_classes) at the active configuration."""
         if self._route is not None:
-            return self._route(inputs, mode='tensor', stage='head')
+            return self._route[0](inputs, mode='tensor', stage='head')
         return self.extract_feat(inputs, stage='head')[0]
+
+    def _grad_sync(self, last: bool):
+        """Context of one forward/backward pass: no DDP all-reduce unless it is the last."""
+        if self._route is None or last:
+            return contextlib.nullcontext()
+        return self._route[1]()
 
     def loss(self, inputs: torch.Tensor, data_samples, **kwargs) -> dict:
         """Not used: A3D trains in :meth:`train_step` (three passes, one step).
@@ -187,9 +194,8 @@ class A3DRecognizer3D(Recognizer3D):
         """
         raise RuntimeError(
             'A3DRecognizer3D trains in train_step (mutual training); forward(mode="loss") would '
-            'train the full network only. Under a distributed launcher set '
-            'model_wrapper_cfg=dict(type="DelegatingDistributedDataParallel") (the A3D configs '
-            'do)')
+            'train the full network only. Under a distributed launcher set model_wrapper_cfg='
+            'dict(type="mmtad_ext.DelegatingDistributedDataParallel") (the A3D configs do)')
 
     def sample_sub_configs(self) -> List[tuple]:
         """The sub-network configurations of one iteration: min width, then random widths."""
@@ -226,23 +232,25 @@ class A3DRecognizer3D(Recognizer3D):
         inputs, data_samples = data['inputs'], data['data_samples']
         sub_configs = self.sample_sub_configs()
         try:
-            with optim_wrapper.optim_context(self):
-                self.set_config(1.0, 1.0, 1.0, use_bank=False)
-                logits = self._logits(inputs)
-                losses = self.cls_head.loss_by_feat(logits, data_samples)
-            loss, log_vars = self.parse_losses(losses)
-            optim_wrapper.backward(loss)
+            with self._grad_sync(last=not sub_configs):
+                with optim_wrapper.optim_context(self):
+                    self.set_config(1.0, 1.0, 1.0, use_bank=False)
+                    logits = self._logits(inputs)
+                    losses = self.cls_head.loss_by_feat(logits, data_samples)
+                loss, log_vars = self.parse_losses(losses)
+                optim_wrapper.backward(loss)
             teacher = logits.detach()
             for i, config in enumerate(sub_configs):
                 name = 'min' if i == 0 else f'rand{i}'
-                with optim_wrapper.optim_context(self), self._frozen_bn_stats(
-                        not self.mutual_cfg['sub_bn_update']):
-                    self.set_config(*config, use_bank=False)
-                    sub_logits = self._logits(inputs)
-                    kl = self.mutual_cfg['kl_weight'] * distill_kl(
-                        sub_logits, teacher, self.mutual_cfg['temperature'])
-                sub_loss, sub_vars = self.parse_losses({f'loss_kl_{name}': kl})
-                optim_wrapper.backward(sub_loss)
+                with self._grad_sync(last=i == len(sub_configs) - 1):
+                    with optim_wrapper.optim_context(self), self._frozen_bn_stats(
+                            not self.mutual_cfg['sub_bn_update']):
+                        self.set_config(*config, use_bank=False)
+                        sub_logits = self._logits(inputs)
+                        kl = self.mutual_cfg['kl_weight'] * distill_kl(
+                            sub_logits, teacher, self.mutual_cfg['temperature'])
+                    sub_loss, sub_vars = self.parse_losses({f'loss_kl_{name}': kl})
+                    optim_wrapper.backward(sub_loss)
                 total = log_vars['loss'] + sub_vars.pop('loss')
                 log_vars.update(sub_vars, loss=total)
             optim_wrapper.step()

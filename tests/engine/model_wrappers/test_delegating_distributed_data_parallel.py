@@ -78,18 +78,39 @@ def _worker(rank, port, queue):
     init_default_scope('mmtad_ext')
     out = {}
     try:
-        # reference: this rank's own gradient of the three passes, averaged over the ranks
+        # reference: this rank's own gradient of the three passes, averaged over the ranks;
+        # the wrapper is built as Runner.wrap_model builds the A3D configs' model_wrapper_cfg
+        from mmengine.registry import MODEL_WRAPPERS
         ref_model = _build()
         ref = _Capture(torch.optim.SGD(ref_model.parameters(), lr=0.1))
-        ref_model.train_step(_batch(rank), ref)
-        for g in ref.grads:
-            dist.all_reduce(g)
-            g /= WORLD
-        ddp = DelegatingDistributedDataParallel(module=_build())
+        ddp = MODEL_WRAPPERS.build(
+            dict(type='mmtad_ext.DelegatingDistributedDataParallel', broadcast_buffers=False,
+                 find_unused_parameters=False), default_args=dict(module=_build()))
+        assert type(ddp) is DelegatingDistributedDataParallel
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+        calls = []
+
+        def counting_hook(state, bucket):
+            calls.append(1)
+            return allreduce_hook(state, bucket)
+
+        ddp.register_comm_hook(None, counting_hook)
         opt = _Capture(torch.optim.SGD(ddp.module.parameters(), lr=0.1))
-        log_vars = ddp.train_step(_batch(rank), opt)
+        errs = []
+        for step in range(2):  # no update (_Capture): two steps, same weights, new sandwiches
+            ref_model.train_step(_batch(rank + 10 * step), ref)
+            for g in ref.grads:
+                dist.all_reduce(g)
+                g /= WORLD
+            log_vars = ddp.train_step(_batch(rank + 10 * step), opt)
+            errs.append(max(float((a - b).abs().max()) for a, b in zip(opt.grads, ref.grads)))
         out['kl_logged'] = {'loss_kl_min', 'loss_kl_rand1'} <= set(log_vars)
-        out['max_err'] = max(float((a - b).abs().max()) for a, b in zip(opt.grads, ref.grads))
+        # one all-reduce per iteration: as many bucket reductions as one plain pass
+        per_step, before = len(calls) / 2, len(calls)
+        data = ddp.module.data_preprocessor(_batch(rank), True)
+        ddp(data['inputs'], mode='tensor', stage='head').sum().backward()
+        out['reductions'] = (per_step, len(calls) - before)
+        out['max_err'] = max(errs)
         out['max_ref'] = max(float(g.abs().max()) for g in ref.grads)
         # mmengine's default wrapper would call forward(mode='loss'): refused, not silent
         plain = MMDistributedDataParallel(module=_build())
@@ -134,4 +155,6 @@ def test_a3d_mutual_training_under_ddp_matches_averaged_gradients():
         assert 'DelegatingDistributedDataParallel' in out['default_wrapper']
         assert out['plain_loss'] > 0
         assert 'routed_forward' in out['own_step']
+        per_step, single_pass = out['reductions']
+        assert single_pass > 0 and per_step == single_pass  # passes 1-2 ran under no_sync
 

@@ -1,0 +1,26 @@
+"""The cost summary of tools/benchmark_a3d.py on hand-made timings."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+from test_train_test import REPO  # sibling module (tests/tools is on sys.path)
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_a3d', osp.join(REPO, 'tools', 'benchmark_a3d.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_summarise_mutual_cost(bench):
+    # iteration ratios 1.5/1.0, 3.0/2.0, 1.2/1.0 over FLOPs ratios 1.5, 1.25, 1.2
+    res = bench.summarise_mutual_cost([1.5, 3.0, 1.2], [1.0, 2.0, 1.0], [1.5, 1.25, 1.2])
+    assert res['wallclock_over_flops'] == pytest.approx(1.0)  # median of 1.0, 1.2, 1.0
+    assert res['wallclock_over_flops_totals'] == pytest.approx((5.7 / 4.0) / (3.95 / 3))
+    assert res['in_memory_iter_ratio'] == pytest.approx(1.5)
+    assert res['flops_ratio_sampled'] == pytest.approx(3.95 / 3)
+    assert len(res['per_iter']) == 3 and res['per_iter'][1]['a3d_s'] == 3.0
