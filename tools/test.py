@@ -68,6 +68,12 @@ def main():
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
     runner.test()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # every rank done, then join the process group's threads before exit (otherwise a rank
+        # whose peer already exited can abort at teardown: "terminate called without an
+        # active exception")
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -129,6 +129,7 @@ def _worker(rank, port, queue):
             out['own_step'] = 'no error'
         except TypeError as e:
             out['own_step'] = str(e)
+        dist.barrier()  # both ranks done before either tears the group down
     finally:
         dist.destroy_process_group()
     queue.put((rank, out))
