@@ -2,9 +2,10 @@
 
 Batch-norm statistics differ between configurations. For one configuration, reset the running
 statistics of every BN layer and recompute them as the cumulative average (``momentum=None``)
-over a few training batches; no weight changes and no gradients. :func:`snapshot_bn_stats`
-keeps the active slice of the statistics so a bank of configurations stays small;
-:func:`load_bn_stats` restores them instantly without data.
+over a few training batches; no weight changes and no gradients. Under ``torch.distributed`` the
+statistics are averaged over the ranks' batches, so every rank ends with the same ones.
+:func:`snapshot_bn_stats` keeps the active slice of the statistics so a bank of configurations
+stays small; :func:`load_bn_stats` restores them instantly without data.
 """
 from typing import Dict, Iterable, Optional
 
@@ -72,7 +73,29 @@ def calibrate_bn(model: nn.Module, batches: Iterable, num_batches: int,
     if seen < num_batches:
         print_log(f'BN calibration used {seen} of the {num_batches} requested batches '
                   '(data loader exhausted)', logger='current')
+    _average_over_ranks(layers, seen)
     return active
+
+
+def _average_over_ranks(layers: Dict[str, _BatchNorm], seen: int) -> None:
+    """Under ``torch.distributed``, replace each rank's statistics by the batch-weighted mean.
+
+    Each rank's running statistics are the average of its ``seen`` per-batch statistics, so
+    ``sum_r(seen_r * stats_r) / sum_r(seen_r)`` is the cumulative average over every rank's
+    batches: the statistics a single process would compute on all of them, the same on every
+    rank (and in the checkpoint rank 0 writes).
+    """
+    from mmengine.dist import all_reduce, get_world_size
+    if get_world_size() < 2:
+        return
+    total = torch.tensor(float(seen))
+    all_reduce(total, op='sum')  # batches over all ranks
+    for m in layers.values():
+        for buf in (m.running_mean, m.running_var):
+            buf.mul_(seen)
+            all_reduce(buf, op='sum')
+            buf.div_(float(total))
+        m.num_batches_tracked.fill_(int(total))
 
 
 def snapshot_bn_stats(model: nn.Module, active: Optional[Dict[str, int]] = None) -> dict:

@@ -1,6 +1,12 @@
-"""BN calibration changes only running statistics and does not lower a sub-network's accuracy."""
+"""BN calibration changes only running statistics and does not lower a sub-network's accuracy;
+under torch.distributed it gives every rank the statistics of all ranks' batches."""
+import socket
+
 import numpy as np
+import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from mmaction.structures import ActionDataSample
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
@@ -35,8 +41,7 @@ def _accuracy(model, batches):
     return hits / n
 
 
-def test_calibration_changes_only_running_stats_and_helps_subnet():
-    init_default_scope('mmtad_ext')
+def _model():
     torch.manual_seed(0)
     model = MODELS.build(dict(
         type='A3DRecognizer3D',
@@ -50,6 +55,12 @@ def test_calibration_changes_only_running_stats_and_helps_subnet():
         data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75] * 3,
                                std=[57.375] * 3, format_shape='NCTHW')))
     model.init_weights()
+    return model
+
+
+def test_calibration_changes_only_running_stats_and_helps_subnet():
+    init_default_scope('mmtad_ext')
+    model = _model()
     train = _batches(8, 8, seed=1)
     optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=3e-3))
     model.train()
@@ -72,3 +83,49 @@ def test_calibration_changes_only_running_stats_and_helps_subnet():
     assert snapshot_bn_stats(model, active)['backbone.conv1.bn']['mean'].numel() == 4
     assert after >= before
     print('sub-network accuracy before/after calibration', before, after)
+
+
+def _calibrated(model, batches):
+    model.eval()
+    model.set_config(0.5, 0.5, 0.5, use_bank=False)
+    calibrate_bn(model, batches, num_batches=len(batches))
+    return {k: v.clone() for k, v in model.state_dict().items()
+            if k.endswith(('running_mean', 'running_var', 'num_batches_tracked'))}
+
+
+def _calibration_worker(rank, port, queue):
+    import mmtad_ext  # noqa: F401
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=2)
+    try:
+        init_default_scope('mmtad_ext')
+        batches = _batches(3, 4, seed=1)
+        own = batches[:2] if rank == 0 else batches[2:]  # unequal counts: weights matter
+        queue.put((rank, _calibrated(_model(), own)))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
+def test_distributed_calibration_equals_single_process_on_all_batches():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context('spawn')
+    queue = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_calibration_worker, args=(r, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get() for _ in range(2))
+    for p in procs:
+        p.join(timeout=120)
+    assert all(p.exitcode == 0 for p in procs)
+    init_default_scope('mmtad_ext')
+    ref = _calibrated(_model(), _batches(3, 4, seed=1))  # one process, all three batches
+    for rank in (0, 1):
+        assert set(results[rank]) == set(ref)
+        for k in ref:
+            torch.testing.assert_close(results[rank][k], ref[k], rtol=1e-5, atol=1e-6)
+    k = 'backbone.conv1.bn.running_mean'
+    assert not torch.allclose(ref[k][:4], _calibrated(_model(), _batches(3, 4, seed=1)[:2])[k][:4])

@@ -52,8 +52,9 @@ class BNCalibrationHook(Hook):
     batches of the training data loader are decoded once and used for every configuration.
     Weights are unchanged; the model's running statistics and active configuration are
     restored afterwards, so training and validation continue exactly as without the hook.
-    In distributed training every rank calibrates on its own batches and the checkpoint keeps
-    rank 0's statistics.
+    In distributed training every rank calibrates on its own batches and the statistics are
+    averaged over all ranks' batches (:func:`~mmtad_ext.a3d.calibrate_bn`): the same on every
+    rank and in the checkpoint.
 
     Args:
         table (dict, optional): ``widths``, ``spatial_factors`` and ``temporal_factors`` whose
