@@ -16,7 +16,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmtad_ext.a3d.configs import config_grid
 from mmtad_ext.registry import HOOKS
@@ -62,8 +62,8 @@ class BNCalibrationHook(Hook):
             config's ``a3d_table``.
         num_batches (int, optional): Training batches per configuration. Defaults to None:
             the table's ``calib_batches``.
-        interval (int, optional): Also calibrate every ``interval`` epochs. Defaults to None
-            (only after the last epoch).
+        interval (int, optional): Also calibrate every ``interval`` epochs (iterations with
+            an ``IterBasedTrainLoop``). Defaults to None (only at the end of training).
     """
 
     priority = 'LOW'
@@ -80,6 +80,7 @@ class BNCalibrationHook(Hook):
         self.num_batches = num_batches
         self.interval = interval
         self.configs: list = []
+        self.by_epoch = True
 
     def before_train(self, runner) -> None:
         """Resolve the table and the number of batches; check model and training loop."""
@@ -87,9 +88,11 @@ class BNCalibrationHook(Hook):
         if not callable(getattr(model, 'calibrate_config', None)):
             raise TypeError(f'BNCalibrationHook needs a model with calibrate_config() (e.g. '
                             f'A3DRecognizer3D), got {type(model).__name__}')
-        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
-            raise TypeError('BNCalibrationHook calibrates at epoch ends; it needs an '
-                            f'EpochBasedTrainLoop, got {type(runner.train_loop).__name__}')
+        if not isinstance(runner.train_loop, (EpochBasedTrainLoop, IterBasedTrainLoop)):
+            raise TypeError('BNCalibrationHook calibrates at the end of training; it needs an '
+                            'EpochBasedTrainLoop or an IterBasedTrainLoop, got '
+                            f'{type(runner.train_loop).__name__}')
+        self.by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
         table = self.table
         if table is None:
             table = runner.cfg.get('a3d_table')
@@ -107,9 +110,15 @@ class BNCalibrationHook(Hook):
                                    table['temporal_factors'])
 
     def after_train_epoch(self, runner) -> None:
-        """Calibrate after the last epoch and every ``interval`` epochs."""
-        if self.is_last_train_epoch(runner) or (self.interval is not None and
-                                                self.every_n_epochs(runner, self.interval)):
+        """Epoch-based loop: calibrate after the last epoch and every ``interval`` epochs."""
+        if self.by_epoch and (self.is_last_train_epoch(runner) or (
+                self.interval is not None and self.every_n_epochs(runner, self.interval))):
+            self.calibrate(runner)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """Iteration-based loop: after the last iteration and every ``interval`` iterations."""
+        if not self.by_epoch and (self.is_last_train_iter(runner) or (
+                self.interval is not None and self.every_n_train_iters(runner, self.interval))):
             self.calibrate(runner)
 
     @torch.no_grad()

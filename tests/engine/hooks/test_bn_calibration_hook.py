@@ -158,5 +158,28 @@ def test_runner_checks():
         hook.before_train(runner)
     init_default_scope('mmtad_ext')
     runner.model = MODELS.build(tiny_model_cfg())
-    with pytest.raises(TypeError, match='EpochBasedTrainLoop'):
+    with pytest.raises(TypeError, match='IterBasedTrainLoop'):
         hook.before_train(runner)
+
+
+def test_iteration_based_loop_calibrates_after_the_last_iteration(tmp_path):
+    """With an IterBasedTrainLoop the bank is filled after the last iteration, before the
+    checkpoint of that iteration is written."""
+    init_default_scope('mmtad_ext')
+    torch.manual_seed(0)
+    loader = dict(dataset=TinyClips(), batch_size=2, num_workers=0,
+                  sampler=dict(type='InfiniteSampler', shuffle=False),
+                  collate_fn=dict(type='pseudo_collate'))
+    runner = Runner(
+        model=tiny_model_cfg(), work_dir=str(tmp_path), train_dataloader=loader,
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=3),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='BNCalibrationHook', table=TABLE)], default_scope='mmtad_ext',
+        randomness=dict(seed=0), env_cfg=dict(dist_cfg=dict(backend='gloo')))
+    runner.train()
+    ckpt = torch.load(osp.join(str(tmp_path), 'iter_3.pth'), map_location='cpu',
+                      weights_only=False)['state_dict']
+    configs = config_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
+    assert sorted(map(tuple, ckpt['a3d_state.bank_configs'].tolist())) == sorted(configs)
