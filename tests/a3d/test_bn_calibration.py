@@ -101,7 +101,9 @@ def _calibration_worker(rank, port, queue):
         init_default_scope('mmtad_ext')
         batches = _batches(3, 4, seed=1)
         own = batches[:2] if rank == 0 else batches[2:]  # unequal counts: weights matter
-        queue.put((rank, _calibrated(_model(), own)))
+        # numpy, pickled by value: torch tensors would travel as shared-memory handles that
+        # vanish when this process exits
+        queue.put((rank, {k: v.numpy() for k, v in _calibrated(_model(), own).items()}))
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -126,6 +128,7 @@ def test_distributed_calibration_equals_single_process_on_all_batches():
     for rank in (0, 1):
         assert set(results[rank]) == set(ref)
         for k in ref:
-            torch.testing.assert_close(results[rank][k], ref[k], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(torch.from_numpy(results[rank][k]), ref[k], rtol=1e-5,
+                                       atol=1e-6)
     k = 'backbone.conv1.bn.running_mean'
     assert not torch.allclose(ref[k][:4], _calibrated(_model(), _batches(3, 4, seed=1)[:2])[k][:4])
