@@ -1,12 +1,9 @@
 """BN calibration changes only running statistics and does not lower a sub-network's accuracy;
 under torch.distributed it gives every rank the statistics of all ranks' batches."""
-import socket
-
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from mmaction.structures import ActionDataSample
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
@@ -110,19 +107,8 @@ def _calibration_worker(rank, port, queue):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
-def test_distributed_calibration_equals_single_process_on_all_batches():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    ctx = mp.get_context('spawn')
-    queue = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_calibration_worker, args=(r, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get() for _ in range(2))
-    for p in procs:
-        p.join(timeout=120)
-    assert all(p.exitcode == 0 for p in procs)
+def test_distributed_calibration_equals_single_process_on_all_batches(spawn_ranks):
+    results = spawn_ranks(_calibration_worker)
     init_default_scope('mmtad_ext')
     ref = _calibrated(_model(), _batches(3, 4, seed=1))  # one process, all three batches
     for rank in (0, 1):

@@ -1,11 +1,6 @@
 """End-to-end A3D: tools/train.py, then tools/a3d_budget_table.py, then set_budget at deploy."""
 import json
-import os
 import os.path as osp
-import signal
-import subprocess
-import sys
-import time
 
 import torch
 from mmengine.config import Config
@@ -14,7 +9,8 @@ from mmengine.registry import init_default_scope
 from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.registry import MODELS
 
-from test_train_test import REPO, TRAIN, run  # sibling module (tests/tools is on sys.path)
+from test_train_test import (  # sibling module (tests/tools is on sys.path)
+    REPO, TRAIN, run, train_until_first_checkpoint_then_kill)
 
 TABLE = osp.join(REPO, 'tools', 'a3d_budget_table.py')
 A3D_CONFIG = osp.join(REPO, 'configs', 'a3d', 'a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py')
@@ -86,17 +82,7 @@ def test_mutual_training_resumes_after_kill(tmp_path):
     with open(cfg_path, 'w') as f:
         f.write(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=epochs))
     work = str(tmp_path / 'work')
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.Popen([sys.executable, TRAIN, cfg_path, '--work-dir', work],
-                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    first = osp.join(work, 'last_checkpoint')
-    deadline = time.time() + 300
-    while not osp.exists(first) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, 'the run ended before it could be killed'
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    train_until_first_checkpoint_then_kill(cfg_path, work, str(tmp_path))
     last = osp.join(work, f'epoch_{epochs}.pth')
     assert not osp.exists(last), 'the run was not interrupted'
     log = run([TRAIN, cfg_path, '--work-dir', work, '--resume'], cwd=str(tmp_path))

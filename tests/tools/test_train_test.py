@@ -43,14 +43,12 @@ def test_train_then_test_with_dump(tiny_config, tmp_path):
     assert ck['meta']['epoch'] == 2
 
 
-def test_resume_after_kill(tiny_config, tmp_path):
-    """Kill a run after its first checkpoint, resume it, and finish from that epoch."""
-    epochs = 60  # tiny epochs: the run must still be going when it is killed
-    cfg = tiny_config(epochs=epochs)
-    work = str(tmp_path / 'work')
+def train_until_first_checkpoint_then_kill(cfg, work, cwd):
+    """Start tools/train.py, SIGKILL it (whole process group) once its first checkpoint is
+    written; fail if it ended before that."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=str(tmp_path),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     first = osp.join(work, 'last_checkpoint')  # written with the first checkpoint
     deadline = time.time() + 300
@@ -59,6 +57,15 @@ def test_resume_after_kill(tiny_config, tmp_path):
     assert proc.poll() is None, 'the run ended before it could be killed'
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_resume_after_kill(tiny_config, tmp_path):
+    """Kill a run after its first checkpoint, resume it, and finish from that epoch."""
+    epochs = 60  # tiny epochs: the run must still be going when it is killed
+    cfg = tiny_config(epochs=epochs)
+    work = str(tmp_path / 'work')
+    train_until_first_checkpoint_then_kill(cfg, work, str(tmp_path))
+    first = osp.join(work, 'last_checkpoint')
     last = osp.join(work, f'epoch_{epochs}.pth')
     assert osp.exists(first) and not osp.exists(last), 'the run was not interrupted'
     assert not osp.exists(osp.join(work, f'epoch_{epochs - 1}.pth'))

@@ -4,12 +4,9 @@ The reference is computed in the same processes without DDP: each rank's own thr
 gradient, averaged over the ranks. Under the wrapper every parameter's gradient at the optimizer
 step must equal it, on both ranks.
 """
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from mmaction.structures import ActionDataSample
 from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
@@ -136,19 +133,8 @@ def _worker(rank, port, queue):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
-def test_a3d_mutual_training_under_ddp_matches_averaged_gradients():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context('spawn')
-    queue = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_worker, args=(r, port, queue)) for r in range(WORLD)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=240)
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    results = dict(queue.get() for _ in range(WORLD))
+def test_a3d_mutual_training_under_ddp_matches_averaged_gradients(spawn_ranks):
+    results = spawn_ranks(_worker, world=WORLD)
     for rank, out in results.items():
         assert out['kl_logged'], rank
         assert out['max_ref'] > 1e-4  # the gradients compared are not all zero
