@@ -25,6 +25,7 @@ Writes ``<work-dir>/results.json`` and ``<work-dir>/budget_table.{json,png}``.
 """
 import argparse
 import copy
+import functools
 import json
 import os
 import os.path as osp
@@ -155,6 +156,17 @@ def in_memory_timing(a3d_model, plain_model, batch, iters):
     return ta[4:], tp[4:], sampled[4:]
 
 
+def cached_gflops(model, shape):
+    """``gflops(config)``: counted FLOPs of one clip, each configuration counted once."""
+    return functools.lru_cache(maxsize=None)(lambda config: count_gflops(model, config, shape))
+
+
+def sandwich_flops_ratios(gflops, sampled):
+    """Per iteration: 1 + sum of the sub-networks' FLOPs / the full network's FLOPs."""
+    full = gflops((1.0, 1.0, 1.0))
+    return [1 + sum(gflops(c) for c in subs) / full for subs in sampled]
+
+
 def summarise_mutual_cost(t_a3d, t_plain, sandwich):
     """Wall-clock vs counted FLOPs ratios of interleaved A3D / plain iterations.
 
@@ -197,15 +209,8 @@ def r50_mutual_cost(args):
     batch = dict(inputs=[torch.randint(0, 255, (1, ) + shape, dtype=torch.uint8)
                          for _ in samples], data_samples=samples)
     t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
-    cache = {}
-
-    def flops(c):
-        if c not in cache:
-            cache[c] = count_gflops(model, c, shape)
-        return cache[c]
-
-    sandwich = [1 + sum(flops(c) for c in subs) / flops((1.0, 1.0, 1.0)) for subs in sampled]
-    res = summarise_mutual_cost(t_a3d, t_plain, sandwich)
+    res = summarise_mutual_cost(t_a3d, t_plain,
+                                sandwich_flops_ratios(cached_gflops(model, shape), sampled))
     res.update(batch=args.r50_batch, input_shape=shape, iters=args.timing_iters)
     return res
 
@@ -329,14 +334,8 @@ def main():
     plain.init_weights()
     batch = calib[0]
     t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
-    flops_cache = {}
-
-    def flops(c):
-        if c not in flops_cache:
-            flops_cache[c] = count_gflops(model, c, shape)
-        return flops_cache[c]
-
-    sandwich = [1 + sum(flops(c) for c in subs) / full_f for subs in sampled]
+    flops = cached_gflops(model, shape)
+    sandwich = sandwich_flops_ratios(flops, sampled)
     widths = np.linspace(*a3d_cfg.model.mutual_cfg.width_range, 6)
     sp, tp = a3d_cfg.model.mutual_cfg.spatial_factors, a3d_cfg.model.mutual_cfg.temporal_factors
     expected = 1 + np.mean([flops((widths[0], s, t)) for s in sp for t in tp]) / full_f + \

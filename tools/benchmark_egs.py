@@ -211,22 +211,28 @@ def make_batch(cfg, args, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def run_setting(args, ratio, mode):
-    """Child: time and measure one training step of one setting; print a JSON line."""
+def build_child(args, **backbone):
+    """Model (seeded, training mode), optimizer wrapper and batch of a child process.
+
+    ``backbone`` overrides keys of ``model.backbone`` (``sampling_ratio``, ``mode``).
+    """
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
     from mmtad_ext.registry import MODELS
     init_default_scope('mmtad_ext')
     cfg = load_cfg(args)
-    cfg.model.backbone.sampling_ratio = ratio
-    cfg.model.backbone.mode = mode
+    cfg.model.backbone.update(backbone)
     if args.num_snippets:
         cfg.model.proposal_sampler.temporal_dim = args.num_snippets
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = make_batch(cfg, args)
+    return model, build_optim_wrapper(model, cfg.optim_wrapper), make_batch(cfg, args)
+
+
+def run_setting(args, ratio, mode):
+    """Child: time and measure one training step of one setting; print a JSON line."""
+    model, optim_wrapper, batch = build_child(args, sampling_ratio=ratio, mode=mode)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # model and batch, no step yet
     model.train_step(copy.deepcopy(batch), optim_wrapper)  # warm-up
     times = []
@@ -249,19 +255,8 @@ def run_setting(args, ratio, mode):
 
 def run_encoder(args):
     """Child (``--encoder``): every setting on one model and batch, interleaved; JSON lines."""
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-
     from mmtad_ext.models.task_modules.snippet_sampler import SnippetSampler
-    from mmtad_ext.registry import MODELS
-    init_default_scope('mmtad_ext')
-    cfg = load_cfg(args)
-    if args.num_snippets:
-        cfg.model.proposal_sampler.temporal_dim = args.num_snippets
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model).train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = make_batch(cfg, args)
+    model, optim_wrapper, batch = build_child(args)
     wrapper, inner = model.backbone, model.backbone.backbone
     meter = None
     inner.register_forward_pre_hook(lambda *a: meter and setattr(meter, 'active', True))

@@ -11,6 +11,7 @@ from typing import Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import print_log
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
@@ -85,7 +86,6 @@ def _average_over_ranks(layers: Dict[str, _BatchNorm], seen: int) -> None:
     batches: the statistics a single process would compute on all of them, the same on every
     rank (and in the checkpoint rank 0 writes).
     """
-    from mmengine.dist import all_reduce, get_world_size
     if get_world_size() < 2:
         return
     total = torch.tensor(float(seen))

@@ -1,5 +1,6 @@
 """Configuration-budget table of A3D (paper 002, sec. 3.3): FLOPs counting, Pareto front,
 selection of the best row for a budget."""
+import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -106,7 +107,6 @@ def measure_latency_ms(model: nn.Module, input_shape: Sequence[int], runs: int =
     The minimum over ``runs`` timed runs after ``warmup`` untimed ones: other processes on a
     shared machine only add time, so the minimum is the most reproducible estimate.
     """
-    import time
     x = torch.zeros((1, 1) + tuple(input_shape), device=next(model.parameters()).device)
     times = []
     for i in range(warmup + runs):

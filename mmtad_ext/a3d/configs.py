@@ -1,27 +1,14 @@
-"""A3D configurations (gamma_w, gamma_s, gamma_t): keys, grids, range presets and input resampling.
+"""A3D configurations (gamma_w, gamma_s, gamma_t): keys, grids and input resampling.
 
-FLOPs of a configuration scale as ``gamma_w^2 * gamma_s^2 * gamma_t`` (paper 002, eq. 2).
+FLOPs of a configuration scale as ``gamma_w^2 * gamma_s^2 * gamma_t`` (paper 002, eq. 2). The
+paper's range presets [0.016, 1] and [0.06, 1] are configs:
+``configs/_base_/models/a3d_range-*.py``.
 """
 import itertools
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-
-#: Paper presets (sec. 4, "Training"): ranges of gamma_w^2 gamma_s^2 gamma_t. ``width_range`` is
-#: sampled uniformly during mutual training; ``table_widths`` is the evaluation grid (sec. 3.3).
-RANGE_PRESETS: Dict[str, dict] = {
-    '0.016-1': dict(
-        width_range=(0.5, 1.0),
-        spatial_factors=(0.57, 0.71, 0.86, 1.0),
-        temporal_factors=(0.25, 0.5, 0.75, 1.0),
-        table_widths=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
-    '0.06-1': dict(
-        width_range=(0.63, 1.0),
-        spatial_factors=(0.63, 0.8, 1.0),
-        temporal_factors=(0.4, 0.63, 1.0),
-        table_widths=(0.63, 0.73, 0.83, 0.93, 1.0)),
-}
 
 Config = Tuple[float, float, float]
 
