@@ -1,23 +1,31 @@
-"""Benchmark detector proposal sampling (DPS, paper 001 sec. 3.2 / Fig. 4 / Table 5).
+"""Benchmark detector proposal sampling (DPS) of ETAD.
 
-Two parts, both on the synthetic feature benchmark's ETAD config:
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.2, Fig. 4 and Table 5. Two parts, both on the synthetic feature benchmark's ETAD config:
 
 1. ``step``: the same model and the same inputs at DPS ratio 0.06 vs 1.0 (plus the random /
    grid / block strategies at 0.06): training-step time (median of interleaved repeats) and
    memory as bytes of the activations saved for backward (counted with
    ``torch.autograd.graph.saved_tensors_hooks``); on a GPU also
    ``torch.cuda.max_memory_allocated``.
-2. ``map`` (``--train``): train the config once per setting with ``tools/train.py`` and read the
-   final average mAP of the validation set (the config's own ``temporal_dim``: 64 for the
-   synthetic config; the step benchmark uses ``--temporal-dim``, 128 by default as the paper).
+2. ``map`` (``--train``): train the config once per setting and seed with ``tools/train.py``
+   (``randomness.seed`` = the seed: model init, data order, proposal draws and loss sampling
+   all follow it), ``--jobs`` single-threaded runs side by side, and report the final average
+   mAP of the validation set per run, mean +- standard deviation and standard error per
+   setting, and the paired difference (same seed) of every setting to ratio 1.0. Each run's
+   result is kept in ``<work-dir>/<setting>_s<seed>/result.json``, so a killed benchmark
+   resumes where it stopped.
 
 Run::
 
     python tools/make_synthetic_tad.py --out-dir data/synthetic_tad
-    python tools/benchmark_dps.py --batch-size 16 --repeats 5            # step time + memory
-    python tools/benchmark_dps.py --train --work-dir work_dirs/dps_bench  # + mAP per setting
+    python tools/benchmark_dps.py --batch-size 16 --repeats 3            # step time + memory
+    python tools/benchmark_dps.py --skip-steps --train --seeds 5 --jobs 2 \
+        --work-dir work_dirs/dps_bench                                   # mAP, 5 seeds
 """
 import argparse
+import json
+import math
 import os
 import os.path as osp
 import platform
@@ -26,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from mmengine.config import Config
@@ -53,7 +62,14 @@ def parse_args():
                         help='settings to train, in this order (all = ratio 1.0)')
     parser.add_argument('--skip-steps', action='store_true', help='skip the step benchmark')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_dps')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='first seed (step benchmark: the '
+                        'model init)')
+    parser.add_argument('--seeds', type=int, default=1,
+                        help='independent training seeds per setting: seed .. seed + N - 1')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='training runs side by side (each with OMP_NUM_THREADS=1 when > 1)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='extra key=value overrides for every training run')
     parser.add_argument('--temporal-dim', type=int, default=128,
                         help='snippets per video for the step benchmark (paper: 128)')
     return parser.parse_args()
@@ -130,17 +146,71 @@ def bench_steps(args, cfg):
     return rows
 
 
-def train_map(args, name, ratio, strategy):
-    work = osp.join(args.work_dir, name.replace(' ', '_').replace('(', '').replace(')', ''))
+def run_dir(args, key, seed):
+    return osp.join(args.work_dir, f'{key}_s{seed}')
+
+
+def train_map(args, key, seed):
+    """Train one setting with one seed (or read the result of an earlier run)."""
+    ratio, strategy = next((r, st) for name, r, st in SETTINGS if name == KEYS[key])
+    work = run_dir(args, key, seed)
+    result_file = osp.join(work, 'result.json')
+    if osp.exists(result_file):
+        with open(result_file) as f:
+            return json.load(f)
     cmd = [sys.executable, 'tools/train.py', args.config, '--work-dir', work, '--cfg-options',
            f'model.proposal_sampler.ratio={ratio}', f'model.proposal_sampler.strategy={strategy}',
-           f'randomness.seed={args.seed}']
+           f'randomness.seed={seed}', *args.cfg_options]
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1') if args.jobs > 1 else None
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
-        raise RuntimeError(f'{name}: training failed\n{out.stderr[-3000:]}')
+        raise RuntimeError(f'{key} seed {seed}: training failed\n{out.stderr[-3000:]}')
     found = re.findall(r'tad/average_mAP: ([0-9.]+)', out.stdout + out.stderr)
-    return float(found[-1]), time.perf_counter() - t0
+    result = dict(setting=KEYS[key], seed=seed, average_mAP=float(found[-1]),
+                  seconds=time.perf_counter() - t0, cmd=' '.join(cmd[1:]))
+    with open(result_file, 'w') as f:
+        json.dump(result, f)
+    return result
+
+
+def mean_sd_se(values):
+    """Mean, sample standard deviation and standard error of the mean (sd / sqrt(n))."""
+    m = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else float('nan')
+    return m, sd, sd / math.sqrt(len(values))
+
+
+def train_all(args):
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    jobs = [(key, seed) for seed in seeds for key in args.train_settings]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda job: train_map(args, *job), jobs))
+    table = {(r['setting'], r['seed']): r for r in results}
+    print(f'\n# DPS average mAP, {args.config}, seeds {seeds}, {args.jobs} job(s) side by side '
+          f'({platform.processor() or platform.machine()}, {os.cpu_count()} cores)\n')
+    print('| setting | ' + ' | '.join(f'seed {s}' for s in seeds) +
+          ' | mean +- sd | s.e. | minutes / run |')
+    print('|---|' + '---:|' * (len(seeds) + 3))
+    for key in args.train_settings:
+        vals = [table[(KEYS[key], s)]['average_mAP'] for s in seeds]
+        secs = statistics.fmean(table[(KEYS[key], s)]['seconds'] for s in seeds)
+        m, sd, se = mean_sd_se(vals)
+        print(f'| {KEYS[key]} | ' + ' | '.join(f'{v:.2f}' for v in vals) +
+              f' | {m:.2f} +- {sd:.2f} | {se:.2f} | {secs / 60:.1f} |')
+    if 'all' in args.train_settings and len(seeds) > 1:
+        print('\n| paired difference to 1.0 (same seed) | mean | s.e. | min | max |')
+        print('|---|---:|---:|---:|---:|')
+        for key in args.train_settings:
+            if key == 'all':
+                continue
+            diffs = [table[(KEYS[key], s)]['average_mAP'] - table[(KEYS['all'], s)]['average_mAP']
+                     for s in seeds]
+            m, _, se = mean_sd_se(diffs)
+            print(f'| {KEYS[key]} - 1.0 | {m:+.2f} | {se:.2f} | {min(diffs):+.2f} | '
+                  f'{max(diffs):+.2f} |')
+    with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
+        json.dump(results, f, indent=1)
 
 
 def main():
@@ -149,11 +219,8 @@ def main():
     if not args.skip_steps:
         print_steps(args, cfg, bench_steps(args, cfg))
     if args.train:
-        print('\n| setting | average mAP (%) | training wall-clock (s) |\n|---|---|---|')
-        settings = {name: (ratio, strategy) for name, ratio, strategy in SETTINGS}
-        for key in args.train_settings:
-            avg_map, secs = train_map(args, KEYS[key], *settings[KEYS[key]])
-            print(f'| {KEYS[key]} | {avg_map:.2f} | {secs:.0f} |', flush=True)
+        os.makedirs(args.work_dir, exist_ok=True)
+        train_all(args)
 
 
 def print_steps(args, cfg, rows):

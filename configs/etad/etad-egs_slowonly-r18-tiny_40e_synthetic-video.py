@@ -38,7 +38,8 @@ model = dict(
     neck=dict(in_channels=64, channels=64, norm_cfg=dict(type='GN', num_groups=8)),
     boundary_head=dict(in_channels=64, feat_channels=64),
     proposal_sampler=dict(temporal_dim=temporal_dim, ratio=0.3),
-    proposal_head=dict(in_channels=64, feat_channels=32, fc_channels=128, roi_size=8),
+    proposal_head=dict(in_channels=64, feat_channels=32, mid_channels=128, fc_channels=64,
+                       roi_size=8),
     cls_head=dict(in_channels=64, num_classes=4))
 
 max_epochs = 40

@@ -2,20 +2,27 @@
 import torch
 
 
-def segment_iou(segments: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Pairwise temporal IoU.
+def segment_iou(segments: torch.Tensor, targets: torch.Tensor,
+                aligned: bool = False) -> torch.Tensor:
+    """Temporal IoU, pairwise or (``aligned=True``) row by row, like mmdet's ``is_aligned``.
 
     Args:
-        segments (Tensor): (N, 2) segments.
-        targets (Tensor): (M, 2) segments.
+        segments (Tensor): (N, 2) segments (``(..., N, 2)`` when aligned).
+        targets (Tensor): (M, 2) segments (same shape as ``segments`` when aligned).
+        aligned (bool): IoU of ``segments[i]`` with ``targets[i]`` only. Defaults to False.
 
     Returns:
-        Tensor: (N, M) tIoU; 0 where the union is empty.
+        Tensor: (N, M) tIoU, or ``segments.shape[:-1]`` when aligned; 0 where the union is empty.
     """
-    inter = (torch.minimum(segments[:, None, 1], targets[None, :, 1]) -
-             torch.maximum(segments[:, None, 0], targets[None, :, 0])).clamp(min=0)
-    union = ((segments[:, 1] - segments[:, 0])[:, None] +
-             (targets[:, 1] - targets[:, 0])[None, :] - inter)
+    if aligned:
+        if segments.shape != targets.shape:
+            raise ValueError(f'aligned segment_iou needs equal shapes, got '
+                             f'{tuple(segments.shape)} and {tuple(targets.shape)}')
+        a, b = segments, targets
+    else:
+        a, b = segments[:, None], targets[None, :]  # (N, 1, 2), (1, M, 2)
+    inter = (torch.minimum(a[..., 1], b[..., 1]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 

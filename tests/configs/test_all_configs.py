@@ -44,6 +44,15 @@ def test_paper_settings_of_the_etad_configs():
         assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
         assert cfg.train_dataloader.batch_size == 16 and cfg.train_cfg.max_epochs == 6
         assert cfg.model.cls_head is None and cfg.val_evaluator.class_score_file
+    anet = Config.fromfile(osp.join(ROOT, 'configs', 'etad', 'etad_lstm_6e_anet-tsp.py'))
+    # public ETAD code (sming256/ETAD): head, losses, inference, Soft-NMS sigma on ActivityNet
+    head = anet.model.proposal_head
+    assert head.roi_size == 24 and head.extend_ratio == 0.5
+    assert head.loss_iou_reg.type == 'IoUBalancedMSELoss' and head.loss_iou_reg.loss_weight == 5
+    assert head.loss_iou_cls.pos_threshold == 0.9 and head.loss_offset.beta == 1.0
+    assert anet.model.test_cfg.stage_fusion == 'mean' and anet.model.test_cfg.score == 'iou'
+    assert anet.val_evaluator.nms_cfg.sigma == 0.35
+    assert 'seed' not in anet.model.proposal_sampler  # the draws follow randomness.seed
     thumos = Config.fromfile(osp.join(ROOT, 'configs', 'etad', 'etad_lstm_6e_thumos14-i3d.py'))
     assert thumos.train_dataloader.dataset.regime == 'sliding'
     assert thumos.train_dataloader.dataset.window_stride == 64

@@ -26,7 +26,8 @@ test_dataloader = val_dataloader
 model = dict(
     neck=dict(in_channels=16, channels=16, norm_cfg=None),
     boundary_head=dict(in_channels=16, feat_channels=16),
-    proposal_head=dict(in_channels=16, feat_channels=8, fc_channels=32, roi_size=4),
+    proposal_head=dict(in_channels=16, feat_channels=8, mid_channels=32, fc_channels=16,
+                       roi_size=4),
     cls_head=dict(in_channels=16, num_classes=3),
     proposal_sampler=dict(temporal_dim=32),
     test_cfg=dict(max_proposals=50))

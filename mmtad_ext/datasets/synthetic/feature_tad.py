@@ -43,7 +43,7 @@ def _place_instances(rng: np.random.Generator, length: int, max_instances: int,
 
 def generate_synthetic_tad(out_dir: str,
                            num_train: int = 160,
-                           num_val: int = 40,
+                           num_val: int = 200,
                            num_classes: int = 5,
                            feat_dim: int = 64,
                            min_snippets: int = 96,
@@ -63,7 +63,8 @@ def generate_synthetic_tad(out_dir: str,
     Args:
         out_dir (str): Output folder (created).
         num_train (int): Training videos. Defaults to 160.
-        num_val (int): Validation videos. Defaults to 40.
+        num_val (int): Validation videos. Defaults to 200 (enough that the average mAP of one
+            run is not dominated by a few validation instances).
         num_classes (int): Action classes ``K``. Defaults to 5.
         feat_dim (int): Feature dimension. Defaults to 64.
         min_snippets (int): Shortest video, in snippets. Defaults to 96.

@@ -1,7 +1,13 @@
-"""ETAD: efficient temporal action detector with detector proposal sampling (paper 001)."""
+"""ETAD: efficient temporal action detector with detector proposal sampling.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134); the
+inference follows the public code (``sming256/ETAD``, ``lib/core/inferer.py`` and
+``lib/dataset/anet_1_3/post_det.py``) unless ``test_cfg`` asks for the paper's text form.
+"""
 from typing import Optional, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
@@ -14,16 +20,24 @@ class ETAD(BaseModel):
 
     Inputs are snippet features (B, C, T) or, with a ``backbone`` (e.g. ``EGSBackboneWrapper``),
     raw snippets that the backbone turns into (B, C, T) features. Training samples a subset of
-    the proposal map with ``proposal_sampler`` (DPS); testing evaluates every valid proposal that
-    survives BMN's boundary selection and scores it ``p_s * p_e * p_iou`` (sec. 4.2).
+    the proposal map with ``proposal_sampler`` (DPS); testing evaluates every valid proposal.
+
+    Inference (``test_cfg``), by default as the public code: every valid proposal goes through
+    the cascade; the refined segments and the IoU probabilities of the stages are averaged
+    (``stage_fusion='mean'``), the score is ``iou_cls * iou_reg`` (``score='iou'``), and a
+    proposal is kept when its refined start (end) snippet passes BMN's boundary selection (a
+    local peak of the startness/endness or above ``boundary_threshold`` x its maximum; the first
+    start and last end snippets are always on, ``force_edges=True``). The paper's text form is
+    ``stage_fusion='last'`` (last stage only) and ``score='boundary_iou'``
+    (``p_s * p_e * iou_cls * iou_reg``).
 
     Predictions are class-agnostic segments in seconds with scores; with a ``cls_head`` the
     sample also carries ``pred_class_scores`` (video-level sigmoid scores). Soft-NMS, merging of
     sliding windows and class fusion happen in ``TADMetric``.
 
     The loss is eq. (1): snippet startness/endness (``boundary_head``) plus, per cascade stage,
-    proposal boundary CE, IoU classification/regression and offset smooth-L1, plus the optional
-    video-level classification loss.
+    proposal boundary classification, IoU classification/regression and offset smooth-L1 (see
+    ``ETADCascadeHead.loss``), plus the optional video-level classification loss.
 
     Args:
         neck (dict): Feature enhancement module (``LSTMTemporalAggregation``).
@@ -35,7 +49,9 @@ class ETAD(BaseModel):
         backbone (dict, optional): Snippet encoder for raw-video input. Defaults to None.
         data_preprocessor (dict, optional): Defaults to ``TADDataPreprocessor``.
         test_cfg (dict, optional): ``max_proposals`` kept per sample before NMS (default 1000),
-            ``boundary_threshold`` of the boundary selection relative to the maximum (0.5).
+            ``boundary_threshold`` of the boundary selection relative to the maximum (0.5),
+            ``force_edges`` (True), ``stage_fusion`` (``'mean'`` or ``'last'``) and ``score``
+            (``'iou'`` or ``'boundary_iou'``); see above.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -61,8 +77,26 @@ class ETAD(BaseModel):
         self.cls_head = MODELS.build(cls_head) if cls_head is not None else None
         self.proposal_sampler = TASK_UTILS.build(proposal_sampler)
         self.temporal_dim = self.proposal_sampler.temporal_dim
-        self.test_cfg = dict(max_proposals=1000, boundary_threshold=0.5)
-        self.test_cfg.update(test_cfg or {})
+        self.test_cfg = self._check_test_cfg(test_cfg or {})
+
+    TEST_CFG = dict(max_proposals=1000, boundary_threshold=0.5, force_edges=True,
+                    stage_fusion='mean', score='iou')
+
+    @classmethod
+    def _check_test_cfg(cls, test_cfg: dict) -> dict:
+        """``TEST_CFG`` updated with ``test_cfg``; unknown keys or values raise."""
+        unknown = set(test_cfg) - set(cls.TEST_CFG)
+        if unknown:
+            raise ValueError(f'ETAD test_cfg: unknown keys {sorted(unknown)}; valid keys are '
+                             f'{sorted(cls.TEST_CFG)}')
+        cfg = dict(cls.TEST_CFG, **test_cfg)
+        if cfg['stage_fusion'] not in ('mean', 'last'):
+            raise ValueError("ETAD test_cfg.stage_fusion must be 'mean' (public code) or 'last' "
+                             f"(paper text), got {cfg['stage_fusion']!r}")
+        if cfg['score'] not in ('iou', 'boundary_iou'):
+            raise ValueError("ETAD test_cfg.score must be 'iou' (public code) or 'boundary_iou' "
+                             f"(paper text), got {cfg['score']!r}")
+        return cfg
 
     # -- features ---------------------------------------------------------------------------
     def extract_snippet_features(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -99,12 +133,14 @@ class ETAD(BaseModel):
         """
         gt_segments = [ds.gt_instances.segments for ds in data_samples]
         feats = self.neck(snippet_feats)  # (B, C, T)
-        losses = self.boundary_head.loss(self.boundary_head(feats), gt_segments)
+        targets = self.boundary_head.targets(gt_segments, feats.shape[-1]).to(feats)  # (B, 2, T)
+        losses = self.boundary_head.loss(self.boundary_head(feats), gt_segments, targets)
         proposals = torch.stack([
             self._normalise(self.proposal_sampler.sample(training=True))
             for _ in range(feats.shape[0])
         ]).to(feats)  # (B, P, 2)
-        losses.update(self.proposal_head.loss(self.proposal_head(feats, proposals), gt_segments))
+        losses.update(self.proposal_head.loss(self.proposal_head(feats, proposals), gt_segments,
+                                              targets))
         if self.cls_head is not None:
             losses.update(self.cls_head.loss(self.cls_head(feats),
                                              [ds.gt_instances.labels for ds in data_samples]))
@@ -119,7 +155,7 @@ class ETAD(BaseModel):
 
         Without a backbone, or when ``backbone.two_phase`` is False (joint EGS, frozen encoder,
         features), this is ``BaseModel.train_step``. Otherwise (``EGSBackboneWrapper`` with
-        ``mode='two_phase'``; paper 001 sec. 3.3, as in the public ETAD code) the backbone
+        ``mode='two_phase'``; ETAD paper sec. 3.3, as in the public ETAD code) the backbone
         interface ``two_phase`` / ``extract_no_grad`` / ``backward_sampled`` is used:
 
         1. ``feats = backbone.extract_no_grad(inputs)`` (every snippet, no graph), made a leaf
@@ -155,12 +191,21 @@ class ETAD(BaseModel):
         return log_vars
 
     # -- inference --------------------------------------------------------------------------
-    def _select_boundaries(self, probs: torch.Tensor) -> torch.Tensor:
-        """BMN's boundary selection: local peaks or above ``threshold * max``. (T,) -> bool."""
-        thr = self.test_cfg['boundary_threshold'] * probs.max()
-        peak = torch.zeros_like(probs, dtype=torch.bool)
-        peak[1:-1] = (probs[1:-1] > probs[:-2]) & (probs[1:-1] > probs[2:])
-        return peak | (probs > thr)
+    def _select_boundaries(self, probs: torch.Tensor, first: bool, last: bool) -> torch.Tensor:
+        """BMN's boundary selection of (T,) probabilities -> (T,) bool.
+
+        A snippet is on when it is above ``boundary_threshold * max`` or a local peak (the
+        sequence is padded with zeros, so the ends can be peaks); with ``force_edges`` the
+        first (``first=True``) or last (``last=True``) snippet is always on.
+        """
+        padded = F.pad(probs, (1, 1))  # (T + 2,)
+        peak = (probs > padded[:-2]) & (probs > padded[2:])
+        keep = peak | (probs > self.test_cfg['boundary_threshold'] * probs.max())
+        if self.test_cfg['force_edges'] and first:
+            keep[0] = True
+        if self.test_cfg['force_edges'] and last:
+            keep[-1] = True
+        return keep
 
     @torch.no_grad()
     def predict_from_features(self, snippet_feats: torch.Tensor, data_samples: list) -> list:
@@ -168,18 +213,25 @@ class ETAD(BaseModel):
         feats = self.neck(snippet_feats)
         probs = self.boundary_head(feats)  # (B, 2, T)
         cls_scores = self.cls_head(feats).sigmoid() if self.cls_head is not None else None
+        t = feats.shape[-1]
         pairs = self.proposal_sampler.sample(training=False).to(feats.device)  # (N, 2)
-        for i, ds in enumerate(data_samples):
-            keep = (self._select_boundaries(probs[i, 0])[pairs[:, 0]] &
-                    self._select_boundaries(probs[i, 1])[pairs[:, 1]])
-            sel = pairs[keep]
-            if sel.shape[0] == 0:  # degenerate boundary maps: fall back to every proposal
-                sel = pairs
-            outs = self.proposal_head(feats[i:i + 1], self._normalise(sel)[None].to(feats))
-            last = outs[-1]
-            iou = last['iou_logits'][0].sigmoid()  # (P, 2)
-            score = probs[i, 0, sel[:, 0]] * probs[i, 1, sel[:, 1]] * iou[:, 0] * iou[:, 1]
-            seg = last['refined'][0]  # (P, 2) normalised
+        props = self._normalise(pairs).to(feats)[None]  # (1, N, 2)
+        for i, ds in enumerate(data_samples):  # one sample at a time bounds the RoI memory
+            outs = self.proposal_head(feats[i:i + 1], props)
+            if self.test_cfg['stage_fusion'] == 'mean':
+                segs = torch.stack([o['refined'][0] for o in outs]).mean(0)  # (N, 2)
+                ious = torch.stack([o['iou_logits'][0].sigmoid() for o in outs]).mean(0)
+            else:
+                segs, ious = outs[-1]['refined'][0], outs[-1]['iou_logits'][0].sigmoid()
+            idx = (segs * t).floor().long().clamp(0, t - 1)  # (N, 2) start/end snippets
+            keep = (self._select_boundaries(probs[i, 0], first=True, last=False)[idx[:, 0]] &
+                    self._select_boundaries(probs[i, 1], first=False, last=True)[idx[:, 1]])
+            if not bool(keep.any()):  # degenerate boundary maps: keep every proposal
+                keep = torch.ones_like(keep)
+            score = ious[:, 0] * ious[:, 1]  # (N,)
+            if self.test_cfg['score'] == 'boundary_iou':
+                score = score * probs[i, 0, idx[:, 0]] * probs[i, 1, idx[:, 1]]
+            seg, score = segs[keep], score[keep]
             order = score.argsort(descending=True)[:self.test_cfg['max_proposals']]
             meta = ds.metainfo
             offset = float(meta.get('window_start', 0.0))

@@ -1,5 +1,8 @@
-"""Boundary evaluation module of ETAD (BMN's temporal evaluation, paper 001 sec. 3.2)."""
-from typing import List
+"""Boundary evaluation module of ETAD (BMN's temporal evaluation).
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134), sec. 3.2.
+"""
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -10,17 +13,20 @@ from mmtad_ext.registry import MODELS
 
 
 def boundary_targets(gt_segments: torch.Tensor, temporal_dim: int,
-                     region_ratio: float = 0.1) -> torch.Tensor:
+                     region_ratio: float = 0.0) -> torch.Tensor:
     """Snippet startness/endness targets (BMN): overlap of each snippet with a boundary region.
 
     Each ground-truth boundary ``b`` owns the region ``b +- w/2`` with
-    ``w = max(3 / T, region_ratio * duration)`` (normalised time; BMN's 3 snippets). A snippet's target is its
-    largest fraction covered by such a region (intersection over the snippet length).
+    ``w = max(3 / T, region_ratio * duration)`` (normalised time). A snippet's target is its
+    largest fraction covered by such a region (intersection over the snippet length). With
+    ``region_ratio=0`` (the default) the region is BMN's 3 snippets, as in the public ETAD code
+    (``sming256/ETAD``, ``gt_start``/``gt_end`` of its datasets); BMN's paper form widens it to
+    ``0.1 x duration`` for long actions (``region_ratio=0.1``).
 
     Args:
         gt_segments (Tensor): (G, 2) normalised ground truth of one sample.
         temporal_dim (int): ``T``.
-        region_ratio (float): Region width relative to the action duration. Defaults to 0.1.
+        region_ratio (float): Region width relative to the action duration. Defaults to 0.0.
 
     Returns:
         Tensor: (2, T) start and end targets in [0, 1].
@@ -47,7 +53,7 @@ class ETADBoundaryHead(BaseModule):
     Args:
         in_channels (int): Input channels.
         feat_channels (int): Hidden channels. Defaults to 256.
-        region_ratio (float): See :func:`boundary_targets`. Defaults to 0.1.
+        region_ratio (float): See :func:`boundary_targets`. Defaults to 0.0 (3 snippets).
         loss (dict): Loss on probabilities (batch-balanced BCE, eq. (1) ``lambda_a = 1``).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
@@ -55,7 +61,7 @@ class ETADBoundaryHead(BaseModule):
     def __init__(self,
                  in_channels: int,
                  feat_channels: int = 256,
-                 region_ratio: float = 0.1,
+                 region_ratio: float = 0.0,
                  loss: dict = dict(type='BalancedBinaryCrossEntropyLoss', loss_weight=1.0),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -69,12 +75,25 @@ class ETADBoundaryHead(BaseModule):
         """(B, C, T) features -> (B, 2, T) start/end probabilities."""
         return torch.sigmoid(self.out(self.conv(x)))
 
-    def loss(self, probs: torch.Tensor, gt_segments: List[torch.Tensor]) -> dict:
-        """Batch-balanced BCE of startness and endness (each balanced over the batch)."""
-        temporal_dim = probs.shape[-1]
-        targets = torch.stack([
-            boundary_targets(g, temporal_dim, self.region_ratio) for g in gt_segments
-        ]).to(probs)  # (B, 2, T)
+    def targets(self, gt_segments: List[torch.Tensor], temporal_dim: int) -> torch.Tensor:
+        """(B, 2, T) snippet startness/endness targets of a batch (see :func:`boundary_targets`).
+        """
+        return torch.stack(
+            [boundary_targets(g, temporal_dim, self.region_ratio) for g in gt_segments])
+
+    def loss(self, probs: torch.Tensor, gt_segments: List[torch.Tensor],
+             targets: Optional[torch.Tensor] = None) -> dict:
+        """Batch-balanced BCE of startness and endness (each balanced over the batch).
+
+        Args:
+            probs (Tensor): (B, 2, T) start/end probabilities.
+            gt_segments (list[Tensor]): Per sample (G, 2) normalised ground truth.
+            targets (Tensor, optional): (B, 2, T) targets from :meth:`targets`. Defaults to None
+                (computed here).
+        """
+        if targets is None:
+            targets = self.targets(gt_segments, probs.shape[-1])
+        targets = targets.to(probs)  # (B, 2, T)
         return dict(
             loss_start=self.loss_fn(probs[:, 0], targets[:, 0]),
             loss_end=self.loss_fn(probs[:, 1], targets[:, 1]))

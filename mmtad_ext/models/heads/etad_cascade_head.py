@@ -1,42 +1,76 @@
-"""Cascade proposal evaluation module of ETAD (paper 001, sec. 3.2 and eq. (1))."""
-from typing import List, Sequence
+"""Cascade proposal evaluation module of ETAD.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.2 and eq. (1). Where the paper is silent the public code is followed
+(``sming256/ETAD``: ``lib/models/detector/{detector,pem}.py``, ``lib/loss/model_loss.py``,
+``lib/dataset/anet_1_3/dataset.py``): per-stage residual conv, RoI extended by half its
+length on each side, separate FC branches, start/end offsets from the RoI's first/last
+quarter, xavier init, ground truth matched once on the initial proposals, and the loss forms
+listed in :meth:`ETADCascadeHead.loss`.
+"""
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from mmtad_ext.models.heads.boundary_head import boundary_targets
 from mmtad_ext.models.layers.roi_align_1d import RoIAlign1d
 from mmtad_ext.registry import MODELS
 from mmtad_ext.structures.segment_ops import decode_offsets, encode_offsets, segment_iou
 
 
-class ProposalEvaluationStage(nn.Module):
-    """One proposal evaluation stage: RoIAlign over extended proposals, then FC branches.
+def _mlp(in_channels: int, channels: int, out_channels: int, num_hidden: int = 3) -> list:
+    """``num_hidden`` Linear+ReLU layers of width ``channels``, then a Linear output layer."""
+    layers = []
+    for i in range(num_hidden):
+        layers += [nn.Linear(in_channels if i == 0 else channels, channels), nn.ReLU()]
+    return layers + [nn.Linear(channels, out_channels)]
 
-    Branches: 4 offsets (start, end, center, log-width), IoU (classification, regression) and
-    proposal boundary classification (start, end).
+
+class ProposalEvaluationStage(nn.Module):
+    """One proposal evaluation stage (the public code's ``pem_module`` plus its stage conv).
+
+    ``x = feats + ReLU(conv3_g4(feats))`` (per-stage residual), ``x = ReLU(conv3(x))`` reduced
+    to ``feat_channels``, RoIAlign of ``roi_size`` points over the proposal extended by
+    ``extend_ratio`` times its length on each side, then:
+
+    - the whole RoI -> ``Linear(mid) + ReLU`` -> three branches of 3 hidden FC layers: IoU
+      (classification, regression), proposal boundary (start, end) and center/log-width offsets
+      (halved, "for smoother regression" as in the public code);
+    - the RoI's first (last) quarter -> its own ``Linear(mid)`` + 3 hidden FC layers -> start
+      (end) offset.
 
     Args:
-        in_channels (int): Channels of the enhanced snippet features.
-        feat_channels (int): Channels after the 1x1 reduction before RoIAlign.
-        fc_channels (int): Width of the FC layers.
-        roi_size (int): Points per RoI.
-        extend_ratio (float): The RoI covers the proposal plus ``extend_ratio / 2`` of its length
-            on each side.
+        in_channels (int): Channels of the enhanced snippet features (divisible by 4).
+        feat_channels (int): Channels after the reduction conv, before RoIAlign.
+        mid_channels (int): Width of the first FC layer.
+        fc_channels (int): Width of the branch FC layers.
+        roi_size (int): Points per RoI (divisible by 4).
+        extend_ratio (float): RoI extension on each side, relative to the proposal length.
+        sampling_ratio (int): RoIAlign sampling points per bin (see ``RoIAlign1d``).
+            Defaults to 2.
     """
 
-    def __init__(self, in_channels: int, feat_channels: int, fc_channels: int, roi_size: int,
-                 extend_ratio: float):
+    def __init__(self, in_channels: int, feat_channels: int, mid_channels: int,
+                 fc_channels: int, roi_size: int, extend_ratio: float, sampling_ratio: int = 2):
         super().__init__()
-        self.reduce = nn.Sequential(nn.Conv1d(in_channels, feat_channels, 1), nn.ReLU())
-        self.roi_align = RoIAlign1d(roi_size)
-        self.fcs = nn.Sequential(
-            nn.Linear(feat_channels * roi_size, fc_channels), nn.ReLU(),
-            nn.Linear(fc_channels, fc_channels), nn.ReLU())
-        self.reg = nn.Linear(fc_channels, 4)
-        self.iou = nn.Linear(fc_channels, 2)
-        self.boundary = nn.Linear(fc_channels, 2)
+        self.residual = nn.Sequential(
+            nn.Conv1d(in_channels, in_channels, 3, padding=1, groups=4), nn.ReLU())
+        self.reduce = nn.Sequential(nn.Conv1d(in_channels, feat_channels, 3, padding=1),
+                                    nn.ReLU())
+        self.roi_align = RoIAlign1d(roi_size, sampling_ratio)
+        self.roi_size = roi_size
         self.extend_ratio = extend_ratio
+        quarter = feat_channels * (roi_size // 4)
+        self.ext_fc = nn.Sequential(nn.Linear(feat_channels * roi_size, mid_channels), nn.ReLU())
+        self.iou_branch = nn.Sequential(*_mlp(mid_channels, fc_channels, 2))
+        self.boundary_branch = nn.Sequential(*_mlp(mid_channels, fc_channels, 2))
+        self.center_width_branch = nn.Sequential(*_mlp(mid_channels, fc_channels, 2))
+        self.start_branch = nn.Sequential(nn.Linear(quarter, mid_channels), nn.ReLU(),
+                                          *_mlp(mid_channels, fc_channels, 1))
+        self.end_branch = nn.Sequential(nn.Linear(quarter, mid_channels), nn.ReLU(),
+                                        *_mlp(mid_channels, fc_channels, 1))
 
     def forward(self, feats: torch.Tensor, proposals: torch.Tensor) -> dict:
         """Evaluate proposals.
@@ -46,76 +80,96 @@ class ProposalEvaluationStage(nn.Module):
             proposals (Tensor): (B, P, 2) proposals in normalised [0, 1] time.
 
         Returns:
-            dict: ``offsets`` (B, P, 4), ``iou_logits`` (B, P, 2), ``boundary_logits`` (B, P, 2).
+            dict: ``offsets`` (B, P, 4) as (start, end, center, log-width), ``iou_logits``
+            (B, P, 2) as (classification, regression) and ``boundary_logits`` (B, P, 2).
         """
         b, p, _ = proposals.shape
         t = feats.shape[-1]
+        x = self.reduce(feats + self.residual(feats))  # (B, C', T)
         seg = proposals.reshape(-1, 2) * t  # (B*P, 2) snippet units
-        ext = (seg[:, 1] - seg[:, 0]) * self.extend_ratio / 2
+        ext = (seg[:, 1] - seg[:, 0]) * self.extend_ratio
         batch_idx = torch.arange(b, device=feats.device).repeat_interleave(p).to(seg)
-        rois = torch.stack([batch_idx, seg[:, 0] - ext, seg[:, 1] + ext], dim=1)
-        x = self.roi_align(self.reduce(feats), rois.detach())  # (B*P, C', L)
-        x = self.fcs(x.flatten(1))  # (B*P, F)
+        rois = torch.stack([batch_idx, seg[:, 0] - ext, seg[:, 1] + ext], dim=1)  # (B*P, 3)
+        roi = self.roi_align(x, rois.detach())  # (B*P, C', L)
+        q = self.roi_size // 4
+        start = self.start_branch(roi[:, :, :q].flatten(1))  # (B*P, 1)
+        end = self.end_branch(roi[:, :, -q:].flatten(1))  # (B*P, 1)
+        h = self.ext_fc(roi.flatten(1))  # (B*P, mid)
+        offsets = torch.cat([start, end, self.center_width_branch(h) / 2], dim=1)  # (B*P, 4)
         return dict(
-            offsets=self.reg(x).view(b, p, 4),
-            iou_logits=self.iou(x).view(b, p, 2),
-            boundary_logits=self.boundary(x).view(b, p, 2))
+            offsets=offsets.view(b, p, 4),
+            iou_logits=self.iou_branch(h).view(b, p, 2),
+            boundary_logits=self.boundary_branch(h).view(b, p, 2))
 
 
 @MODELS.register_module()
 class ETADCascadeHead(BaseModule):
-    """Cascade of proposal evaluation stages with increasing positive IoU thresholds.
-
-    Stage ``k`` evaluates the (detached) proposals refined by stage ``k - 1``. Per stage the loss
-    is (eq. (1)): proposal boundary CE (``loss_boundary``, weight 1), IoU classification and
-    regression (``loss_iou_cls`` / ``loss_iou_reg``, weight 1) and smooth-L1 of the four
-    offsets on positives (``loss_offset``, weight 10).
+    """Cascade of proposal evaluation stages; stage ``k`` refines stage ``k - 1``'s proposals.
 
     Args:
-        in_channels (int): Channels of the enhanced features. Defaults to 256.
-        feat_channels (int): Channels fed to RoIAlign. Defaults to 128.
-        fc_channels (int): FC width. Defaults to 512.
-        roi_size (int): Points per RoI. Defaults to 16.
-        extend_ratio (float): Proposal extension for RoIAlign. Defaults to 0.5.
-        pos_iou_thrs (Sequence[float]): Positive tIoU threshold of each stage; its length is the
-            number of stages. Defaults to (0.7, 0.8, 0.9).
-        boundary_ratio (float): A proposal start (end) is positive when it lies within
-            ``max(1/T, boundary_ratio * duration)`` of its matched ground truth's start (end).
-            Defaults to 0.1.
-        loss_boundary (dict): Proposal boundary loss. Defaults to balanced BCE, weight 1.
-        loss_iou_cls (dict): IoU classification loss. Defaults to balanced BCE, weight 1.
-        loss_iou_reg (dict): IoU regression loss. Defaults to mmdet SmoothL1Loss, weight 1.
-        loss_offset (dict): Offset regression loss. Defaults to mmdet SmoothL1Loss, weight 10.
-        init_cfg (dict, optional): Initialisation config. Defaults to None.
+        in_channels (int): Channels of the enhanced features (divisible by 4). Defaults to 256.
+        feat_channels (int, optional): Channels fed to RoIAlign. Defaults to None
+            (``in_channels // 2``, as the public code).
+        mid_channels (int): Width of the first FC layer. Defaults to 512.
+        fc_channels (int): Width of the branch FC layers. Defaults to 128.
+        roi_size (int): Points per RoI, divisible by 4. Defaults to 24.
+        extend_ratio (float): RoI extension on each side, relative to the proposal length.
+            Defaults to 0.5.
+        roi_sampling_ratio (int): RoIAlign sampling points per bin; 1 takes the bin centre
+            (about 4x cheaper on CPU). Defaults to 2.
+        pos_iou_thrs (Sequence[float]): Per stage, the tIoU above which a proposal's offsets are
+            regressed; its length is the number of stages. Defaults to (0.7, 0.8, 0.9).
+        loss_iou_cls (dict): IoU classification loss (positives at tIoU > 0.9 in every stage,
+            negatives subsampled). Defaults to ``SampledBinaryCrossEntropyLoss(pos_threshold=
+            0.9)``, weight 1.
+        loss_iou_reg (dict): IoU regression loss. Defaults to ``IoUBalancedMSELoss``, weight 5.
+        loss_boundary (dict): Proposal start and end classification, each term weighted 0.5.
+            Defaults to ``SampledBinaryCrossEntropyLoss(pos_threshold=0.5)``, weight 0.5.
+        loss_offset (dict): Offset regression, summed over the four offsets of every positive
+            and divided by the number of positives (per-component means, summed). Defaults to
+            mmdet ``SmoothL1Loss(beta=1.0)``, weight 10.
+        init_cfg (dict, optional): Defaults to xavier-uniform Conv1d/Linear weights, zero bias.
     """
 
     def __init__(self,
                  in_channels: int = 256,
-                 feat_channels: int = 128,
-                 fc_channels: int = 512,
-                 roi_size: int = 16,
+                 feat_channels: Optional[int] = None,
+                 mid_channels: int = 512,
+                 fc_channels: int = 128,
+                 roi_size: int = 24,
                  extend_ratio: float = 0.5,
+                 roi_sampling_ratio: int = 2,
                  pos_iou_thrs: Sequence[float] = (0.7, 0.8, 0.9),
-                 boundary_ratio: float = 0.1,
-                 loss_boundary: dict = dict(type='BalancedBinaryCrossEntropyLoss',
-                                            loss_weight=1.0),
-                 loss_iou_cls: dict = dict(type='BalancedBinaryCrossEntropyLoss',
-                                           loss_weight=1.0),
-                 loss_iou_reg: dict = dict(type='mmdet.SmoothL1Loss', beta=0.1, loss_weight=1.0),
-                 loss_offset: dict = dict(type='mmdet.SmoothL1Loss', beta=0.1, loss_weight=10.0),
-                 init_cfg=None):
+                 loss_iou_cls: dict = dict(type='SampledBinaryCrossEntropyLoss',
+                                           pos_threshold=0.9, loss_weight=1.0),
+                 loss_iou_reg: dict = dict(type='IoUBalancedMSELoss', loss_weight=5.0),
+                 loss_boundary: dict = dict(type='SampledBinaryCrossEntropyLoss',
+                                            pos_threshold=0.5, loss_weight=0.5),
+                 loss_offset: dict = dict(type='mmdet.SmoothL1Loss', beta=1.0,
+                                          loss_weight=10.0),
+                 init_cfg: Optional[dict] = dict(type='Xavier', layer=['Conv1d', 'Linear'],
+                                                 distribution='uniform', bias=0.0)):
         super().__init__(init_cfg=init_cfg)
         if not pos_iou_thrs or any(not 0 < t < 1 for t in pos_iou_thrs):
             raise ValueError(f'pos_iou_thrs must be non-empty values in (0, 1), got {pos_iou_thrs}')
+        if in_channels % 4:
+            raise ValueError(f'ETADCascadeHead: in_channels must be divisible by 4 (grouped '
+                             f'residual conv), got {in_channels}')
+        if roi_size < 4 or roi_size % 4:
+            raise ValueError(f'ETADCascadeHead: roi_size must be a multiple of 4 (start/end use '
+                             f'its first/last quarter), got {roi_size}')
+        if extend_ratio < 0:
+            raise ValueError(f'ETADCascadeHead: extend_ratio must be >= 0, got {extend_ratio}')
         self.pos_iou_thrs = tuple(float(t) for t in pos_iou_thrs)
+        feat_channels = feat_channels or in_channels // 2
         self.stages = nn.ModuleList([
-            ProposalEvaluationStage(in_channels, feat_channels, fc_channels, roi_size,
-                                    extend_ratio) for _ in self.pos_iou_thrs
+            ProposalEvaluationStage(in_channels, feat_channels, mid_channels, fc_channels,
+                                    roi_size, extend_ratio, roi_sampling_ratio)
+            for _ in self.pos_iou_thrs
         ])
-        self.boundary_ratio = boundary_ratio
-        self.loss_boundary = MODELS.build(loss_boundary)
         self.loss_iou_cls = MODELS.build(loss_iou_cls)
         self.loss_iou_reg = MODELS.build(loss_iou_reg)
+        self.loss_boundary = MODELS.build(loss_boundary)
         self.loss_offset = MODELS.build(loss_offset)
 
     @property
@@ -143,62 +197,67 @@ class ETADCascadeHead(BaseModule):
             proposals = refined
         return outs
 
-    def _targets(self, proposals: torch.Tensor, gt: torch.Tensor, thr: float,
-                 temporal_dim: int) -> dict:
-        """Targets of one sample's (P, 2) proposals against its (G, 2) ground truth."""
-        p = proposals.shape[0]
-        if gt.numel() == 0:
-            zeros = proposals.new_zeros(p)
-            return dict(iou=zeros, pos=zeros.bool(), boundary=proposals.new_zeros(p, 2),
-                        offsets=proposals.new_zeros(p, 4))
-        ious = segment_iou(proposals, gt)  # (P, G)
-        max_iou, idx = ious.max(dim=1)
-        matched = gt[idx]  # (P, 2)
-        tol = torch.clamp(self.boundary_ratio * (matched[:, 1] - matched[:, 0]),
-                          min=1.0 / temporal_dim)
-        boundary = ((proposals - matched).abs() <= tol[:, None]) & (max_iou[:, None] > 0)
-        return dict(iou=max_iou, pos=max_iou > thr, boundary=boundary.to(proposals),
-                    offsets=encode_offsets(proposals, matched))
+    @staticmethod
+    def match(proposals: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """(P, 2) ground truth matched to each of one sample's initial (P, 2) proposals (the
+        highest tIoU); the public code matches once and keeps the match in every stage."""
+        return gt[segment_iou(proposals, gt).argmax(dim=1)]
 
-    def loss(self, stage_outs: List[dict], gt_segments: List[torch.Tensor]) -> dict:
-        """Loss of every stage (eq. (1) without the snippet boundary term).
+    def loss(self,
+             stage_outs: List[dict],
+             gt_segments: List[torch.Tensor],
+             snippet_targets: Optional[torch.Tensor] = None) -> dict:
+        """Loss of every stage (eq. (1) without the snippet boundary term), public-code forms.
+
+        Ground truth is matched once, on the initial proposals. In stage ``k`` with proposals
+        ``p`` and matched ground truth ``g``, ``iou = tIoU(p, g)`` and:
+
+        - ``loss_iou_cls``: ``iou > 0.9`` vs. the rest, negatives subsampled to the positive
+          count (every stage);
+        - ``loss_iou_reg``: MSE of the IoU with middle/low bins subsampled, x5;
+        - ``loss_boundary``: the snippet startness (endness) at the proposal's start (end)
+          snippet ``floor(p * T)``, positive above 0.5, negatives subsampled; 0.5 x (start + end);
+        - ``loss_offset``: smooth-L1 (beta 1) of the four offsets of the proposals with
+          ``iou > pos_iou_thrs[k]``, per-component mean over them, summed, x10.
 
         Args:
             stage_outs (list[dict]): Output of :meth:`forward`.
             gt_segments (list[Tensor]): Per sample (G, 2) normalised ground truth.
+            snippet_targets (Tensor, optional): (B, 2, T) snippet startness/endness targets
+                (the boundary head's); None computes them with :func:`boundary_targets`.
         """
+        init = stage_outs[0]['proposals']  # (B, P, 2)
+        t = stage_outs[0]['temporal_dim']
+        if snippet_targets is None:
+            snippet_targets = torch.stack(
+                [boundary_targets(g.to(init), t) for g in gt_segments]).to(init)  # (B, 2, T)
+        has_gt = torch.tensor([g.numel() > 0 for g in gt_segments], device=init.device)
+        matched = torch.stack([
+            self.match(p, g.to(p)) if g.numel() else torch.zeros_like(p)
+            for p, g in zip(init, gt_segments)
+        ])  # (B, P, 2)
         losses = {}
         for k, (out, thr) in enumerate(zip(stage_outs, self.pos_iou_thrs)):
-            tg = [self._targets(prop, gt.to(prop), thr, out['temporal_dim'])
-                  for prop, gt in zip(out['proposals'], gt_segments)]
-            iou = torch.cat([t['iou'] for t in tg])  # (B*P,)
-            pos = torch.cat([t['pos'] for t in tg])
-            boundary = torch.cat([t['boundary'] for t in tg])  # (B*P, 2)
-            offsets = torch.cat([t['offsets'] for t in tg])  # (B*P, 4)
-            iou_prob = out['iou_logits'].reshape(-1, 2).sigmoid()
-            losses[f's{k}.loss_iou_cls'] = self.loss_iou_cls(iou_prob[:, 0], pos.to(iou))
-            losses[f's{k}.loss_iou_reg'] = self.loss_iou_reg(
-                iou_prob[:, 1], iou, weight=iou_balance_weights(iou))
-            losses[f's{k}.loss_boundary'] = self.loss_boundary(
-                out['boundary_logits'].reshape(-1, 2).sigmoid(), boundary)
-            num_pos = int(pos.sum())
+            prop = out['proposals']  # (B, P, 2)
+            iou = segment_iou(prop, matched, aligned=True) * has_gt[:, None]  # (B, P)
+            idx = (prop * t).floor().long().clamp(0, t - 1)  # (B, P, 2) start/end snippets
+            bnd = torch.stack([snippet_targets[:, 0].gather(1, idx[..., 0]),
+                               snippet_targets[:, 1].gather(1, idx[..., 1])], dim=-1)
+            iou_logits, bnd_logits = out['iou_logits'], out['boundary_logits']
+            losses[f's{k}.loss_iou_cls'] = self.loss_iou_cls(iou_logits[..., 0].flatten(),
+                                                             iou.flatten())
+            losses[f's{k}.loss_iou_reg'] = self.loss_iou_reg(iou_logits[..., 1].flatten(),
+                                                             iou.flatten())
+            losses[f's{k}.loss_boundary'] = (
+                self.loss_boundary(bnd_logits[..., 0].flatten(), bnd[..., 0].flatten()) +
+                self.loss_boundary(bnd_logits[..., 1].flatten(), bnd[..., 1].flatten()))
+            pos = iou.flatten() > thr
             pred_off = out['offsets'].reshape(-1, 4)
+            num_pos = int(pos.sum())
             if num_pos > 0:
+                target = encode_offsets(prop.reshape(-1, 2)[pos], matched.reshape(-1, 2)[pos])
                 losses[f's{k}.loss_offset'] = self.loss_offset(
-                    pred_off[pos], offsets[pos], avg_factor=num_pos * 4)
+                    pred_off[pos], target, avg_factor=num_pos)
             else:  # keep the graph (and DDP's used-parameter set) identical
                 losses[f's{k}.loss_offset'] = pred_off.sum() * 0
         return losses
-
-
-def iou_balance_weights(iou: torch.Tensor) -> torch.Tensor:
-    """BMN's balance of the IoU regression: high (>0.7), middle (0.3-0.7) and low IoU proposals
-    each carry a third of the weight (an empty bin gives its share to the others)."""
-    bins = [iou > 0.7, (iou > 0.3) & (iou <= 0.7), iou <= 0.3]
-    counts = [int(b.sum()) for b in bins]
-    present = sum(c > 0 for c in counts)
-    weight = torch.zeros_like(iou)
-    for b, c in zip(bins, counts):
-        if c:
-            weight[b] = iou.numel() / (present * c)
-    return weight

@@ -1,4 +1,10 @@
-"""Detector proposal sampling (DPS) of ETAD (paper 001, sec. 3.2, Fig. 3)."""
+"""Detector proposal sampling (DPS) of ETAD.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.2 and Fig. 3; the 2-D grid and block patterns follow the public code
+(``sming256/ETAD``, ``lib/utils/sampler.py`` and the dataset's grid mask).
+"""
+import math
 from typing import Optional
 
 import torch
@@ -8,31 +14,40 @@ from mmtad_ext.registry import TASK_UTILS
 
 @TASK_UTILS.register_module()
 class ProposalSampler:
-    """Sample a subset of the valid proposals of a ``T x T`` proposal map.
+    """Sample a subset of the valid proposals of the duration x start proposal map.
 
-    A proposal ``(s, e)`` covers snippets ``s..e`` (``0 <= s <= e < T``, duration ``e - s + 1``
-    capped by ``max_duration``), so ``T=128`` gives ``128 * 129 / 2 = 8256`` proposals. The valid
-    proposals are enumerated in a fixed *map order*: by duration, then by start. In training a
-    subset of ``round(ratio * N)`` proposals is drawn; at test time (``training=False``) all valid
-    proposals are returned (the paper evaluates at 100%).
+    A proposal ``(s, e)`` covers snippets ``s..e`` (``0 <= s <= e < T``); it sits at row
+    ``d = e - s`` (duration index, ``d < max_duration``) and column ``s`` of the ``D x T`` map,
+    so ``T=128`` gives ``128 * 129 / 2 = 8256`` valid proposals. :attr:`valid_proposals` lists
+    them in *map order* (row by row: duration, then start). In training a subset is drawn; at
+    test time (``training=False``) every valid proposal is returned (the paper evaluates at
+    100%).
 
-    Strategies (paper Fig. 3):
+    Strategies (paper Fig. 3, in the public code's form):
 
-    - ``'random'``: a uniform random subset.
-    - ``'grid'``: every ``N / n``-th proposal of the map order from a random phase, i.e. a fixed
-      stride over the proposal map that keeps every scale (the strided positions are deterministic
-      given the phase).
-    - ``'block'``: one contiguous area of the map: ``n`` consecutive proposals in map order, which
-      spans only a narrow band of durations (the paper finds this clearly worse).
+    - ``'random'``: ``round(ratio * N)`` proposals drawn uniformly without replacement.
+    - ``'grid'``: a fixed 2-D grid on the map: rows and columns ``1, 1 + k, 1 + 2k, ...``
+      (rounded) with ``k = sqrt(1 / ratio)``, valid cells only. The same proposals every
+      iteration, every scale and position covered.
+    - ``'block'``: one square ``w x w`` block of the map with ``w = int(sqrt(ratio * N))``,
+      placed at a random row ``x`` in ``[0, D - 2w]`` and column ``y`` in ``[0, T - 2w - x]``
+      (both inclusive, so the block is always inside the valid triangle): a narrow band of
+      durations and positions, which the paper finds clearly worse.
+
+    The sampler owns a ``torch.Generator``. With ``seed=None`` (the default) its seed is drawn
+    from torch's global RNG when the sampler is built; mmengine's Runner seeds that RNG with
+    ``randomness.seed`` before it builds the model, so the proposal draws follow the run's seed.
+    A config that sets ``seed`` pins the draw sequence instead.
 
     Args:
         temporal_dim (int): Number of snippets ``T``. Defaults to 128.
         ratio (float): Fraction of valid proposals sampled in training, in (0, 1].
             Defaults to 0.06.
         strategy (str): ``'random'``, ``'grid'`` or ``'block'``. Defaults to ``'random'``.
-        max_duration (int, optional): Longest proposal in snippets. Defaults to None (``T``).
-        seed (int, optional): Seed of the sampler's own generator; the same seed gives the same
-            sequence of samples. Defaults to None (seeded from torch's global RNG once).
+        max_duration (int, optional): Longest proposal in snippets (rows ``D`` of the map).
+            Defaults to None (``T``).
+        seed (int, optional): Seed of the sampler's own generator. Defaults to None (follow
+            torch's global RNG, i.e. the run's ``randomness.seed``).
     """
 
     STRATEGIES = ('random', 'grid', 'block')
@@ -61,13 +76,37 @@ class ProposalSampler:
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, (1, )).item())
         self.generator.manual_seed(int(seed))
-        self.valid_proposals = self._enumerate()  # (N, 2) start/end snippet indices
+        # (D, T) index of each map cell into valid_proposals, -1 where s + d >= T
+        d = torch.arange(self.max_duration)[:, None]
+        s = torch.arange(self.temporal_dim)[None, :]
+        valid = (s + d) < self.temporal_dim  # (D, T)
+        self.index_map = torch.full(valid.shape, -1, dtype=torch.long)
+        self.index_map[valid] = torch.arange(int(valid.sum()))
+        cells = valid.nonzero()  # (N, 2) rows (d, s) in map order
+        self.valid_proposals = torch.stack([cells[:, 1], cells[:, 1] + cells[:, 0]], dim=1)
+        self.block_size = int(math.sqrt(self._num_random()))
+        if self.strategy == 'block' and self.ratio < 1 and 2 * self.block_size > min(
+                self.temporal_dim, self.max_duration):
+            raise ValueError(
+                f'ProposalSampler: a {self.block_size}x{self.block_size} block (ratio '
+                f'{self.ratio}) does not fit twice into the {self.max_duration}x'
+                f'{self.temporal_dim} proposal map; use a smaller ratio for block sampling')
+        self.grid_indices = self._grid_indices()
 
-    def _enumerate(self) -> torch.Tensor:
-        """All valid ``(start, end)`` pairs in map order (duration, then start)."""
-        pairs = [(s, s + d - 1) for d in range(1, self.max_duration + 1)
-                 for s in range(self.temporal_dim - d + 1)]
-        return torch.tensor(pairs, dtype=torch.long)
+    def _num_random(self) -> int:
+        return max(1, int(round(self.ratio * self.num_valid)))
+
+    def _grid_indices(self) -> torch.Tensor:
+        """Indices (sorted) of the fixed 2-D grid: rows/columns ``1 + k * i`` rounded."""
+        step = math.sqrt(1.0 / self.ratio)
+        rows = torch.arange(1, self.max_duration, step, dtype=torch.float64).round().long()
+        cols = torch.arange(1, self.temporal_dim, step, dtype=torch.float64).round().long()
+        rows, cols = rows[rows < self.max_duration].unique(), cols[cols < self.temporal_dim].unique()
+        idx = self.index_map[rows[:, None], cols[None, :]].flatten()
+        idx = idx[idx >= 0]
+        if idx.numel() == 0:  # tiny maps: fall back to the first valid cell
+            idx = torch.zeros(1, dtype=torch.long)
+        return idx.sort().values
 
     @property
     def num_valid(self) -> int:
@@ -76,24 +115,33 @@ class ProposalSampler:
 
     @property
     def num_samples(self) -> int:
-        """Number of proposals sampled in training, ``round(ratio * N)`` (at least 1)."""
-        return max(1, int(round(self.ratio * self.num_valid)))
+        """Proposals per training sample: ``round(ratio * N)`` (random), the grid's cell count
+        (grid) or ``w * w`` (block); ``N`` at ratio 1."""
+        if self.ratio >= 1:
+            return self.num_valid
+        if self.strategy == 'grid':
+            return self.grid_indices.numel()
+        if self.strategy == 'block':
+            return self.block_size**2
+        return self._num_random()
+
+    def _randint(self, low: int, high: int) -> int:
+        """Uniform integer in ``[low, high]`` (inclusive) from the sampler's generator."""
+        return int(torch.randint(low, max(high, low) + 1, (1, ), generator=self.generator))
 
     def sample_indices(self) -> torch.Tensor:
         """Indices into :attr:`valid_proposals` of one training sample, sorted ascending."""
-        n, total = self.num_samples, self.num_valid
-        if n >= total:
-            return torch.arange(total)
+        if self.ratio >= 1:
+            return torch.arange(self.num_valid)
         if self.strategy == 'random':
-            idx = torch.randperm(total, generator=self.generator)[:n]
+            idx = torch.randperm(self.num_valid, generator=self.generator)[:self.num_samples]
         elif self.strategy == 'grid':
-            stride = total / n
-            phase = torch.rand((), generator=self.generator).item() * stride
-            idx = (phase + stride * torch.arange(n, dtype=torch.float64)).floor().long()
-            idx = idx.clamp_(max=total - 1)
-        else:  # block
-            start = int(torch.randint(0, total - n + 1, (1, ), generator=self.generator))
-            idx = torch.arange(start, start + n)
+            idx = self.grid_indices.clone()
+        else:  # block: w x w cells at a random (row, column), always inside the triangle
+            w = self.block_size
+            x = self._randint(0, self.max_duration - 2 * w)
+            y = self._randint(0, self.temporal_dim - 2 * w - x)
+            idx = self.index_map[x:x + w, y:y + w].flatten()  # (w * w,)
         return idx.sort().values
 
     def sample(self, training: bool = True) -> torch.Tensor:

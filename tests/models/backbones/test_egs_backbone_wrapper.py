@@ -37,7 +37,7 @@ def build_etad(backbone='slowonly', **egs):
         boundary_head=dict(type='ETADBoundaryHead', in_channels=16, feat_channels=16),
         proposal_sampler=dict(type='ProposalSampler', temporal_dim=N, ratio=0.5, seed=0),
         proposal_head=dict(type='ETADCascadeHead', in_channels=16, feat_channels=8,
-                           fc_channels=16, roi_size=4)))
+                           mid_channels=16, fc_channels=16, roi_size=4)))
     return model.train()
 
 
@@ -101,10 +101,13 @@ def egs_step(model, data):
 def run_both(model, data):
     """The EGS step and the references, all from the same proposal-sampler state."""
     proposal_state = copy.deepcopy(model.proposal_sampler.state_dict())
+    rng = torch.get_rng_state()  # the proposal losses subsample negatives with it
     loss, g, sampled = egs_step(model, data)
     model.proposal_sampler.load_state_dict(copy.deepcopy(proposal_state))
+    torch.set_rng_state(rng)
     ref_loss, ref_full = reference(model, data)
     model.proposal_sampler.load_state_dict(copy.deepcopy(proposal_state))
+    torch.set_rng_state(rng)
     _, ref_sampled = reference(model, data, sampled)
     return loss, g, sampled, ref_loss, ref_full, ref_sampled
 

@@ -12,7 +12,7 @@ def etad_cfg(ratio=0.06, temporal_dim=32, strategy='random', **kw):
         neck=dict(type='LSTMTemporalAggregation', in_channels=6, channels=16, norm_cfg=None),
         boundary_head=dict(type='ETADBoundaryHead', in_channels=16, feat_channels=16),
         proposal_head=dict(type='ETADCascadeHead', in_channels=16, feat_channels=8,
-                           fc_channels=32, roi_size=4),
+                           mid_channels=32, fc_channels=16, roi_size=4),
         cls_head=dict(type='TADVideoClsHead', in_channels=16, num_classes=3),
         proposal_sampler=dict(type='ProposalSampler', temporal_dim=temporal_dim, ratio=ratio,
                               strategy=strategy, seed=0), **kw)
@@ -113,3 +113,66 @@ def test_dps_memory_on_cuda():
         sum(losses.values()).backward()
         peaks[ratio] = torch.cuda.max_memory_allocated() - base
     assert peaks[0.06] < 0.2 * peaks[1.0]
+
+
+def test_select_boundaries_pads_ends_and_forces_edges():
+    model = MODELS.build(etad_cfg())
+    probs = torch.tensor([0.30, 0.1, 0.2, 0.1, 0.9, 0.2, 0.25])
+    # peaks (zero padded): 0, 2, 4, 6; above 0.5 * 0.9: 4
+    assert model._select_boundaries(probs, False, False).tolist() == [1, 0, 1, 0, 1, 0, 1]
+    flat = torch.tensor([0.1, 0.3, 0.3, 0.1, 0.1])  # no peak, nothing above 0.15 at the ends
+    assert model._select_boundaries(flat, False, False).tolist() == [0, 1, 1, 0, 0]
+    assert model._select_boundaries(flat, True, False).tolist() == [1, 1, 1, 0, 0]
+    assert model._select_boundaries(flat, False, True).tolist() == [0, 1, 1, 0, 1]
+    model.test_cfg['force_edges'] = False
+    assert model._select_boundaries(flat, True, True).tolist() == [0, 1, 1, 0, 0]
+
+
+def test_inference_averages_the_stages_and_scores_iou():
+    """Public-code inference: refined segments and IoU probabilities averaged over the stages,
+    score iou_cls * iou_reg; the paper's form (last stage, p_s p_e iou) as an option."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 32)
+    ds = samples(1, span=1.0, start=0.0)
+    model = MODELS.build(etad_cfg(test_cfg=dict(max_proposals=10000, force_edges=False,
+                                                boundary_threshold=0.0))).eval()
+    pred = model(x, ds, mode='predict')[0].pred_instances  # threshold 0: every snippet kept
+    with torch.no_grad():
+        feats = model.neck(x)
+        pairs = model.proposal_sampler.sample(training=False)
+        outs = model.proposal_head(feats, model._normalise(pairs)[None])
+    segs = torch.stack([o['refined'][0] for o in outs]).mean(0)
+    ious = torch.stack([o['iou_logits'][0].sigmoid() for o in outs]).mean(0)
+    score = ious[:, 0] * ious[:, 1]
+    order = score.argsort(descending=True)
+    assert pred.scores.numel() == pairs.shape[0]
+    torch.testing.assert_close(pred.scores, score[order])
+    torch.testing.assert_close(pred.segments, segs[order])
+    model.test_cfg.update(stage_fusion='last', score='boundary_iou')
+    last = model(x, samples(1, span=1.0, start=0.0), mode='predict')[0].pred_instances
+    with torch.no_grad():
+        probs = model.boundary_head(feats)[0]
+    seg, iou = outs[-1]['refined'][0], outs[-1]['iou_logits'][0].sigmoid()
+    idx = (seg * 32).floor().long().clamp(0, 31)
+    score = iou[:, 0] * iou[:, 1] * probs[0, idx[:, 0]] * probs[1, idx[:, 1]]
+    torch.testing.assert_close(last.scores, score.sort(descending=True).values)
+
+
+@pytest.mark.parametrize('test_cfg', [dict(stage_fusion='max'), dict(score='p_iou'),
+                                      dict(nms_thr=0.5)])
+def test_bad_test_cfg_names_the_key(test_cfg):
+    with pytest.raises(ValueError, match=next(iter(test_cfg))):
+        MODELS.build(etad_cfg(test_cfg=test_cfg))
+
+
+def test_proposal_draws_follow_the_runner_seed(tmp_path):
+    """randomness.seed of a Runner decides the proposal sampler's draws (no fixed seed)."""
+    from mmengine.runner import Runner
+    cfg = etad_cfg()
+    cfg['proposal_sampler'].pop('seed')
+    draws = []
+    for i, seed in enumerate((1, 1, 2)):
+        runner = Runner(model=cfg, work_dir=str(tmp_path / str(i)), randomness=dict(seed=seed),
+                        default_scope='mmtad_ext')
+        draws.append(runner.model.proposal_sampler.sample())
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])

@@ -1,18 +1,21 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmtad_ext.models.heads import ETADBoundaryHead, ETADCascadeHead, boundary_targets
-from mmtad_ext.models.heads.etad_cascade_head import iou_balance_weights
 from mmtad_ext.registry import MODELS
+from mmtad_ext.structures import encode_offsets
 
 
 def test_boundary_targets_hand_case():
-    # T = 10; one action [0.2, 0.6] of duration 0.4 -> region width max(0.3, 0.04) = 0.3
+    # T = 10; one action [0.2, 0.6]: BMN's 3-snippet region (public ETAD code) of width 0.3
     tg = boundary_targets(torch.tensor([[0.2, 0.6]]), 10)
     # start region [0.05, 0.35] covers snippets 1, 2 and half of snippets 0 and 3
     assert torch.allclose(tg[0], torch.tensor([.5, 1, 1, .5, 0, 0, 0, 0, 0, 0.]))
     assert torch.allclose(tg[1], torch.tensor([0, 0, 0, 0, .5, 1, 1, .5, 0, 0.]))
-    # a long action widens the region: duration 0.8 * ratio 0.5 = 0.4
+    # the default ignores the duration; region_ratio widens it: duration 0.8 * 0.5 = 0.4
+    assert torch.allclose(boundary_targets(torch.tensor([[0.1, 0.9]]), 10)[0],
+                          torch.tensor([1, 1, .5, 0, 0, 0, 0, 0, 0, 0.]))
     wide = boundary_targets(torch.tensor([[0.1, 0.9]]), 10, region_ratio=0.5)
     assert torch.allclose(wide[0], torch.tensor([1, 1, 1, 0, 0, 0, 0, 0, 0, 0.]))
     assert torch.equal(boundary_targets(torch.zeros(0, 2), 4), torch.zeros(2, 4))
@@ -27,16 +30,10 @@ def test_boundary_head_loss_balanced():
     assert losses['loss_start'].item() == pytest.approx(0.6931, abs=1e-4)
 
 
-def test_iou_balance_weights():
-    iou = torch.tensor([0.9, 0.5, 0.1, 0.05])
-    w = iou_balance_weights(iou)
-    # three bins each carry a third of the total weight (4)
-    assert w.tolist() == pytest.approx([4 / 3, 4 / 3, 2 / 3, 2 / 3])
-    assert iou_balance_weights(torch.tensor([0.1, 0.2])).tolist() == [1.0, 1.0]
-
-
 def _head(**kw):
-    return ETADCascadeHead(in_channels=8, feat_channels=4, fc_channels=16, roi_size=4, **kw)
+    kw = dict(dict(in_channels=8, feat_channels=4, mid_channels=16, fc_channels=8, roi_size=4),
+              **kw)
+    return ETADCascadeHead(**kw)
 
 
 def test_cascade_forward_refines_and_detaches():
@@ -50,32 +47,107 @@ def test_cascade_forward_refines_and_detaches():
     for a, b in zip(outs[:-1], outs[1:]):
         assert torch.equal(a['refined'], b['proposals']) and not b['proposals'].requires_grad
     assert outs[0]['offsets'].shape == (2, 2, 4) and outs[0]['iou_logits'].shape == (2, 2, 2)
+    assert outs[0]['boundary_logits'].shape == (2, 2, 2)
 
 
-def test_cascade_targets_and_loss_keys():
-    head = _head(pos_iou_thrs=(0.5, 0.7))
-    tg = head._targets(torch.tensor([[0.1, 0.4], [0.2, 0.4], [0.7, 0.8]]),
-                       torch.tensor([[0.1, 0.4]]), 0.6, 10)
-    assert tg['iou'].tolist() == pytest.approx([1.0, 2 / 3, 0.0])
-    assert tg['pos'].tolist() == [True, True, False]
-    # start tolerance max(1/10, 0.1 * 0.3) = 0.1: 0.1 and 0.2 are within; end 0.4 matches
-    assert tg['boundary'].tolist() == [[1, 1], [1, 1], [0, 0]]
-    assert torch.allclose(tg['offsets'][0], torch.zeros(4), atol=1e-6)
+def test_public_code_structure_and_xavier_init():
+    head = _head(roi_size=8)
+    stage = head.stages[0]
+    assert stage.residual[0].groups == 4  # per-stage residual grouped conv
+    assert stage.start_branch[0].in_features == 4 * 2  # first quarter of the 8-point RoI
+    assert stage.ext_fc[0].in_features == 4 * 8
+    assert sum(isinstance(m, torch.nn.Linear) for m in stage.iou_branch) == 4
+    head.init_weights()
+    assert all(float(m.bias.abs().max()) == 0 for m in head.modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d)))
+    # start offsets see only the RoI's first quarter: changing the end of the RoI leaves them
+    torch.manual_seed(0)
+    feats = torch.randn(1, 8, 32)
+    props = torch.tensor([[[0.25, 0.5]]])  # snippets 8..16, RoI 4..20 with extension 0.5
+    out = stage(feats, props)
+    feats2 = feats.clone()
+    feats2[..., 18:] += 5.0  # beyond the first quarter (4..8) and its interpolation support
+    out2 = stage(feats2, props)
+    assert out['offsets'][..., 0].item() != pytest.approx(out2['offsets'][..., 1].item())
+    torch.testing.assert_close(out['offsets'][..., 0], out2['offsets'][..., 0])
+    assert not torch.allclose(out['offsets'][..., 1], out2['offsets'][..., 1])
+
+
+@pytest.mark.parametrize('kwargs', [dict(in_channels=6), dict(roi_size=6),
+                                    dict(pos_iou_thrs=(0.7, 1.2)), dict(extend_ratio=-1)])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        _head(**kwargs)
+
+
+def _fake_outs(props, iou_logits, bnd_logits, offsets, t=10):
+    """Stage outputs of a one-stage cascade, (1, P, .) tensors."""
+    return [dict(proposals=props, iou_logits=iou_logits, boundary_logits=bnd_logits,
+                 offsets=offsets, temporal_dim=t)]
+
+
+def test_stage_loss_forms_on_a_hand_case():
+    """Every proposal is kept by the samplers here (as many positives as negatives), so the
+    public code's forms give exact values."""
+    head = _head(pos_iou_thrs=(0.5, ))
+    gt = torch.tensor([[0.2, 0.6]])
+    props = torch.tensor([[[0.2, 0.6], [0.2, 0.5], [0.7, 0.9], [0.0, 0.1]]])  # (1, 4, 2)
+    iou = torch.tensor([1.0, 0.75, 0.0, 0.0])
+    iou_logits = torch.tensor([[[2.0, 1.0], [0.5, -1.0], [-1.0, 0.0], [0.3, 0.2]]])
+    bnd_logits = torch.tensor([[[1.0, -1.0], [0.5, 0.5], [-2.0, 0.0], [0.0, 1.0]]])
+    offsets = torch.tensor([[[0.1, -0.2, 0.0, 0.3], [0.0, 0.5, 0.2, -0.1], [1, 1, 1, 1.],
+                             [2, 2, 2, 2.]]])
+    losses = head.loss(_fake_outs(props, iou_logits, bnd_logits, offsets), [gt])
+    # IoU classification: positives at IoU > 0.9 (1 of 4); 3 negatives kept with p = 1/3
+    # -> random; checked separately. IoU regression: high {1.0, 0.75}: 2, low {0, 0}: 2 -> all
+    p_reg = iou_logits[0, :, 1].sigmoid()
+    assert losses['s0.loss_iou_reg'].item() == pytest.approx(
+        5 * F.mse_loss(p_reg, iou).item(), rel=1e-6)
+    # proposal boundaries: snippet startness at floor(start * 10), endness at floor(end * 10)
+    snip = boundary_targets(gt, 10)
+    s_tg = snip[0, [2, 2, 7, 0]]  # [1, 1, 0, .5]: 2 positives, 2 negatives -> all kept
+    e_tg = snip[1, [6, 5, 9, 1]]  # [1, 1, 0, 0]: 2 positives, 2 negatives -> all kept
+    assert s_tg.tolist() == pytest.approx([1, 1, 0, .5]) and e_tg.tolist() == pytest.approx([1, 1, 0, 0])
+    # offsets: positives at IoU > 0.5 (first two), SmoothL1 beta 1, sum over 4 / num_pos, x10
+    target = encode_offsets(props[0, :2], gt.expand(2, 2))
+    expected = 10 * F.smooth_l1_loss(offsets[0, :2], target, beta=1.0, reduction='sum') / 2
+    assert losses['s0.loss_offset'].item() == pytest.approx(expected.item(), rel=1e-6)
+    # every element kept: 0.5 x (mean BCE of the starts + mean BCE of the ends)
+    bce = F.binary_cross_entropy_with_logits
+    expected = 0.5 * (bce(bnd_logits[0, :, 0], (s_tg > .5).float()) +
+                      bce(bnd_logits[0, :, 1], (e_tg > .5).float()))
+    assert losses['s0.loss_boundary'].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_ground_truth_is_matched_once_on_the_initial_proposals():
+    head = _head(pos_iou_thrs=(0.5, 0.5))
+    gts = torch.tensor([[0.1, 0.3], [0.35, 0.9]])
+    init = torch.tensor([[[0.12, 0.3]]])  # matches gt 0 (IoU 0.9)
+    moved = torch.tensor([[[0.3, 0.9]]])  # stage 2 input: would match gt 1 if re-matched
+    outs = [dict(proposals=p, iou_logits=torch.zeros(1, 1, 2), boundary_logits=torch.zeros(1, 1, 2),
+                 offsets=torch.zeros(1, 1, 4), temporal_dim=10) for p in (init, moved)]
+    assert torch.equal(head.match(init[0], gts), gts[:1])
+    assert torch.equal(head.match(moved[0], gts), gts[1:])
+    losses = head.loss(outs, [gts])
+    # stage 2: IoU of [0.3, 0.9] with the matched gt [0.1, 0.3] is 0 -> no positive, zero offset
+    assert losses['s1.loss_offset'].item() == 0 and losses['s0.loss_offset'].item() > 0
+
+
+def test_no_ground_truth_keeps_the_graph():
+    head = _head()
     feats = torch.randn(1, 8, 10, requires_grad=True)
-    outs = head(feats, torch.tensor([[[0.1, 0.4], [0.7, 0.8]]]))
-    losses = head.loss(outs, [torch.tensor([[0.1, 0.4]])])
-    assert set(losses) == {f's{k}.{n}' for k in range(2) for n in (
+    losses = head.loss(head(feats, torch.tensor([[[0.1, 0.4], [0.2, 0.3]]])), [torch.zeros(0, 2)])
+    assert set(losses) == {f's{k}.{n}' for k in range(3) for n in (
         'loss_iou_cls', 'loss_iou_reg', 'loss_boundary', 'loss_offset')}
+    assert losses['s0.loss_offset'].item() == 0 and losses['s0.loss_offset'].requires_grad
     sum(losses.values()).backward()
     assert feats.grad is not None and feats.grad.abs().sum() > 0
-    # no ground truth: only negatives, offset loss is an exact zero that keeps the graph
-    empty = head.loss(head(feats, torch.tensor([[[0.1, 0.4]]])), [torch.zeros(0, 2)])
-    assert empty['s0.loss_offset'].item() == 0 and empty['s0.loss_offset'].requires_grad
 
 
-def test_offset_loss_weight_ten_by_default():
+def test_public_code_loss_defaults():
     head = MODELS.build(dict(type='ETADCascadeHead', in_channels=8))
-    assert head.loss_offset.loss_weight == 10.0
-    assert head.loss_iou_cls.loss_weight == head.loss_boundary.loss_weight == 1.0
-    with pytest.raises(ValueError, match='pos_iou_thrs'):
-        _head(pos_iou_thrs=(0.7, 1.2))
+    assert head.loss_offset.loss_weight == 10.0 and head.loss_offset.beta == 1.0
+    assert head.loss_iou_reg.loss_weight == 5.0
+    assert head.loss_iou_cls.loss_weight == 1.0 and head.loss_iou_cls.pos_threshold == 0.9
+    assert head.loss_boundary.loss_weight == 0.5 and head.loss_boundary.pos_threshold == 0.5
+    assert head.stages[0].roi_size == 24 and head.stages[0].extend_ratio == 0.5

@@ -16,7 +16,7 @@ def test_enumeration_counts_and_validity():
     assert capped.num_valid == 10 + 9 + 8 == num_valid_proposals(10, 3)
 
 
-@pytest.mark.parametrize('strategy', ['random', 'grid', 'block'])
+@pytest.mark.parametrize('strategy', ['random', 'block'])
 def test_determinism_and_count(strategy):
     a = ProposalSampler(temporal_dim=64, ratio=0.1, strategy=strategy, seed=3)
     b = ProposalSampler(temporal_dim=64, ratio=0.1, strategy=strategy, seed=3)
@@ -24,20 +24,64 @@ def test_determinism_and_count(strategy):
     seq_b = [b.sample_indices() for _ in range(4)]
     for x, y in zip(seq_a, seq_b):
         assert torch.equal(x, y)
-        assert x.numel() == round(0.1 * a.num_valid)
+        assert x.numel() == a.num_samples
         assert x.unique().numel() == x.numel()
     c = ProposalSampler(temporal_dim=64, ratio=0.1, strategy=strategy, seed=4)
     assert any(not torch.equal(x, c.sample_indices()) for x in seq_a)
 
 
-def test_strategy_shapes():
-    n = ProposalSampler(temporal_dim=64, ratio=0.1, seed=0).num_valid
-    block = ProposalSampler(temporal_dim=64, ratio=0.1, strategy='block', seed=1).sample_indices()
-    assert torch.equal(block, torch.arange(int(block[0]), int(block[0]) + block.numel()))
-    grid = ProposalSampler(temporal_dim=64, ratio=0.1, strategy='grid', seed=1).sample_indices()
-    steps = grid.diff()
-    assert int(steps.max()) - int(steps.min()) <= 1  # evenly strided
-    assert abs(steps.float().mean().item() - n / grid.numel()) < 1
+def _cells(sampler, idx):
+    """(duration index, start) map cells of sampled indices."""
+    p = sampler.valid_proposals[idx]
+    return p[:, 1] - p[:, 0], p[:, 0]
+
+
+def test_grid_is_the_fixed_2d_grid_of_the_public_code():
+    s = ProposalSampler(temporal_dim=128, ratio=0.06, strategy='grid', seed=0)
+    idx = s.sample_indices()
+    assert torch.equal(idx, s.sample_indices())  # fixed: the same every iteration
+    d, start = _cells(s, idx)
+    # rows and columns 1, 1 + k, 1 + 2k, ... rounded, k = sqrt(1 / 0.06) = 4.08
+    lines = [round(1 + i * (1 / 0.06)**0.5) for i in range(32) if 1 + i * (1 / 0.06)**0.5 < 128]
+    assert set(d.tolist()) <= set(lines) and set(start.tolist()) <= set(lines)
+    expected = sum(1 for r in lines for c in lines if r + c < 128)
+    assert idx.numel() == expected == s.num_samples
+    assert abs(expected - 0.06 * 8256) < 0.1 * 0.06 * 8256  # about 6% of the map
+
+
+def test_block_is_a_square_inside_the_valid_triangle():
+    s = ProposalSampler(temporal_dim=128, ratio=0.06, strategy='block', seed=0)
+    w = int(495**0.5)  # 22
+    assert s.block_size == w and s.num_samples == w * w
+    corners = set()
+    for _ in range(50):
+        d, start = _cells(s, s.sample_indices())
+        assert d.numel() == w * w
+        assert int(d.max() - d.min()) == w - 1 and int(start.max() - start.min()) == w - 1
+        assert bool((d + start < 128).all())
+        assert 0 <= int(d.min()) <= 128 - 2 * w
+        assert int(start.min()) <= 128 - 2 * w - int(d.min())
+        corners.add((int(d.min()), int(start.min())))
+    assert len(corners) > 40  # a random place every draw
+    with pytest.raises(ValueError, match='block'):
+        ProposalSampler(temporal_dim=10, ratio=0.8, strategy='block')
+
+
+def test_seed_follows_the_global_rng_unless_set():
+    torch.manual_seed(7)
+    a = ProposalSampler(temporal_dim=32, ratio=0.1)
+    torch.manual_seed(7)
+    b = ProposalSampler(temporal_dim=32, ratio=0.1)
+    torch.manual_seed(8)
+    c = ProposalSampler(temporal_dim=32, ratio=0.1)
+    draws = [[s.sample_indices() for _ in range(3)] for s in (a, b, c)]
+    assert all(torch.equal(x, y) for x, y in zip(draws[0], draws[1]))
+    assert not all(torch.equal(x, y) for x, y in zip(draws[0], draws[2]))
+    torch.manual_seed(8)
+    d = ProposalSampler(temporal_dim=32, ratio=0.1, seed=5)
+    torch.manual_seed(9)
+    e = ProposalSampler(temporal_dim=32, ratio=0.1, seed=5)
+    assert torch.equal(d.sample_indices(), e.sample_indices())
 
 
 def test_coverage_of_scales():
@@ -49,7 +93,7 @@ def test_coverage_of_scales():
         durations[strategy] = (p[:, 1] - p[:, 0] + 1).float()
     for strategy in ('random', 'grid'):
         assert durations[strategy].min() <= 5 and durations[strategy].max() >= 100
-    assert durations['block'].max() - durations['block'].min() <= 10
+    assert durations['block'].max() - durations['block'].min() <= 22
 
 
 def test_all_proposals_at_test_time_and_state_roundtrip():

@@ -39,5 +39,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(
     type='TADMetric', tiou_thresholds='activitynet', max_per_video=100, topk_classes=2,
+    # Soft-NMS sigma 0.35: the public ETAD code on ActivityNet
+    nms_cfg=dict(type='soft', sigma=0.35, iou_threshold=0.0, min_score=1e-3),
     class_score_file=data_root + 'annotations/video_class_scores.json')
 test_evaluator = val_evaluator

@@ -47,6 +47,8 @@ val_dataloader = dict(
         data_prefix=dict(video=video_dir), regime='resize', temporal_dim=temporal_dim,
         blocked_videos=None, skip_invalid=True, pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='TADMetric', tiou_thresholds='activitynet', max_per_video=100,
-                     topk_classes=2)
+val_evaluator = dict(
+    type='TADMetric', tiou_thresholds='activitynet', max_per_video=100, topk_classes=2,
+    # Soft-NMS sigma 0.35: the public ETAD code on ActivityNet
+    nms_cfg=dict(type='soft', sigma=0.35, iou_threshold=0.0, min_score=1e-3))
 test_evaluator = val_evaluator
