@@ -149,6 +149,16 @@ def bench_steps(args, cfg):
     return rows
 
 
+def run_tool(args, cmd, what):
+    """Run ``tools/train.py`` or ``tools/test.py`` and return the last average mAP it logged
+    (single-threaded when several runs share the machine)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1') if args.jobs > 1 else None
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f'{what} failed\n{out.stderr[-3000:]}')
+    return float(re.findall(r'tad/average_mAP: ([0-9.]+)', out.stdout + out.stderr)[-1])
+
+
 def run_dir(args, key, seed):
     return osp.join(args.work_dir, f'{key}_s{seed}')
 
@@ -164,13 +174,9 @@ def train_map(args, key, seed):
     cmd = [sys.executable, 'tools/train.py', args.config, '--work-dir', work, '--cfg-options',
            f'model.proposal_sampler.ratio={ratio}', f'model.proposal_sampler.strategy={strategy}',
            f'randomness.seed={seed}', *args.cfg_options]
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1') if args.jobs > 1 else None
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode:
-        raise RuntimeError(f'{key} seed {seed}: training failed\n{out.stderr[-3000:]}')
-    found = re.findall(r'tad/average_mAP: ([0-9.]+)', out.stdout + out.stderr)
-    result = dict(setting=KEYS[key], seed=seed, average_mAP=float(found[-1]),
+    avg_map = run_tool(args, cmd, f'{key} seed {seed}: training')
+    result = dict(setting=KEYS[key], seed=seed, average_mAP=avg_map,
                   seconds=time.perf_counter() - t0, cmd=' '.join(cmd[1:]))
     with open(result_file, 'w') as f:
         json.dump(result, f)
@@ -191,7 +197,7 @@ def oracle_class_scores(cfg, out_file):
     return out_file
 
 
-def test_oracle(args, key, seed, class_score_file):
+def test_oracle(args, key, seed, class_score_file, max_epochs):
     """average mAP of a trained run when the video-level classes are the ground truth."""
     work = run_dir(args, key, seed)
     result_file = osp.join(work, 'result.json')
@@ -199,17 +205,11 @@ def test_oracle(args, key, seed, class_score_file):
         result = json.load(f)
     if 'average_mAP_oracle_classes' in result:
         return result
-    ckpt = osp.join(work, 'epoch_{}.pth'.format(
-        Config.fromfile(args.config).train_cfg.max_epochs))
+    ckpt = osp.join(work, f'epoch_{max_epochs}.pth')
     cmd = [sys.executable, 'tools/test.py', args.config, ckpt, '--work-dir',
            osp.join(work, 'oracle'), '--cfg-options',
            f'test_evaluator.class_score_file={class_score_file}', *args.cfg_options]
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1') if args.jobs > 1 else None
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode:
-        raise RuntimeError(f'{key} seed {seed}: oracle test failed\n{out.stderr[-3000:]}')
-    found = re.findall(r'tad/average_mAP: ([0-9.]+)', out.stdout + out.stderr)
-    result['average_mAP_oracle_classes'] = float(found[-1])
+    result['average_mAP_oracle_classes'] = run_tool(args, cmd, f'{key} seed {seed}: oracle test')
     with open(result_file, 'w') as f:
         json.dump(result, f)
     return result
@@ -228,9 +228,10 @@ def train_all(args):
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda job: train_map(args, *job), jobs))
         if args.oracle_classes:
-            oracle = oracle_class_scores(Config.fromfile(args.config),
-                                         osp.join(args.work_dir, 'oracle_class_scores.json'))
-            results = list(pool.map(lambda job: test_oracle(args, *job, oracle), jobs))
+            cfg = Config.fromfile(args.config)
+            oracle = oracle_class_scores(cfg, osp.join(args.work_dir, 'oracle_class_scores.json'))
+            results = list(pool.map(
+                lambda job: test_oracle(args, *job, oracle, cfg.train_cfg.max_epochs), jobs))
     for metric in ['average_mAP'] + (['average_mAP_oracle_classes'] if args.oracle_classes
                                      else []):
         print_map_table(args, seeds, {(r['setting'], r['seed']): r for r in results}, metric)

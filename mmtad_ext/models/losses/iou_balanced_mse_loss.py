@@ -5,14 +5,11 @@
 the public code's form (``sming256/ETAD``, ``lib/loss/model_loss.py``, ``l2_sample_loss``, with
 weight 5 in its configs), itself BMN's ``pem_reg_loss_func``.
 """
-from typing import Optional
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.models.losses.utils import weight_reduce_loss
 
 from mmtad_ext.registry import MODELS
+from .masked_loss import MaskedLoss
 
 
 def iou_bin_mask(target: torch.Tensor, high_threshold: float = 0.7,
@@ -37,7 +34,7 @@ def iou_bin_mask(target: torch.Tensor, high_threshold: float = 0.7,
 
 
 @MODELS.register_module()
-class IoUBalancedMSELoss(nn.Module):
+class IoUBalancedMSELoss(MaskedLoss):
     """MSE between ``sigmoid(logit)`` and the IoU target over an IoU-bin-balanced subset.
 
     Args:
@@ -50,40 +47,15 @@ class IoUBalancedMSELoss(nn.Module):
 
     def __init__(self, high_threshold: float = 0.7, low_threshold: float = 0.3,
                  reduction: str = 'mean', loss_weight: float = 5.0):
-        super().__init__()
+        super().__init__(reduction, loss_weight)
         if not 0 <= low_threshold < high_threshold <= 1:
             raise ValueError('IoUBalancedMSELoss: need 0 <= low_threshold < high_threshold <= 1, '
                              f'got {low_threshold}, {high_threshold}')
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'reduction must be none/mean/sum, got {reduction!r}')
         self.high_threshold = float(high_threshold)
         self.low_threshold = float(low_threshold)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                pred: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> torch.Tensor:
-        """Compute the loss.
+    def mask(self, target: torch.Tensor) -> torch.Tensor:
+        return iou_bin_mask(target, self.high_threshold, self.low_threshold)
 
-        Args:
-            pred (Tensor): IoU logits, any shape.
-            target (Tensor): IoU targets in [0, 1], same shape.
-            weight (Tensor, optional): Element-wise extra weight. Defaults to None.
-            avg_factor (float, optional): Overrides the number of selected elements as the
-                mean's denominator. Defaults to None.
-            reduction_override (str, optional): Overrides ``reduction``. Defaults to None.
-        """
-        if pred.shape != target.shape:
-            raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
-        reduction = reduction_override or self.reduction
-        target = target.detach().float()
-        mask = iou_bin_mask(target, self.high_threshold, self.low_threshold)
-        loss = F.mse_loss(pred.float().sigmoid(), target, reduction='none') * mask
-        if reduction == 'mean' and avg_factor is None:
-            avg_factor = mask.sum().clamp(min=1)
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(pred.sigmoid(), target, reduction='none')

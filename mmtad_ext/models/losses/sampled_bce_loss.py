@@ -5,14 +5,11 @@ proposal-boundary classification).
 names these terms only "cross entropy"; this is the public code's form (``sming256/ETAD``,
 ``lib/loss/model_loss.py``, ``bce_sample_loss``).
 """
-from typing import Optional
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.models.losses.utils import weight_reduce_loss
 
 from mmtad_ext.registry import MODELS
+from .masked_loss import MaskedLoss
 
 
 def sample_negatives(target: torch.Tensor, pos_threshold: float) -> torch.Tensor:
@@ -33,7 +30,7 @@ def sample_negatives(target: torch.Tensor, pos_threshold: float) -> torch.Tensor
 
 
 @MODELS.register_module()
-class SampledBinaryCrossEntropyLoss(nn.Module):
+class SampledBinaryCrossEntropyLoss(MaskedLoss):
     """BCE on logits over the positives and an equal-sized random subset of the negatives.
 
     ``loss = -(sum_pos log p + sum_sampled_neg log(1 - p)) / (num_pos + num_sampled_neg)``
@@ -49,37 +46,12 @@ class SampledBinaryCrossEntropyLoss(nn.Module):
 
     def __init__(self, pos_threshold: float = 0.5, reduction: str = 'mean',
                  loss_weight: float = 1.0):
-        super().__init__()
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'reduction must be none/mean/sum, got {reduction!r}')
+        super().__init__(reduction, loss_weight)
         self.pos_threshold = float(pos_threshold)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                pred: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> torch.Tensor:
-        """Compute the loss.
+    def mask(self, target: torch.Tensor) -> torch.Tensor:
+        return sample_negatives(target, self.pos_threshold)
 
-        Args:
-            pred (Tensor): Logits, any shape.
-            target (Tensor): Soft or hard targets of the same shape.
-            weight (Tensor, optional): Element-wise extra weight. Defaults to None.
-            avg_factor (float, optional): Overrides the number of selected elements as the
-                mean's denominator. Defaults to None.
-            reduction_override (str, optional): Overrides ``reduction``. Defaults to None.
-        """
-        if pred.shape != target.shape:
-            raise ValueError(f'pred {tuple(pred.shape)} and target {tuple(target.shape)} differ')
-        reduction = reduction_override or self.reduction
-        target = target.detach().float()
-        mask = sample_negatives(target, self.pos_threshold)
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         hard = (target > self.pos_threshold).float()
-        loss = F.binary_cross_entropy_with_logits(pred.float(), hard, reduction='none') * mask
-        if reduction == 'mean' and avg_factor is None:
-            avg_factor = mask.sum().clamp(min=1)
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+        return F.binary_cross_entropy_with_logits(pred, hard, reduction='none')
