@@ -31,7 +31,7 @@ model = dict(
         # an mmaction2 recognizer checkpoint: its "backbone.*" keys match the wrapper's
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/r2plus1d_r34_tsp.pth')),
     neck=dict(in_channels=512),
-    cls_head=dict(num_classes=20))
+    cls_head=dict(in_channels=512, num_classes=20))
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1e-3)}),

@@ -16,7 +16,7 @@ model = dict(
     boundary_head=dict(in_channels=128, feat_channels=128),
     proposal_head=dict(in_channels=128, feat_channels=32, mid_channels=128, fc_channels=64,
                        roi_size=16, roi_sampling_ratio=1),
-    cls_head=dict(in_channels=128, num_classes=5),
+    cls_head=dict(in_channels=64, feat_channels=128, num_classes=5),
     proposal_sampler=dict(temporal_dim=64))
 train_dataloader = dict(batch_size=8)
 max_epochs = 16

@@ -28,6 +28,7 @@ model = dict(
                            loss_weight=0.5),
         loss_offset=dict(type='mmdet.SmoothL1Loss', beta=1.0, loss_weight=10.0)),
     # built-in video-level classifier (set cls_head=None for an external class_score_file)
-    cls_head=dict(type='TADVideoClsHead', in_channels=256, num_classes=200),
+    cls_head=dict(type='TADVideoClsHead', in_channels=400, num_classes=200),
+    cls_head_input='snippet',  # the head reads the snippet features (in_channels = their width)
     test_cfg=dict(max_proposals=1000, boundary_threshold=0.5, force_edges=True,
                   stage_fusion='mean', score='iou'))

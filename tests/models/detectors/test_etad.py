@@ -13,9 +13,24 @@ def etad_cfg(ratio=0.06, temporal_dim=32, strategy='random', **kw):
         boundary_head=dict(type='ETADBoundaryHead', in_channels=16, feat_channels=16),
         proposal_head=dict(type='ETADCascadeHead', in_channels=16, feat_channels=8,
                            mid_channels=32, fc_channels=16, roi_size=4),
-        cls_head=dict(type='TADVideoClsHead', in_channels=16, num_classes=3),
+        cls_head=dict(type='TADVideoClsHead', in_channels=6, feat_channels=8, num_classes=3),
         proposal_sampler=dict(type='ProposalSampler', temporal_dim=temporal_dim, ratio=ratio,
                               strategy=strategy, seed=0), **kw)
+
+
+def test_cls_head_input_snippet_or_neck():
+    torch.manual_seed(0)
+    model = MODELS.build(etad_cfg())  # default: the head reads the snippet features (6 ch)
+    model(torch.randn(2, 6, 32), samples(), mode='loss')['loss_cls'].backward()
+    assert all(p.grad is None for p in model.neck.parameters())  # no gradient into the neck
+    assert model.cls_head.fc.weight.grad is not None
+    neck_cfg = etad_cfg(cls_head_input='neck')
+    neck_cfg['cls_head'] = dict(type='TADVideoClsHead', in_channels=16, num_classes=3)
+    model = MODELS.build(neck_cfg)
+    model(torch.randn(2, 6, 32), samples(), mode='loss')['loss_cls'].backward()
+    assert any(p.grad is not None for p in model.neck.parameters())
+    with pytest.raises(ValueError, match='cls_head_input'):
+        MODELS.build(etad_cfg(cls_head_input='backbone'))
 
 
 def samples(n=2, span=50.0, start=10.0):

@@ -5,7 +5,8 @@ from mmtad_ext.models.heads import TADVideoClsHead
 
 
 def test_topk_pooling_and_multi_label_loss():
-    head = TADVideoClsHead(in_channels=2, num_classes=2, dropout=0.0, topk_ratio=0.25)
+    head = TADVideoClsHead(in_channels=2, num_classes=2, feat_channels=0, dropout=0.0,
+                           topk_ratio=0.25)
     with torch.no_grad():
         head.fc.weight.copy_(torch.tensor([[[1.], [0.]], [[0.], [1.]]]))
         head.fc.bias.zero_()
@@ -23,3 +24,11 @@ def test_bad_arguments():
         TADVideoClsHead(in_channels=2, num_classes=0)
     with pytest.raises(ValueError, match='topk_ratio'):
         TADVideoClsHead(in_channels=2, num_classes=3, topk_ratio=0)
+    with pytest.raises(ValueError, match='kernel_size'):
+        TADVideoClsHead(in_channels=2, num_classes=3, kernel_size=2)
+
+
+def test_hidden_temporal_conv_shapes():
+    head = TADVideoClsHead(in_channels=4, num_classes=3, feat_channels=8, kernel_size=3)
+    assert head.fc.in_channels == 8
+    assert head(torch.randn(2, 4, 16)).shape == (2, 3)
