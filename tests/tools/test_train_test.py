@@ -17,8 +17,16 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
 
 
+def tool_env():
+    """Environment of a tool subprocess: one OpenMP thread, and the source tree first on
+    ``PYTHONPATH`` so that the tool imports it, not the installed copy of mmtad_ext."""
+    path = os.environ.get('PYTHONPATH')
+    return dict(os.environ, OMP_NUM_THREADS='1',
+                PYTHONPATH=REPO + (os.pathsep + path if path else ''))
+
+
 def run(args, cwd, timeout=600):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = tool_env()
     proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -46,7 +54,7 @@ def test_train_then_test_with_dump(tiny_config, tmp_path):
 def train_until_first_checkpoint_then_kill(cfg, work, cwd):
     """Start tools/train.py, SIGKILL it (whole process group) once its first checkpoint is
     written; fail if it ended before that."""
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = tool_env()
     proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
