@@ -1,4 +1,5 @@
-"""Temporal action detection metric: window merging, NMS, class fusion, ActivityNet mAP."""
+"""Temporal action detection metric: window merging, NMS, class fusion, ActivityNet mAP, and
+the ActivityNet proposal metric AR@AN."""
 import os.path as osp
 from collections import OrderedDict, defaultdict
 from typing import Any, List, Optional, Sequence, Union
@@ -6,14 +7,18 @@ from typing import Any, List, Optional, Sequence, Union
 import mmengine
 import numpy as np
 import torch
+from mmaction.evaluation.functional import average_recall_at_avg_proposals
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from mmtad_ext.registry import METRICS
 from ..functional import eval_detection, merge_video_detections
+from ..functional.detection_inputs import parse_ground_truth
 
 _THRESHOLDS = dict(activitynet=np.linspace(0.5, 0.95, 10), thumos=[0.3, 0.4, 0.5, 0.6, 0.7])
+_METRIC_TYPES = ('mAP', 'AR@AN')
+_AR_AT = (1, 5, 10, 100)  # AR@AN points reported, as mmaction2's ANetMetric
 
 
 def _numpy(x) -> Optional[np.ndarray]:
@@ -26,7 +31,7 @@ def _numpy(x) -> Optional[np.ndarray]:
 
 @METRICS.register_module()
 class TADMetric(BaseMetric):
-    """ActivityNet-style detection mAP for temporal action detection (values in percent).
+    """ActivityNet-style detection mAP (or proposal AR@AN) for temporal action detection.
 
     ``process`` stores, per data sample, the metainfo ``video_name``, ``duration`` (and
     ``window_start`` if present) and ``pred_instances.segments`` (N, 2) in **seconds**,
@@ -36,11 +41,23 @@ class TADMetric(BaseMetric):
     (:func:`merge_video_detections`), builds the ActivityNet submission and evaluates it
     (:func:`eval_detection`) against ``dataset_meta['ground_truth']`` (``{vid: {subset,
     duration, annotations}}``, ignore labels included) with ``dataset_meta['classes']``. GT
-    videos without any prediction count (their GT are misses).
+    videos without any prediction count (their GT are misses). mAP values are in percent.
+
+    With ``metric_type='AR@AN'`` the metric is the ActivityNet proposal metric instead, computed
+    by mmaction2's :func:`average_recall_at_avg_proposals` exactly as its
+    ``ANetMetric(metric_type='AR@AN')`` does (100 average proposals per video, recall averaged
+    over ``tiou_thresholds``): the class-agnostic proposals of every video (windows merged,
+    ``nms_cfg``, ``max_per_video`` kept; ``labels`` and class scores are not used) against the
+    GT segments whose label is not in ``ignore_labels``. GT videos without such segments are
+    left out; predictions of videos outside the GT do not count. The keys and units are
+    mmaction2's: ``auc`` (percent) and ``AR@1``, ``AR@5``, ``AR@10``, ``AR@100`` (fractions).
 
     Args:
+        metric_type (str): ``'mAP'`` (detection mAP) or ``'AR@AN'`` (proposal average recall).
+            Defaults to ``'mAP'``.
         tiou_thresholds (str | Sequence[float]): ``'activitynet'`` (0.50:0.05:0.95),
-            ``'thumos'`` (0.3:0.1:0.7) or a list. Defaults to ``'activitynet'``.
+            ``'thumos'`` (0.3:0.1:0.7) or a list; for both metric types. Defaults to
+            ``'activitynet'``.
         nms_cfg (dict, optional): See :func:`apply_nms_cfg`. Defaults to Soft-NMS
             ``dict(type='soft', sigma=0.5, iou_threshold=0.0, min_score=1e-3)``.
         max_per_video (int): Proposals kept per video after NMS. Defaults to 100.
@@ -48,8 +65,8 @@ class TADMetric(BaseMetric):
         class_score_file (str, optional): JSON ``{video_id: [K floats]}`` of an external video
             classifier, in the dataset's class order; overrides ``pred_class_scores``.
             Defaults to None.
-        dump (str, optional): Path of the ActivityNet submission JSON to write.
-            Defaults to None.
+        dump (str, optional): Path of the ActivityNet submission JSON to write (with
+            ``'AR@AN'``: the proposals, ``{vid: [{score, segment}]}``). Defaults to None.
         ignore_labels (Sequence[str]): GT labels that are not classes.
             Defaults to ``('Ambiguous',)``.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
@@ -58,6 +75,7 @@ class TADMetric(BaseMetric):
     default_prefix = 'tad'
 
     def __init__(self,
+                 metric_type: str = 'mAP',
                  tiou_thresholds: Union[str, Sequence[float]] = 'activitynet',
                  nms_cfg: Optional[dict] = dict(
                      type='soft', sigma=0.5, iou_threshold=0.0, min_score=1e-3),
@@ -69,6 +87,9 @@ class TADMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'tad') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if metric_type not in _METRIC_TYPES:
+            raise ValueError(f'metric_type must be one of {_METRIC_TYPES}, got {metric_type!r}')
+        self.metric_type = metric_type
         if isinstance(tiou_thresholds, str):
             if tiou_thresholds not in _THRESHOLDS:
                 raise ValueError(f'tiou_thresholds must be one of {list(_THRESHOLDS)} or a list '
@@ -125,6 +146,34 @@ class TADMetric(BaseMetric):
                              f'{len(scores[bad[0]])} class scores, expected {num_classes}')
         return scores
 
+    @staticmethod
+    def _by_video(results: List[dict]) -> List[tuple]:
+        """``[(video_name, windows sorted by start)]`` sorted by name (same order whatever the
+        number of ranks)."""
+        by_video = defaultdict(list)
+        for r in results:
+            by_video[r['video_name']].append(r)
+        return [(vid, sorted(by_video[vid], key=lambda r: r['window_start']))
+                for vid in sorted(by_video)]
+
+    def build_proposals(self, results: List[dict]) -> dict:
+        """Class-agnostic proposals of every video: windows merged, NMS, ``max_per_video``.
+
+        Args:
+            results (list[dict]): Stored results of :meth:`process`.
+
+        Returns:
+            dict: ``{vid: (P, 3) array [start, end, score]}`` (seconds), by descending score.
+        """
+        proposals = {}
+        for vid, samples in self._by_video(results):
+            agnostic = [dict(s, labels=None, class_scores=None) for s in samples]
+            det = merge_video_detections(agnostic, 1, self.nms_cfg, self.max_per_video,
+                                         topk_classes=1, class_scores=[1.0],
+                                         duration=samples[0]['duration'])
+            proposals[vid] = np.concatenate([det['segments'], det['scores'][:, None]], axis=1)
+        return proposals
+
     def build_submission(self, results: List[dict]) -> dict:
         """Merge the stored windows of every video into an ActivityNet submission dict.
 
@@ -136,12 +185,8 @@ class TADMetric(BaseMetric):
         """
         classes = list(self.dataset_meta['classes'])
         external = self._external_scores(len(classes))
-        by_video = defaultdict(list)
-        for r in results:
-            by_video[r['video_name']].append(r)
         submission, empty = {}, 0
-        for vid in sorted(by_video):  # deterministic order whatever the number of ranks
-            samples = sorted(by_video[vid], key=lambda r: r['window_start'])
+        for vid, samples in self._by_video(results):
             ext = None
             if external is not None:
                 if vid not in external:
@@ -167,12 +212,15 @@ class TADMetric(BaseMetric):
             results (list[dict]): Stored results of all ranks.
 
         Returns:
-            dict: ``mAP@<t>`` for every threshold and ``average_mAP``, in percent.
+            dict: ``mAP@<t>`` for every threshold and ``average_mAP``, in percent; with
+            ``metric_type='AR@AN'``, ``auc`` and ``AR@1/5/10/100`` (see the class doc).
         """
         meta = self.dataset_meta or {}
         if 'ground_truth' not in meta or 'classes' not in meta:
             raise ValueError('TADMetric needs dataset_meta with "classes" and "ground_truth" '
                              '({vid: {subset, duration, annotations}}), as TADDataset provides')
+        if self.metric_type == 'AR@AN':
+            return self._average_recall(results, meta['ground_truth'])
         submission = self.build_submission(results)
         if self.dump:
             mmengine.mkdir_or_exist(osp.dirname(osp.abspath(self.dump)))
@@ -184,6 +232,44 @@ class TADMetric(BaseMetric):
         out = OrderedDict((f'mAP@{t:g}', float(m) * 100)
                           for t, m in zip(self.tiou_thresholds, ev['mAP']))
         out['average_mAP'] = ev['average_mAP'] * 100
+        return out
+
+    def _average_recall(self, results: List[dict], ground_truth: dict) -> dict:
+        """AR@AN and AUC of the class-agnostic proposals (mmaction2's functional)."""
+        proposals = self.build_proposals(results)
+        if self.dump:
+            mmengine.mkdir_or_exist(osp.dirname(osp.abspath(self.dump)))
+            mmengine.dump(dict(version='VERSION 1.3', external_data={}, results={
+                vid: [dict(score=float(s), segment=[float(a), float(b)]) for a, b, s in p]
+                for vid, p in proposals.items()}), self.dump)
+            print_log(f'TADMetric: proposals written to {self.dump}', logger='current')
+        gt = parse_ground_truth(ground_truth, self.ignore_labels, classes=None)
+        names = list(gt['videos'])
+        gt_by_video = {}
+        for v in np.unique(gt['vid']):  # (G, 3) [start, end, class] per video, as mmaction2
+            mask = gt['vid'] == v
+            gt_by_video[names[v]] = np.concatenate([gt['seg'][mask], gt['cls'][mask, None]], 1)
+        if len(gt_by_video) < len(names):
+            print_log(f'TADMetric AR@AN: {len(names) - len(gt_by_video)} GT video(s) without '
+                      f'segments (labels other than {list(self.ignore_labels)}) left out',
+                      logger='current')
+        if not gt_by_video:
+            raise ValueError('TADMetric AR@AN: the ground truth has no segment to recall')
+        # every GT video needs an entry; videos without predictions have no proposal
+        video_props = {v: proposals.get(v, np.zeros((0, 3))) for v in gt_by_video}
+        total = sum(len(p) for p in video_props.values())
+        out = OrderedDict(auc=0.0, **{f'AR@{k}': 0.0 for k in _AR_AT})
+        if total == 0:
+            print_log('TADMetric AR@AN: no proposal for any GT video', logger='current')
+            return out
+        recall, _, _, auc = average_recall_at_avg_proposals(
+            gt_by_video, video_props, total, max_avg_proposals=100,
+            temporal_iou_thresholds=self.tiou_thresholds)  # recall: (thresholds, 100)
+        out['auc'] = float(auc)
+        for k in _AR_AT:
+            out[f'AR@{k}'] = float(np.mean(recall[:, k - 1]))
+        print_log('TADMetric AR@AN: ' + ', '.join(f'{k} {v:.4f}' for k, v in out.items()),
+                  logger='current')
         return out
 
     def _log_table(self, ev: dict) -> None:
