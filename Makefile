@@ -10,17 +10,20 @@ PYTEST_ARGS ?=
 
 .PHONY: install deps demo test bench clean
 
-# Third-party stack (idempotent; re-run when the requirements change). torch and setuptools
-# come first; mmcv is built with its CPU ops against that torch (about 7 minutes the first time,
-# then pip's wheel cache), and the build is checked through `import mmcv._ext`.
-$(VENV)/.deps-stamp: requirements.txt requirements-tests.txt
+# Third-party stack (idempotent; re-run when the requirements change), at the exact versions of
+# requirements/constraints.txt (requirements.txt holds the ranges users install against). torch
+# and setuptools come first; mmcv is built with its CPU ops against that torch (about 7 minutes
+# the first time, then pip's wheel cache), and the build is checked through `import mmcv._ext`.
+CONSTRAINTS := -c requirements/constraints.txt
+$(VENV)/.deps-stamp: requirements.txt requirements/tests.txt requirements/blockdrop.txt requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(PIP_FLAGS) --upgrade pip 'setuptools>=77.0.3,<82' wheel
-	$(PIP) install $(PIP_FLAGS) torch==2.13.0 numpy==1.26.4
+	$(PIP) install $(PIP_FLAGS) $(CONSTRAINTS) --upgrade pip setuptools wheel
+	$(PIP) install $(PIP_FLAGS) $(CONSTRAINTS) torch numpy
 	$(PY) -c "import mmcv._ext" 2>/dev/null || \
-		MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install $(PIP_FLAGS) --no-build-isolation mmcv==2.1.0
+		MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install $(PIP_FLAGS) $(CONSTRAINTS) --no-build-isolation mmcv
 	$(PY) -c "import mmcv._ext" || (echo "mmcv was built without its ops" >&2; exit 1)
-	$(PIP) install $(PIP_FLAGS) -r requirements.txt -r requirements-tests.txt
+	$(PIP) install $(PIP_FLAGS) $(CONSTRAINTS) -r requirements.txt -r requirements/tests.txt \
+		-r requirements/blockdrop.txt
 	$(PY) -c "import torch, numpy; assert torch.__version__.startswith('2.13.0'), torch.__version__; assert numpy.__version__ == '1.26.4', numpy.__version__"
 	touch $@
 

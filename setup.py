@@ -1,7 +1,11 @@
 """Install mmtad-ext (package ``mmtad_ext``).
 
-Use ``make install`` (or see the Makefile) rather than calling pip directly: torch==2.13.0 and
-mmcv built with its CPU ops must be installed before this package.
+Into an environment that already holds mmaction2 (torch, mmengine, mmcv with its ops, mmdet),
+``pip install .`` (or ``mim install .``) adds only this package: ``install_requires`` are
+compatible ranges (``requirements.txt``); extras ``tests``, ``blockdrop`` and ``all`` add the
+test suite's and Progressive Block Drop's requirements (``requirements/*.txt``). On a fresh
+machine ``make install`` builds the whole stack at the exact versions CI tests
+(``requirements/constraints.txt``), mmcv with its ops first.
 
 The configs under ``configs/`` are copied into ``mmtad_ext/.mim/configs`` at build time, together
 with a minimal ``model-index.yml``, so that downstream projects can inherit them with
@@ -26,10 +30,17 @@ def get_version():
 
 
 def parse_requirements(fname='requirements.txt'):
-    """Return the requirement lines of ``fname`` (comments and blank lines dropped)."""
+    """Return the requirement lines of ``fname`` (comments and blank lines dropped).
+
+    Exact pins (``==``) are refused: they belong in ``requirements/constraints.txt``.
+    """
     with open(osp.join(HERE, fname)) as f:
         lines = [ln.split('#')[0].strip() for ln in f]
-    return [ln for ln in lines if ln]
+    reqs = [ln for ln in lines if ln]
+    pinned = [r for r in reqs if '==' in r]
+    if pinned:
+        raise ValueError(f'{fname}: exact pins {pinned} belong in requirements/constraints.txt')
+    return reqs
 
 
 def add_mim_extension():
@@ -46,9 +57,9 @@ def add_mim_extension():
         f.write('# Minimal index so that mmengine resolves mmtad_ext:: configs.\nImport: []\n')
 
 
-if __name__ == '__main__':
-    add_mim_extension()
-    setup(
+def setup_kwargs() -> dict:
+    """Keyword arguments of ``setuptools.setup`` (tests read them without building)."""
+    return dict(
         name='mmtad_ext',
         version=get_version(),
         description='Efficient temporal action detection and adaptive 3D networks for mmaction2: '
@@ -56,11 +67,21 @@ if __name__ == '__main__':
         long_description=open(osp.join(HERE, 'README.md')).read()
         if osp.exists(osp.join(HERE, 'README.md')) else '',
         long_description_content_type='text/markdown',
-        python_requires='>=3.9',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
+        python_requires='>=3.10',  # torch 2.x wheels of the supported range
+        packages=find_packages(where=HERE, exclude=('configs', 'tools', 'tests', 'tests.*')),
         include_package_data=True,
         package_data={'mmtad_ext': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
         install_requires=parse_requirements(),
+        extras_require=dict(
+            tests=parse_requirements('requirements/tests.txt'),
+            blockdrop=parse_requirements('requirements/blockdrop.txt'),
+            all=parse_requirements('requirements/tests.txt') +
+            parse_requirements('requirements/blockdrop.txt')),
         license='Apache License 2.0',
         zip_safe=False,
     )
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(**setup_kwargs())

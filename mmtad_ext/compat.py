@@ -7,19 +7,23 @@ in ``tests/test_compat.py``. Nothing in site-packages is edited.
 1. :func:`patch_missing_drn`: the mmaction2 1.2.0 wheel lacks
    ``mmaction/models/localizers/drn``, so ``import mmaction.models`` fails.
 2. :func:`disable_mmaction_multimodal`: with ``transformers`` installed (peft pulls it in),
-   mmaction2 imports its multimodal models, which need timm and torchvision (no CPU build).
+   mmaction2 imports its multimodal models, which need timm and torchvision. Only when one of
+   those two is missing (the CPU stack has no torchvision build) does the shim switch the
+   multimodal models to mmaction2's own placeholders; with both installed mmaction2 is untouched.
 3. :func:`allow_mmengine_checkpoint_globals`: mmengine 0.10.7 calls ``torch.load`` without
    ``weights_only``; torch >= 2.6 defaults to ``weights_only=True`` and refuses the numpy and
-   mmengine objects mmengine stores in runner checkpoints. The shim allow-lists exactly those
-   globals, only while mmengine's checkpoint loader runs (no process-wide environment variable,
-   no ``weights_only=False``). A runner checkpoint is still a pickle: load only checkpoints you
-   trust, as with any pickle.
+   mmengine objects mmengine stores in runner checkpoints. The shim allow-lists exactly the
+   globals of :func:`mmengine_checkpoint_globals` (each with the reason it is there), only while
+   mmengine's checkpoint loader runs (no process-wide environment variable, no
+   ``weights_only=False``); a checkpoint carrying any other global is refused (tested). A runner
+   checkpoint is still a pickle: load only checkpoints you trust, as with any pickle.
 4. :func:`allow_cpu_distributed`: mmengine 0.10.7's PyTorch launcher calls
-   ``torch.cuda.set_device`` unconditionally and its Runner wraps the model in DDP with
-   ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only torch, so
-   ``torchrun ... --launcher pytorch`` cannot train over gloo. Without CUDA the shim initialises
-   the process group without selecting a device and builds DDP with ``device_ids=None`` (the
-   CPU form); with CUDA mmengine's own code runs unchanged.
+   ``torch.cuda.set_device`` unconditionally, so ``torchrun ... --launcher pytorch`` cannot even
+   initialise gloo on a CPU-only torch, and no config key reaches that code. Without CUDA the
+   shim initialises the process group without selecting a device; with CUDA mmengine's own code
+   runs unchanged. The other half, DDP without ``device_ids`` on CPU, needs no patch: it is a
+   config setting (:func:`configure_cpu_distributed`, applied by ``tools/train.py`` and
+   ``tools/test.py``).
 5. :func:`register_config_package`: lets mmengine resolve ``_base_ = 'mmtad_ext::...'``
    (its ``MODULE2PACKAGE`` table lists only OpenMMLab repositories). This must run before a
    config is parsed, i.e. ``import mmtad_ext`` before ``Config.fromfile`` (our tools do).
@@ -31,6 +35,28 @@ import types
 import torch
 
 _DRN_MODULE = 'mmaction.models.localizers.drn'
+
+
+MMCV_OPS_HELP = (
+    'mmtad_ext needs mmcv built with its compiled ops (mmcv._ext: RoIAlign and friends), but '
+    '`import mmcv._ext` failed{reason}. mmcv 2.x has no wheels for current torch; build it '
+    'against the installed torch with\n'
+    '    MMCV_WITH_OPS=1 pip install --no-build-isolation "mmcv>=2.0.0,<2.2.0"\n'
+    'or `mim install "mmcv>=2.0.0,<2.2.0"` (with CUDA, set FORCE_CUDA=1 as well); `make install` '
+    'in the mmtad-ext repository does this for you.')
+
+
+def check_mmcv_ops() -> None:
+    """Raise one clear ImportError, with the build command, when mmcv lacks its compiled ops.
+
+    pip's isolated build of mmcv (``pip install mmcv`` without ``--no-build-isolation``) skips
+    the ops, and ``mmcv.ops`` then fails deep inside our imports with ``No module named
+    'mmcv._ext'``.
+    """
+    try:
+        import mmcv._ext  # noqa: F401
+    except ImportError as e:
+        raise ImportError(MMCV_OPS_HELP.format(reason=f' ({e})')) from e
 
 
 def patch_missing_drn() -> bool:
@@ -77,14 +103,33 @@ def disable_mmaction_multimodal() -> bool:
         bool: True if the flag was switched off by this call.
     """
     import mmaction.utils.dependency as dependency
+    if multimodal_dependencies_installed():
+        return False  # mmaction2 can import its multimodal models: leave them alone
     if 'mmaction.models.multimodal' in sys.modules or not dependency.WITH_MULTIMODAL:
         return False
     dependency.WITH_MULTIMODAL = False
     return True
 
 
+def multimodal_dependencies_installed() -> bool:
+    """True when both timm and torchvision are importable (mmaction2's multimodal models)."""
+    import importlib.util
+    return all(importlib.util.find_spec(name) is not None for name in ('timm', 'torchvision'))
+
+
 def mmengine_checkpoint_globals() -> list:
-    """Globals that mmengine (0.10.7) runner checkpoints contain besides tensors and dicts."""
+    """Globals that mmengine (0.10.7) runner checkpoints contain besides tensors and dicts.
+
+    - ``HistoryBuffer``: the message hub's logged scalars (``message_hub.log_scalars``);
+    - ``ConfigDict``: configs stored in ``meta`` (e.g. the dataset meta, hook arguments);
+    - numpy's ``_reconstruct``, ``ndarray``, ``dtype``, ``scalar`` and the concrete dtype
+      classes: numpy arrays and scalars (seeds, epoch counters, logged values);
+    - builtin ``getattr``: a ``HistoryBuffer`` pickles its statistics methods as
+      ``getattr(HistoryBuffer, 'min')`` and so on (``_statistics_methods``).
+
+    Nothing else: ``tests/test_compat.py`` checks this exact list and that a checkpoint carrying
+    any other global is refused.
+    """
     import numpy as np
     from mmengine.config.config import ConfigDict
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -93,7 +138,7 @@ def mmengine_checkpoint_globals() -> list:
         HistoryBuffer, ConfigDict, np_core._reconstruct, np.ndarray, np.dtype,
         np.core.multiarray.scalar, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
         type(np.dtype(np.int64)), type(np.dtype(np.int32)), type(np.dtype(np.bool_)),
-        getattr, functools.partial
+        getattr
     ]
 
 
@@ -106,6 +151,8 @@ def allow_mmengine_checkpoint_globals() -> bool:
     from mmengine.runner.checkpoint import CheckpointLoader
     if getattr(CheckpointLoader, '_mmtad_ext_safe_globals', False):
         return False
+    if not hasattr(torch.serialization, 'safe_globals'):
+        return False  # torch < 2.5: torch.load is not weights-only by default, nothing to do
     safe = mmengine_checkpoint_globals()
 
     def wrap(loader):
@@ -145,17 +192,36 @@ def allow_cpu_distributed() -> bool:
 
     init_dist_pytorch._mmtad_ext_cpu = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
+    return True
 
-    from mmengine.model import MMDistributedDataParallel
-    ddp_init = MMDistributedDataParallel.__init__
 
-    @functools.wraps(ddp_init)
-    def init_ddp(self, module, detect_anomalous_params=False, **kwargs):
-        if not torch.cuda.is_available():
-            kwargs['device_ids'] = None  # CPU modules take no device ids
-        ddp_init(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+def configure_cpu_distributed(cfg) -> bool:
+    """Set a Config up for a distributed run on machines without CUDA (a no-op with CUDA).
 
-    MMDistributedDataParallel.__init__ = init_ddp
+    NCCL needs GPUs, so the process group uses gloo (``env_cfg.dist_cfg.backend``); and the
+    Runner builds its DDP wrapper with ``device_ids=[LOCAL_RANK]`` unless ``model_wrapper_cfg``
+    sets them (mmengine passes them as a default argument), which a CPU module refuses, so
+    ``model_wrapper_cfg.device_ids`` becomes None (keeping the config's wrapper type and
+    arguments; mmengine's defaults otherwise: ``MMDistributedDataParallel``,
+    ``broadcast_buffers=False``, ``find_unused_parameters`` from the config).
+
+    Args:
+        cfg (mmengine.Config): The run's config, changed in place.
+
+    Returns:
+        bool: True if the config was changed (no CUDA), False otherwise.
+    """
+    if torch.cuda.is_available():
+        return False
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    cfg.env_cfg = env_cfg
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                       find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
     return True
 
 
@@ -173,7 +239,8 @@ def register_config_package(distribution: str = 'mmtad_ext') -> bool:
 
 
 def apply_all() -> None:
-    """Apply every shim (idempotent)."""
+    """Check mmcv's ops, then apply every shim (idempotent)."""
+    check_mmcv_ops()
     patch_missing_drn()
     disable_mmaction_multimodal()
     allow_mmengine_checkpoint_globals()
@@ -182,7 +249,7 @@ def apply_all() -> None:
 
 
 __all__ = [
-    'patch_missing_drn', 'disable_mmaction_multimodal', 'mmengine_checkpoint_globals',
-    'allow_mmengine_checkpoint_globals', 'allow_cpu_distributed', 'register_config_package',
-    'apply_all'
+    'check_mmcv_ops', 'patch_missing_drn', 'disable_mmaction_multimodal', 'mmengine_checkpoint_globals',
+    'allow_mmengine_checkpoint_globals', 'allow_cpu_distributed', 'configure_cpu_distributed',
+    'multimodal_dependencies_installed', 'register_config_package', 'apply_all'
 ]

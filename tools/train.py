@@ -18,6 +18,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
+from mmtad_ext.compat import configure_cpu_distributed
 
 
 def parse_args():
@@ -57,9 +58,8 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
     cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs: distributed CPU training runs over gloo
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if args.launcher != 'none':
+        configure_cpu_distributed(cfg)  # without CUDA: gloo, DDP without device ids
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
