@@ -67,7 +67,7 @@ class TADVideoClsHead(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) features -> (B, num_classes) video-level logits (top-k mean over time)."""
         snippet_logits = self.fc(self.dropout(self.conv(x)))  # (B, K, T)
-        k = max(1, int(round(self.topk_ratio * x.shape[-1])))
+        k = max(1, int(round(self.topk_ratio * int(x.shape[-1]))))  # int(): traceable
         return snippet_logits.topk(k, dim=2).values.mean(dim=2)  # (B, K)
 
     def loss(self, logits: torch.Tensor, gt_labels: List[torch.Tensor]) -> dict:
