@@ -1,18 +1,20 @@
-"""Build the configuration-budget table of a trained A3D model (paper 002, sec. 3.3).
+"""Build the budget table of a trained A3D model (paper 002, sec. 3.3).
 
 Run::
 
     python tools/a3d_budget_table.py configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py \
         work_dirs/a3d-0.016-1_slow-tiny_16e_synthetic-rgb/epoch_16.pth --out-dir work_dirs/table
 
-For every (gamma_w, gamma_s, gamma_t) of the grid (the config's ``a3d_table``, by default the
-paper's 96; shrink it with ``--widths/--spatial/--temporal``): calibrate BN on training batches,
-measure top-1 on the validation set, count FLOPs (mmengine's FlopAnalyzer) and time one clip.
+For every sub-network (gamma_w, gamma_s, gamma_t) of the grid (the config's ``a3d_table``, by
+default the paper's 96; shrink it with ``--widths/--spatial/--temporal``): calibrate BN on
+training batches (``model.calibrate``), measure top-1 on the validation set, count FLOPs
+(mmengine's FlopAnalyzer) and time one clip (helpers in ``tools/a3d_profiling.py``).
 Writes ``budget_table.json`` (all rows, Pareto fronts), ``budget_table.png`` and
 ``a3d_deploy.pth``: the weights plus the calibrated BN statistics and the rows of every
-configuration of the table (``--keep pareto``: only the rows of the two Pareto fronts, a smaller
+sub-network of the table (``--keep pareto``: only the rows of the two Pareto fronts, a smaller
 file; the budget choice is the same), so that ``model.set_budget(gflops=...)`` /
-``set_budget(latency_ms=...)`` or ``model.set_config(w, s, t)`` switches instantly without data.
+``set_budget(latency_ms=...)`` or ``model.set_subnet((w, s, t))`` switches instantly without
+data.
 """
 import argparse
 import json
@@ -26,12 +28,14 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
-from mmtad_ext.a3d import config_grid, evaluate_configs, pareto_front, plot_table
+from a3d_profiling import evaluate_subnets, plot_table  # sibling helper module in tools/
+from mmtad_ext.evaluation.functional import pareto_front
+from mmtad_ext.models.utils import subnet_grid
 from mmtad_ext.registry import MODELS
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Build the A3D configuration-budget table')
+    parser = argparse.ArgumentParser(description='Build the A3D budget table')
     parser.add_argument('config', help='A3D config file')
     parser.add_argument('checkpoint', help='trained A3D checkpoint')
     parser.add_argument('--out-dir', default=None,
@@ -45,7 +49,7 @@ def parse_args():
     parser.add_argument('--latency-runs', type=int, default=10, help='timed runs per row')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--keep', choices=('all', 'pareto'), default='all',
-                        help='configurations stored in a3d_deploy.pth (BN statistics and rows): '
+                        help='sub-networks stored in a3d_deploy.pth (BN statistics and rows): '
                         'every one of the table, or those of the two Pareto fronts')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
@@ -83,25 +87,26 @@ def main():
 
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    if not hasattr(model, 'calibrate_config'):
+    if not callable(getattr(model, 'calibrate', None)):
         raise TypeError(f'{type(model).__name__} is not an A3D recognizer (A3DRecognizer3D)')
     torch.manual_seed(0)
     calib_batches = take(Runner.build_dataloader(cfg.train_dataloader, seed=0), calib)
     val_batches = take(Runner.build_dataloader(cfg.val_dataloader), args.max_val_batches)
     input_shape = tuple(val_batches[0]['inputs'][0].shape[1:])  # (C, T, H, W)
-    configs = config_grid(widths, spatial, temporal)
-    print_log(f'{len(configs)} configurations, input {input_shape}, {calib} calibration '
+    subnets = subnet_grid(widths, spatial, temporal)
+    print_log(f'{len(subnets)} sub-networks, input {input_shape}, {calib} calibration '
               f'batches, {len(val_batches)} validation batches', logger='current')
-    rows = evaluate_configs(model, configs, calib_batches, val_batches, input_shape,
+    rows = evaluate_subnets(model, subnets, calib_batches, val_batches, input_shape,
                             latency_runs=args.latency_runs)
 
     front_flops = pareto_front(rows, cost='gflops')
     front_latency = pareto_front(rows, cost='latency_ms')
     kept_rows = rows if args.keep == 'all' else front_flops + front_latency
     keep = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in kept_rows}
-    model.budget_table = [r for r in rows if (r['gamma_w'], r['gamma_s'], r['gamma_t']) in keep]
-    model.bn_bank = {k: v for k, v in model.bn_bank.items() if k in keep}
-    model.set_config(1.0, 1.0, 1.0, use_bank=True)
+    # the kept rows and only their BN statistics go into the deploy checkpoint
+    model.set_budget_table(
+        [r for r in rows if (r['gamma_w'], r['gamma_s'], r['gamma_t']) in keep])
+    model.set_subnet((1.0, 1.0, 1.0), use_bank=True)
 
     table = dict(config=args.config, checkpoint=args.checkpoint, input_shape=input_shape,
                  calib_batches=calib, rows=rows, pareto_gflops=front_flops,
@@ -111,7 +116,7 @@ def main():
     plot_table(rows, osp.join(out_dir, 'budget_table.png'))
     torch.save(dict(meta=dict(config=args.config, source=args.checkpoint),
                     state_dict=model.state_dict()), osp.join(out_dir, 'a3d_deploy.pth'))
-    print_log(f'{len(front_flops)} Pareto rows (GFLOPs); {len(keep)} configurations in '
+    print_log(f'{len(front_flops)} Pareto rows (GFLOPs); {len(keep)} sub-networks in '
               f'a3d_deploy.pth; wrote {out_dir}/budget_table.json, budget_table.png, '
               'a3d_deploy.pth', logger='current')
 

@@ -7,12 +7,12 @@ Run::
 1. Renders the synthetic clips (if absent), trains one A3D model
    (``configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py``) and individually trained
    baselines (``configs/a3d/slow-tiny_16e_synthetic-rgb.py`` at the minimum, a middle and the
-   full configuration, same epochs), then builds the budget table of the A3D model
+   full network, same epochs), then builds the budget table of the A3D model
    (BN calibration, top-1, counted FLOPs, latency) and compares the rows with the baselines.
 2. Mutual-training cost: wall-clock per iteration of A3D vs the full network alone, (a) from
    the two Runner trainings (data loading included) and (b) in memory on one fixed batch
    (interleaved), against the counted FLOPs ratio of the sandwiches actually run.
-3. Latency vs FLOPs of every table row, and of every configuration of the 96-row grid on a
+3. Latency vs FLOPs of every table row, and of every sub-network of the 96-row grid on a
    Slow R50 at 8 x ``--r50-size``^2 (random weights; ``--skip-r50`` leaves it out).
 
 The whole default run takes about 15 minutes on a 2-core CPU (the R50 grid alone: 96 FLOP
@@ -41,9 +41,11 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat)
-from mmtad_ext.a3d import (config_grid, count_gflops, evaluate_configs, measure_latency_ms,
-                           pareto_front, plot_table, resampled_size)
+from a3d_profiling import (  # sibling helper module in tools/
+    count_gflops, evaluate_subnets, measure_latency_ms, plot_table)
 from mmtad_ext.datasets.synthetic import make_clip_dataset
+from mmtad_ext.evaluation.functional import pareto_front
+from mmtad_ext.models.utils import resampled_size, subnet_grid
 from mmtad_ext.registry import MODELS
 
 A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py'
@@ -60,15 +62,17 @@ def parse_args():
     parser.add_argument('--num-val', type=int, default=120)
     parser.add_argument('--epochs', type=int, default=12)
     parser.add_argument('--widths', type=float, nargs='+', default=[0.5, 0.75, 1.0])
-    parser.add_argument('--min-config', type=float, nargs=3, default=[0.5, 0.57, 0.25])
-    parser.add_argument('--mid-config', type=float, nargs=3, default=[0.75, 0.71, 0.5])
+    parser.add_argument('--min-subnet', type=float, nargs=3, default=[0.5, 0.57, 0.25],
+                        help='gamma_w gamma_s gamma_t of the minimum individual baseline')
+    parser.add_argument('--mid-subnet', type=float, nargs=3, default=[0.75, 0.71, 0.5],
+                        help='gamma_w gamma_s gamma_t of the middle individual baseline')
     parser.add_argument('--timing-iters', type=int, default=12)
     parser.add_argument('--skip-r50', action='store_true', help='skip the R50 latency rows')
     parser.add_argument('--only-r50-mutual', action='store_true',
                         help='only time the mutual-training step of a Slow R50 (random weights, '
                         'synthetic batch) against the full network alone')
     parser.add_argument('--only-r50-latency', action='store_true',
-                        help='only time every configuration of the table grid (96) on a Slow '
+                        help='only time every sub-network of the table grid (96) on a Slow '
                         'R50 (random weights) against its counted FLOPs')
     parser.add_argument('--r50-batch', type=int, default=2, help='clips per R50 batch')
     parser.add_argument('--r50-size', type=int, default=224,
@@ -79,7 +83,7 @@ def parse_args():
                         help='R50 latency: untimed runs before each block')
     parser.add_argument('--seed', type=int, default=0,
                         help='training seed of every model (weights, data order, the A3D '
-                        'sampling of sub-network configurations); the clips stay those of seed 0')
+                        'sampling of sub-networks); the clips stay those of seed 0')
     return parser.parse_args()
 
 
@@ -102,9 +106,9 @@ def setup_cfg(path, data_dir, work_dir, epochs, seed=0):
     return cfg
 
 
-def baseline_cfg(cfg, config):
-    """The individually trained model of ``config``: narrower network, smaller clips."""
-    w, s, t = config
+def baseline_cfg(cfg, subnet):
+    """The individually trained model of ``subnet``: narrower network, smaller clips."""
+    w, s, t = subnet
     cfg = copy.deepcopy(cfg)
     cfg.model.backbone.base_channels = int(round(16 * w))
     cfg.model.cls_head.in_channels = int(round(512 * w))
@@ -132,16 +136,16 @@ def train(cfg):
 
 
 def in_memory_timing(a3d_model, plain_model, batch, iters):
-    """Interleaved train_step seconds of both models on one batch, with the sampled configs.
+    """Interleaved train_step seconds of both models on one batch, with the sampled subnets.
 
     Returns per-iteration lists (after 4 untimed warm-up iterations) of A3D seconds, plain
-    seconds and the sub-network configurations A3D sampled in that iteration.
+    seconds and the sub-networks A3D sampled in that iteration.
     """
     opt_a = OptimWrapper(torch.optim.AdamW(a3d_model.parameters(), lr=1e-4))
     opt_p = OptimWrapper(torch.optim.AdamW(plain_model.parameters(), lr=1e-4))
     sampled = []
-    sample = a3d_model.sample_sub_configs
-    a3d_model.sample_sub_configs = lambda: sampled.append(sample()) or sampled[-1]
+    sample = a3d_model.sample_subnets
+    a3d_model.sample_subnets = lambda: sampled.append(sample()) or sampled[-1]
     a3d_model.train()
     plain_model.train()
     ta, tp = [], []
@@ -152,13 +156,13 @@ def in_memory_timing(a3d_model, plain_model, batch, iters):
         s = time.perf_counter()
         plain_model.train_step(batch, opt_p)
         tp.append(time.perf_counter() - s)
-    del a3d_model.sample_sub_configs
+    del a3d_model.sample_subnets
     return ta[4:], tp[4:], sampled[4:]
 
 
 def cached_gflops(model, shape):
-    """``gflops(config)``: counted FLOPs of one clip, each configuration counted once."""
-    return functools.lru_cache(maxsize=None)(lambda config: count_gflops(model, config, shape))
+    """``gflops(subnet)``: counted FLOPs of one clip, each sub-network counted once."""
+    return functools.lru_cache(maxsize=None)(lambda subnet: count_gflops(model, subnet, shape))
 
 
 def sandwich_flops_ratios(gflops, sampled):
@@ -216,29 +220,29 @@ def r50_mutual_cost(args):
 
 
 def r50_latency_grid(args):
-    """Latency vs counted FLOPs of every configuration of the table grid on a Slow R50.
+    """Latency vs counted FLOPs of every sub-network of the table grid on a Slow R50.
 
-    Batch of one clip, ``torch.no_grad``, eval mode. Each configuration is timed in a block
+    Batch of one clip, ``torch.no_grad``, eval mode. Each sub-network is timed in a block
     (``--latency-warmup`` untimed runs, then ``--latency-runs`` timed ones: the steady state of a
-    deployed configuration); ``--sweeps`` passes over the whole grid, the minimum per
-    configuration is kept (other processes only add time).
+    deployed sub-network); ``--sweeps`` passes over the whole grid, the minimum per
+    sub-network is kept (other processes only add time).
     """
     model, _, cfg = build_r50_pair()
     model.eval()
     shape = (3, 8, args.r50_size, args.r50_size)
-    configs = config_grid(cfg.a3d_table.widths, cfg.a3d_table.spatial_factors,
-                          cfg.a3d_table.temporal_factors)[::-1]  # full configuration first
-    rows = {c: dict(config=c, gflops=count_gflops(model, c, shape)) for c in configs}
+    subnets = subnet_grid(cfg.a3d_table.widths, cfg.a3d_table.spatial_factors,
+                          cfg.a3d_table.temporal_factors)[::-1]  # full network first
+    rows = {c: dict(subnet=c, gflops=count_gflops(model, c, shape)) for c in subnets}
     for sweep in range(args.sweeps):
-        for c in configs:
-            model.set_config(*c, use_bank=False)
+        for c in subnets:
+            model.set_subnet(c, use_bank=False)
             lat = measure_latency_ms(model, shape, runs=args.latency_runs,
                                      warmup=args.latency_warmup)
             rows[c]['latency_ms'] = min(lat, rows[c].get('latency_ms', float('inf')))
         print_log(f'latency sweep {sweep + 1}/{args.sweeps} done', logger='current')
     f0, l0 = rows[(1.0, 1.0, 1.0)]['gflops'], rows[(1.0, 1.0, 1.0)]['latency_ms']
     out = []
-    for c in configs:
+    for c in subnets:
         r = rows[c]
         r.update(flops_reduction=f0 / r['gflops'], speedup=l0 / r['latency_ms'])
         r['efficiency'] = r['speedup'] / r['flops_reduction']
@@ -294,28 +298,28 @@ def main():
     base_cfg = setup_cfg(BASE_CFG, args.data_dir, osp.join(args.work_dir, 'base'), args.epochs,
                          args.seed)
     baselines = {}
-    for name, config in (('full', (1.0, 1.0, 1.0)), ('mid', tuple(args.mid_config)),
-                         ('min', tuple(args.min_config))):
-        cfg = baseline_cfg(base_cfg, config)
+    for name, subnet in (('full', (1.0, 1.0, 1.0)), ('mid', tuple(args.mid_subnet)),
+                         ('min', tuple(args.min_subnet))):
+        cfg = baseline_cfg(base_cfg, subnet)
         cfg.work_dir = osp.join(args.work_dir, f'base_{name}')
         brunner, it_s, total, top1 = train(cfg)
-        baselines[name] = dict(config=config, median_iter_s=it_s, train_s=total, top1=top1)
-        print_log(f'baseline {name} {config}: top1={top1:.4f}', logger='current')
+        baselines[name] = dict(subnet=subnet, median_iter_s=it_s, train_s=total, top1=top1)
+        print_log(f'baseline {name} {subnet}: top1={top1:.4f}', logger='current')
     results['baselines'] = baselines
 
-    # budget table of the A3D model (BN calibrated per configuration)
+    # budget table of the A3D model (BN calibrated per sub-network)
     torch.manual_seed(0)
     calib = [b for _, b in zip(range(a3d_cfg.a3d_table.calib_batches),
                                Runner.build_dataloader(a3d_cfg.train_dataloader, seed=0))]
     val = list(Runner.build_dataloader(a3d_cfg.val_dataloader))
     shape = tuple(val[0]['inputs'][0].shape[1:])
-    configs = config_grid(args.widths, a3d_cfg.a3d_table.spatial_factors,
+    subnets = subnet_grid(args.widths, a3d_cfg.a3d_table.spatial_factors,
                           a3d_cfg.a3d_table.temporal_factors)
     for name in ('min', 'mid'):
-        if tuple(baselines[name]['config']) not in configs:
-            configs.append(tuple(baselines[name]['config']))
-    rows = evaluate_configs(model, configs, calib, val, shape)
-    by_cfg = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r for r in rows}
+        if tuple(baselines[name]['subnet']) not in subnets:
+            subnets.append(tuple(baselines[name]['subnet']))
+    rows = evaluate_subnets(model, subnets, calib, val, shape)
+    by_subnet = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r for r in rows}
     results['table'] = dict(rows=rows, pareto_gflops=pareto_front(rows, 'gflops'),
                             pareto_latency=pareto_front(rows, 'latency_ms'))
     with open(osp.join(args.work_dir, 'budget_table.json'), 'w') as f:
@@ -323,13 +327,13 @@ def main():
     plot_table(rows, osp.join(args.work_dir, 'budget_table.png'),
                title='A3D-Slow-tiny-[0.016,1], synthetic clips (CPU)')
     results['a3d_vs_baseline'] = {
-        name: dict(config=b['config'], a3d_top1=by_cfg[tuple(b['config'])]['top1'],
-                   baseline_top1=b['top1'], gflops=by_cfg[tuple(b['config'])]['gflops'])
+        name: dict(subnet=b['subnet'], a3d_top1=by_subnet[tuple(b['subnet'])]['top1'],
+                   baseline_top1=b['top1'], gflops=by_subnet[tuple(b['subnet'])]['gflops'])
         for name, b in baselines.items()
     }
 
     # 2. mutual-training cost ------------------------------------------------------------
-    full_f = by_cfg[(1.0, 1.0, 1.0)]['gflops']
+    full_f = by_subnet[(1.0, 1.0, 1.0)]['gflops']
     plain = MODELS.build(base_cfg.model)
     plain.init_weights()
     batch = calib[0]
@@ -346,9 +350,9 @@ def main():
         flops_ratio_expected=float(expected))
 
     # 3. latency vs FLOPs ------------------------------------------------------------------
-    full_lat = by_cfg[(1.0, 1.0, 1.0)]['latency_ms']
+    full_lat = by_subnet[(1.0, 1.0, 1.0)]['latency_ms']
     results['latency_vs_flops'] = [
-        dict(config=(r['gamma_w'], r['gamma_s'], r['gamma_t']),
+        dict(subnet=(r['gamma_w'], r['gamma_s'], r['gamma_t']),
              flops_reduction=full_f / r['gflops'], speedup=full_lat / r['latency_ms'],
              efficiency=(full_lat / r['latency_ms']) / (full_f / r['gflops']))
         for r in sorted(rows, key=lambda r: -r['gflops'])]

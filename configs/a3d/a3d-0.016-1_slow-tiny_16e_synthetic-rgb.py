@@ -16,7 +16,7 @@ model = dict(
     data_preprocessor=dict(mean=[114.75, 114.75, 114.75], std=[57.375, 57.375, 57.375]))
 a3d_table = dict(calib_batches=4)
 # After the last epoch, calibrate BN on 2 training batches for the corners and the middle width of
-# the range (12 configurations; all 96 of a3d_table would add minutes on a CPU) and store them in
+# the range (12 sub-networks; all 96 of a3d_table would add minutes on a CPU) and store them in
 # the model, so the final checkpoint switches among them without data. tools/a3d_budget_table.py
 # calibrates the full table.
 custom_hooks = [

@@ -82,5 +82,5 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=3))
-# after the last epoch: BN statistics of the 45 a3d_table configurations into the checkpoint
+# after the last epoch: BN statistics of the 45 a3d_table sub-networks into the checkpoint
 custom_hooks = [dict(type='BNCalibrationHook')]

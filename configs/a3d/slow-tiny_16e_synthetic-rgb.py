@@ -1,6 +1,6 @@
 # Individually trained baseline of the synthetic A3D task: the same tiny Slow ResNet and
-# schedule, plain mmaction2 Recognizer3D + ResNet3dSlowOnly at the full configuration.
-# tools/benchmark_a3d.py trains it also at smaller configurations (base_channels, frames, size).
+# schedule, plain mmaction2 Recognizer3D + ResNet3dSlowOnly as the full network.
+# tools/benchmark_a3d.py trains it also as smaller networks (base_channels, frames, size).
 _base_ = ['./a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py']
 model = dict(
     _delete_=True,

@@ -32,7 +32,7 @@ def test_build_model_of_every_a3d_config(path):
     if cfg.model.type == 'A3DRecognizer3D':
         assert model.mutual_cfg['width_range'] == tuple(cfg.a3d_mutual_cfg.width_range)
         assert set(cfg.a3d_table) >= {'widths', 'spatial_factors', 'temporal_factors'}
-        model.set_config(min(cfg.a3d_table.widths), 1.0, 1.0, use_bank=False)
+        model.set_subnet((min(cfg.a3d_table.widths), 1.0, 1.0), use_bank=False)
         # under a distributed launcher the Runner wraps it so that train_step still runs
         from mmengine.registry import MODEL_WRAPPERS
 
@@ -62,11 +62,11 @@ def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):
     ckpt = torch.load(osp.join(cfg.work_dir, 'epoch_1.pth'), map_location='cpu',
                       weights_only=False)
     assert 'a3d_state.generator' in ckpt['state_dict']
-    after_train = runner.model.sample_sub_configs()
+    after_train = runner.model.sample_subnets()
     # a fresh model loading the checkpoint continues the same random sequence
     init_default_scope('mmtad_ext')
     fresh = MODELS.build(cfg.model)
     fresh.load_state_dict(ckpt['state_dict'])
     runner.model.load_state_dict(ckpt['state_dict'])
-    assert fresh.sample_sub_configs() == runner.model.sample_sub_configs()
+    assert fresh.sample_subnets() == runner.model.sample_subnets()
     assert isinstance(after_train, list)

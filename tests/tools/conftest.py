@@ -1,6 +1,8 @@
 """Fixtures for end-to-end tool tests: a tiny synthetic benchmark and a tiny ETAD config."""
+import importlib.util
 import os.path as osp
 import socket
+import sys
 
 import pytest
 
@@ -56,6 +58,33 @@ def tiny_config(tiny_data, tmp_path):
         return str(path)
 
     return make
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+    """``load_tool(name)`` imports ``tools/<name>.py`` in-process (the source tree's modules).
+
+    ``tools/`` is not a package: a tool imports its sibling helper modules (e.g.
+    ``a3d_profiling``) by name, as ``python tools/<name>.py`` allows; ``tools/`` is appended to
+    ``sys.path`` only while the module loads (appended: ``tools/test.py`` must not shadow the
+    standard library's ``test``).
+    """
+
+    def load(name):
+        if name in sys.modules:
+            return sys.modules[name]
+        tools = osp.join(REPO, 'tools')
+        spec = importlib.util.spec_from_file_location(name, osp.join(tools, f'{name}.py'))
+        module = importlib.util.module_from_spec(spec)
+        sys.path.append(tools)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(tools)
+        sys.modules[name] = module
+        return module
+
+    return load
 
 
 @pytest.fixture

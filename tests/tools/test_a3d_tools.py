@@ -42,13 +42,13 @@ def test_train_budget_table_and_deploy(tmp_path):
     log = run([TABLE, str(cfg_path), osp.join(work, 'epoch_1.pth'), '--out-dir', out,
                '--widths', '0.5', '1', '--spatial', '0.57', '1', '--temporal', '0.5', '1',
                '--calib-batches', '1', '--latency-runs', '1'], cwd=str(tmp_path))
-    assert '8 configurations' in log
+    assert '8 sub-networks' in log
     with open(osp.join(out, 'budget_table.json')) as f:
         table = json.load(f)
     rows = table['rows']
     assert len(rows) == 8 and osp.exists(osp.join(out, 'budget_table.png'))
     flops = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r['gflops'] for r in rows}
-    # counted FLOPs: the full configuration is the most expensive, the smallest the cheapest
+    # counted FLOPs: the full network is the most expensive, the smallest the cheapest
     assert max(flops, key=flops.get) == (1.0, 1.0, 1.0)
     assert min(flops, key=flops.get) == (0.5, 0.57, 0.5)
 
@@ -58,15 +58,15 @@ def test_train_budget_table_and_deploy(tmp_path):
     deploy = torch.load(osp.join(out, 'a3d_deploy.pth'), map_location='cpu', weights_only=False)
     model.load_state_dict(deploy['state_dict'])
     model.eval()
-    assert len(model.bn_bank) == 8 and len(model.budget_table) == 8  # every configuration
+    assert len(model.bn_bank) == 8 and len(model.budget_table) == 8  # every sub-network
     budget = sorted(flops.values())[3] * 1.0001
     row = model.set_budget(gflops=budget)
     fits = [r for r in rows if r['gflops'] <= budget]
     assert row['top1'] == max(r['top1'] for r in fits) and row['gflops'] <= budget
-    config = (row['gamma_w'], row['gamma_s'], row['gamma_t'])
-    assert model.active_config == config
+    subnet = (row['gamma_w'], row['gamma_s'], row['gamma_t'])
+    assert model.active_subnet == subnet
     bn = model.backbone.conv1.bn
-    stats = model.bn_bank[config]['backbone.conv1.bn']
+    stats = model.bn_bank[subnet]['backbone.conv1.bn']
     c = stats['mean'].numel()
     torch.testing.assert_close(bn.running_mean[:c], stats['mean'])
     torch.testing.assert_close(bn.running_var[:c], stats['var'])
@@ -93,7 +93,7 @@ def test_mutual_training_resumes_after_kill(tmp_path):
     init_default_scope('mmtad_ext')
     ref = MODELS.build(Config.fromfile(cfg_path).model)
     for _ in range(2 * epochs):
-        ref.sample_sub_configs()
+        ref.sample_subnets()
     assert torch.equal(final['state_dict']['a3d_state.generator'], ref._generator.get_state())
 
 

@@ -1,19 +1,10 @@
 """The cost summary of tools/benchmark_a3d.py on hand-made timings."""
-import importlib.util
-import os.path as osp
-
 import pytest
-
-from test_train_test import REPO  # sibling module (tests/tools is on sys.path)
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_a3d', osp.join(REPO, 'tools', 'benchmark_a3d.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_tool):
+    return load_tool('benchmark_a3d')
 
 
 def test_summarise_mutual_cost(bench):

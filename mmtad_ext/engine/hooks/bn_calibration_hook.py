@@ -1,24 +1,23 @@
-"""BNCalibrationHook: per-configuration BN calibration at the end of A3D training.
+"""BNCalibrationHook: per-sub-network BN calibration at the end of A3D training.
 
 A3D (paper 002, sec. 3.3; from universally slimmable networks): BN statistics differ between
-configurations (width, spatial and temporal size), so after training each configuration of the
-configuration-budget table gets its own statistics, recomputed on a few training batches with no
-weight update. The hook asks the model to calibrate every configuration of the config's
-``a3d_table`` (:meth:`A3DRecognizer3D.calibrate_config`), which stores them in the model's BN
-bank; the bank is part of the model's state dict, so the checkpoint saved right after (the hook
-runs before ``CheckpointHook``) is deployable: ``set_config``/``set_budget`` switch instantly.
+sub-networks (width, spatial and temporal size), so after training each sub-network of the
+budget table gets its own statistics, recomputed on a few training batches with no weight
+update. The hook asks the model to calibrate every sub-network of the config's ``a3d_table``
+(:meth:`A3DRecognizer3D.calibrate`), which stores them in the model's BN bank; the bank is part
+of the model's state dict, so the checkpoint saved right after (the hook runs before
+``CheckpointHook``) is deployable: ``set_subnet``/``set_budget`` switch instantly. The hook
+keeps no state of its own (the bank is the model's), so nothing is added to checkpoints.
 """
-import itertools
 import time
 from typing import Optional, Sequence
 
-import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
-from mmtad_ext.a3d.configs import config_grid
+from mmtad_ext.models.utils import subnet_grid
 from mmtad_ext.registry import HOOKS
 
 TABLE_KEYS = ('widths', 'spatial_factors', 'temporal_factors')
@@ -45,22 +44,23 @@ def _check_positive(name: str, value) -> None:
 
 @HOOKS.register_module()
 class BNCalibrationHook(Hook):
-    """Calibrate and store BN statistics for every configuration of the A3D table.
+    """Calibrate and store BN statistics for every sub-network of the A3D table.
 
     Runs after the last training epoch (and every ``interval`` epochs if given), before
-    ``CheckpointHook`` saves (priority ``LOW`` < ``VERY_LOW``). The first ``num_batches``
-    batches of the training data loader are decoded once and used for every configuration.
-    Weights are unchanged; the model's running statistics and active configuration are
-    restored afterwards, so training and validation continue exactly as without the hook.
+    ``CheckpointHook`` saves (priority ``LOW`` < ``VERY_LOW``). The model's
+    :meth:`~mmtad_ext.models.recognizers.A3DRecognizer3D.calibrate` decodes the first
+    ``num_batches`` batches of the training data loader once and uses them for every
+    sub-network. Weights are unchanged; the model's running statistics and active sub-network
+    are restored afterwards, so training and validation continue exactly as without the hook.
     In distributed training every rank calibrates on its own batches and the statistics are
-    averaged over all ranks' batches (:func:`~mmtad_ext.a3d.calibrate_bn`): the same on every
-    rank and in the checkpoint.
+    averaged over all ranks' batches (:func:`~mmtad_ext.models.utils.calibrate_bn`): the same
+    on every rank and in the checkpoint.
 
     Args:
         table (dict, optional): ``widths``, ``spatial_factors`` and ``temporal_factors`` whose
             product is calibrated (optionally ``calib_batches``). Defaults to None: the
             config's ``a3d_table``.
-        num_batches (int, optional): Training batches per configuration. Defaults to None:
+        num_batches (int, optional): Training batches per sub-network. Defaults to None:
             the table's ``calib_batches``.
         interval (int, optional): Also calibrate every ``interval`` epochs (iterations with
             an ``IterBasedTrainLoop``). Defaults to None (only at the end of training).
@@ -79,15 +79,15 @@ class BNCalibrationHook(Hook):
         self.table = table
         self.num_batches = num_batches
         self.interval = interval
-        self.configs: list = []
+        self.subnets: list = []
         self.by_epoch = True
 
     def before_train(self, runner) -> None:
         """Resolve the table and the number of batches; check model and training loop."""
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        if not callable(getattr(model, 'calibrate_config', None)):
-            raise TypeError(f'BNCalibrationHook needs a model with calibrate_config() (e.g. '
-                            f'A3DRecognizer3D), got {type(model).__name__}')
+        if not callable(getattr(model, 'calibrate', None)):
+            raise TypeError(f'BNCalibrationHook needs a model with calibrate(batches, subnets) '
+                            f'(e.g. A3DRecognizer3D), got {type(model).__name__}')
         if not isinstance(runner.train_loop, (EpochBasedTrainLoop, IterBasedTrainLoop)):
             raise TypeError('BNCalibrationHook calibrates at the end of training; it needs an '
                             'EpochBasedTrainLoop or an IterBasedTrainLoop, got '
@@ -106,7 +106,7 @@ class BNCalibrationHook(Hook):
         if num_batches is None:
             raise KeyError('BNCalibrationHook: give num_batches or a3d_table.calib_batches')
         self.resolved_num_batches = int(num_batches)
-        self.configs = config_grid(table['widths'], table['spatial_factors'],
+        self.subnets = subnet_grid(table['widths'], table['spatial_factors'],
                                    table['temporal_factors'])
 
     def after_train_epoch(self, runner) -> None:
@@ -121,30 +121,10 @@ class BNCalibrationHook(Hook):
                 self.interval is not None and self.every_n_train_iters(runner, self.interval))):
             self.calibrate(runner)
 
-    @torch.no_grad()
     def calibrate(self, runner) -> None:
-        """Calibrate every table configuration and store it in the model's BN bank."""
+        """Calibrate every table sub-network and store it in the model's BN bank."""
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         start = time.perf_counter()
-        batches = list(itertools.islice(runner.train_dataloader, self.resolved_num_batches))
-        if not batches:
-            raise ValueError('BNCalibrationHook: the training data loader gave no batch')
-        if len(batches) < self.resolved_num_batches:
-            print_log(f'BNCalibrationHook: the training data loader gave {len(batches)} of the '
-                      f'{self.resolved_num_batches} requested batches', logger='current')
-        # calibration resets the running statistics: keep the training ones and the config
-        buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-        previous = model.active_config
-        was_training = model.training
-        model.eval()  # BN layers are switched to training mode by the calibration itself
-        try:
-            for config in self.configs:
-                model.calibrate_config(config, batches, len(batches))
-        finally:
-            for name, b in model.named_buffers():
-                b.copy_(buffers[name])
-            model.set_config(*previous, use_bank=False)
-            model.train(was_training)
-        print_log(f'BNCalibrationHook: calibrated BN statistics of {len(self.configs)} '
-                  f'configurations on {len(batches)} training batches in '
+        model.calibrate(runner.train_dataloader, self.subnets, self.resolved_num_batches)
+        print_log(f'BNCalibrationHook: {len(self.subnets)} sub-networks calibrated in '
                   f'{time.perf_counter() - start:.1f} s', logger='current')

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 
-from mmtad_ext.a3d.configs import resample_clip, temporal_indices
 from mmtad_ext.registry import MODELS
 from ..layers.slimmable_conv import SlimmableConv3d
+from ..utils.subnet import resample_clip, temporal_indices
 from .slimmable_resnet3d import resolve_slimmable_cfgs, set_module_width
 
 _DEFAULTS = inspect.signature(ResNet3dSlowFast.__init__).parameters
@@ -33,9 +33,9 @@ _DEFAULTS = inspect.signature(ResNet3dSlowFast.__init__).parameters
 def fuse_lateral(x_slow: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
     """Resize the lateral Fast features to ``x_slow``'s frames and size, concatenate behind it.
 
-    Temporal down-sampling keeps the frames :func:`mmtad_ext.a3d.temporal_indices` keeps from
-    the Slow input (the centres of equal segments), so fused frames stay aligned in time;
-    spatial resizing is bilinear. At the full configuration both are skipped (mmaction2's
+    Temporal down-sampling keeps the frames :func:`mmtad_ext.models.utils.temporal_indices`
+    keeps from the Slow input (the centres of equal segments), so fused frames stay aligned in
+    time; spatial resizing is bilinear. For the full network both are skipped (mmaction2's
     plain concatenation).
 
     Args:
@@ -61,8 +61,9 @@ def fuse_lateral(x_slow: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
 class A3DSlowFast(ResNet3dSlowFast):
     """SlowFast backbone whose Slow pathway runs at any width and input size (A3D-SlowFast).
 
-    All arguments of ``ResNet3dSlowFast`` are accepted and mean the same; at the full
-    configuration the outputs equal mmaction2's backbone with the same weights.
+    All arguments of ``ResNet3dSlowFast`` are accepted and mean the same; as the full network
+    (gamma_w = gamma_s = gamma_t = 1) the outputs equal mmaction2's backbone with the same
+    weights.
     :meth:`set_width` sets gamma_w of the Slow pathway; :meth:`set_input_scale` sets the
     spatial/temporal factors (gamma_s, gamma_t) of the Slow input, which the backbone resamples
     itself (after taking one frame in ``resample_rate``), so that the Fast pathway keeps its
@@ -122,7 +123,7 @@ class A3DSlowFast(ResNet3dSlowFast):
         names = (['conv1_lateral'] if hasattr(self.slow_path, 'conv1_lateral') else [])
         return [getattr(self.slow_path, n) for n in names + self.slow_path.lateral_connections]
 
-    # ------------------------------------------------------------------ configuration
+    # ------------------------------------------------------------------ sub-network
     def set_width(self, gamma_w: float) -> None:
         """Run the Slow pathway with width factor ``gamma_w`` in (0, 1] (Fast: unchanged)."""
         set_module_width(self.slow_path, gamma_w)

@@ -1,11 +1,11 @@
 """Batch normalisation for any active width (A3D sec. 3.3; universally slimmable networks).
 
 A :class:`SlimmableBN3d` normalises the first ``x.shape[1]`` channels with the first entries of
-its affine parameters and running statistics. Statistics differ between configurations
-(width, spatial and temporal size), so after training they are *calibrated* per configuration
-(:func:`mmtad_ext.a3d.calibrate_bn`) and kept in a bank keyed by configuration
-(:class:`mmtad_ext.models.recognizers.A3DRecognizer3D`); switching configuration copies the
-bank's entry into these buffers.
+its affine parameters and running statistics. Statistics differ between sub-networks
+(width, spatial and temporal size), so after training they are *calibrated* per sub-network
+(:func:`mmtad_ext.models.utils.calibrate_bn`) and kept in a bank keyed by sub-network
+(:meth:`mmtad_ext.models.recognizers.A3DRecognizer3D.calibrate`); switching sub-network copies
+the bank's entry into these buffers.
 """
 import torch
 import torch.nn as nn

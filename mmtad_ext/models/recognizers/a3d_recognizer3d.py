@@ -4,12 +4,14 @@ Paper 002 (A3D), sec. 3.1, eq. 3: each iteration trains the full network on the 
 cross-entropy, then sub-networks (the minimum width and ``num_random_widths`` random widths),
 each on the clip resampled in the model at a random (gamma_s, gamma_t), with KL divergence to
 the detached full-network output. Gradients of the three passes accumulate; one optimizer step.
-Sec. 3.3: per-configuration BN statistics (a bank keyed by configuration) and the
-configuration-budget table live in the model's state dict (``a3d_state.*`` tensors), so a deployable
-checkpoint switches configuration instantly with :meth:`A3DRecognizer3D.set_budget`.
+Sec. 3.3: per-sub-network BN statistics (a bank keyed by sub-network, filled by
+:meth:`A3DRecognizer3D.calibrate`) and the budget table live in the model's state dict
+(``a3d_state.*`` tensors), so a deployable checkpoint switches sub-network instantly with
+:meth:`A3DRecognizer3D.set_budget` or :meth:`A3DRecognizer3D.set_subnet`.
 """
 import contextlib
-from typing import Dict, List, Optional, Sequence
+import itertools
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,16 +19,16 @@ from mmaction.models.recognizers.recognizer3d import Recognizer3D
 from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 
-from mmtad_ext.a3d.bn_calibration import (bn_layers, calibrate_bn, load_bn_stats,
-                                          snapshot_bn_stats)
-from mmtad_ext.a3d.budget import select_row
-from mmtad_ext.a3d.configs import config_key, resample_clip
+from mmtad_ext.evaluation.functional.budget import select_row
 from mmtad_ext.registry import MODELS
 from ..layers.slimmable_conv import SlimmableLinear
+from ..utils.bn_calibration import bn_layers, calibrate_bn, load_bn_stats, snapshot_bn_stats
+from ..utils.subnet import SubNet, resample_clip, subnet_key
 
 _STATE = 'a3d_state.'
 #: Numeric fields of a budget-table row (as stored in checkpoints and in the JSON table).
 TABLE_FIELDS = ('gamma_w', 'gamma_s', 'gamma_t', 'gflops', 'latency_ms', 'top1')
+FULL_SUBNET: SubNet = (1.0, 1.0, 1.0)
 
 DEFAULT_MUTUAL_CFG = dict(
     width_range=(0.5, 1.0),
@@ -49,7 +51,13 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float 
 
 @MODELS.register_module()
 class A3DRecognizer3D(Recognizer3D):
-    """Recognizer3D with A3D mutual training and configuration switching.
+    """Recognizer3D with A3D mutual training and sub-network switching.
+
+    A sub-network is ``(gamma_w, gamma_s, gamma_t)`` (:data:`mmtad_ext.models.utils.SubNet`):
+    width factor and spatial/temporal input factors, each in (0, 1]. Public interface beyond
+    ``Recognizer3D``'s: :meth:`set_subnet` and :attr:`active_subnet`, :meth:`calibrate` (BN
+    statistics of sub-networks into :attr:`bn_bank`), :meth:`set_budget_table` and
+    :meth:`set_budget`, :meth:`sample_subnets`.
 
     The backbone must provide ``set_width(gamma_w)`` (e.g. ``SlimmableResNet3D``); if it also
     provides ``set_input_scale(gamma_s, gamma_t)`` (A3D SlowFast) it resamples its own inputs,
@@ -97,53 +105,82 @@ class A3DRecognizer3D(Recognizer3D):
         self.cls_head.fc_cls = SlimmableLinear(
             fc.in_features, fc.out_features, bias=fc.bias is not None,
             fixed_in_head=getattr(self.backbone, 'head_fixed_in_channels', 0))
-        self.active_config = (1.0, 1.0, 1.0)
-        self.bn_bank: Dict[tuple, dict] = {}  # (gamma_w, gamma_s, gamma_t) -> BN statistics
+        self._active_subnet: SubNet = FULL_SUBNET
+        self.bn_bank: Dict[SubNet, dict] = {}  # sub-network -> calibrated BN statistics
         self.budget_table: List[dict] = []
         self._route = None  # (wrapper.__call__, wrapper.no_sync) while routed_forward() runs
 
-    # ------------------------------------------------------------------ configurations
-    def set_config(self, gamma_w: float, gamma_s: float = 1.0, gamma_t: float = 1.0,
-                   use_bank: bool = True) -> None:
+    # ------------------------------------------------------------------ sub-networks
+    @property
+    def active_subnet(self) -> SubNet:
+        """The sub-network ``(gamma_w, gamma_s, gamma_t)`` the model runs now."""
+        return self._active_subnet
+
+    def set_subnet(self, subnet: Sequence[float], use_bank: bool = True) -> None:
         """Switch width and input size; with ``use_bank`` also load the calibrated BN stats.
 
         Args:
-            gamma_w (float): Width factor in (0, 1].
-            gamma_s (float): Spatial input factor in (0, 1]. Defaults to 1.
-            gamma_t (float): Temporal input factor in (0, 1]. Defaults to 1.
-            use_bank (bool): Load the configuration's calibrated BN statistics if the bank has
-                them (a warning is logged if it has others but not these). Defaults to True.
+            subnet (Sequence[float]): ``(gamma_w, gamma_s, gamma_t)``: width factor, spatial
+                and temporal input factors, each in (0, 1].
+            use_bank (bool): Load the sub-network's calibrated BN statistics if the bank has
+                them (a message is logged if it has others but not these). Defaults to True.
         """
+        if len(subnet) != 3:
+            raise ValueError(f'subnet must be (gamma_w, gamma_s, gamma_t), got {subnet!r}')
+        gamma_w, gamma_s, gamma_t = (float(v) for v in subnet)
         for name, v in (('gamma_s', gamma_s), ('gamma_t', gamma_t)):
             if not 0 < v <= 1:
                 raise ValueError(f'{name} must be in (0, 1], got {v}')
         self.backbone.set_width(gamma_w)
         if hasattr(self.backbone, 'set_input_scale'):
             self.backbone.set_input_scale(gamma_s, gamma_t)
-        self.active_config = (float(gamma_w), float(gamma_s), float(gamma_t))
+        self._active_subnet = (gamma_w, gamma_s, gamma_t)
         if use_bank and self.bn_bank:
-            if self.active_config in self.bn_bank:
-                load_bn_stats(self, self.bn_bank[self.active_config])
+            if self._active_subnet in self.bn_bank:
+                load_bn_stats(self, self.bn_bank[self._active_subnet])
             else:
-                print_log(f'no calibrated BN statistics for {config_key(*self.active_config)}; '
-                          'calibrate it with '
-                          'calibrate_config() or tools/a3d_budget_table.py', logger='current')
+                print_log(f'no calibrated BN statistics for {subnet_key(self._active_subnet)}; '
+                          'calibrate it with calibrate() or tools/a3d_budget_table.py',
+                          logger='current')
+
+    def set_budget_table(self, rows: Sequence[dict]) -> None:
+        """Store the budget table and keep the BN statistics of exactly its sub-networks.
+
+        Args:
+            rows (Sequence[dict]): Rows with the fields :data:`TABLE_FIELDS` (as written by
+                ``tools/a3d_budget_table.py``); every row's sub-network must be calibrated
+                (:meth:`calibrate`). Bank entries of other sub-networks are dropped, so a
+                deploy checkpoint holds only what :meth:`set_budget` can choose.
+        """
+        table = []
+        for row in rows:
+            missing = [f for f in TABLE_FIELDS if f not in row]
+            if missing:
+                raise KeyError(f'budget-table row {row!r} lacks {missing}')
+            table.append({f: float(row[f]) for f in TABLE_FIELDS})
+        subnets = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in table}
+        uncalibrated = sorted(subnets - set(self.bn_bank))
+        if uncalibrated:
+            raise KeyError(f'no calibrated BN statistics for {uncalibrated[:5]}; run '
+                           'calibrate() on these sub-networks first')
+        self.budget_table = table
+        self.bn_bank = {k: v for k, v in self.bn_bank.items() if k in subnets}
 
     def set_budget(self, gflops: Optional[float] = None,
                    latency_ms: Optional[float] = None) -> dict:
-        """Switch to the most accurate configuration of the budget table within the budget.
+        """Switch to the most accurate sub-network of the budget table within the budget.
 
         Returns:
             dict: The chosen table row.
         """
         row = select_row(self.budget_table, gflops=gflops, latency_ms=latency_ms)
-        self.set_config(row['gamma_w'], row['gamma_s'], row['gamma_t'], use_bank=True)
+        self.set_subnet((row['gamma_w'], row['gamma_s'], row['gamma_t']), use_bank=True)
         return row
 
     def extract_feat(self, inputs: torch.Tensor, **kwargs) -> tuple:
-        """Resample ``inputs`` (N, V, C, T, H, W) to the active configuration, then extract."""
+        """Resample ``inputs`` (N, V, C, T, H, W) to the active sub-network, then extract."""
         if not hasattr(self.backbone, 'set_input_scale'):
-            inputs = resample_clip(inputs, self.active_config[1], self.active_config[2])
+            inputs = resample_clip(inputs, self._active_subnet[1], self._active_subnet[2])
         return super().extract_feat(inputs, **kwargs)
 
     # ------------------------------------------------------------------ BN calibration
@@ -152,11 +189,61 @@ class A3DRecognizer3D(Recognizer3D):
         data = self.data_preprocessor(data, False)
         self.extract_feat(data['inputs'], stage='backbone')
 
-    def calibrate_config(self, config: Sequence[float], batches, num_batches: int) -> None:
-        """Calibrate BN statistics for ``config`` and store them in the bank."""
-        self.set_config(*config, use_bank=False)
-        active = calibrate_bn(self, batches, num_batches)
-        self.bn_bank[self.active_config] = snapshot_bn_stats(self, active)
+    @torch.no_grad()
+    def calibrate(self, batches: Iterable, subnets: Sequence[Sequence[float]],
+                  num_batches: Optional[int] = None) -> Dict[SubNet, dict]:
+        """Calibrate the BN statistics of each sub-network and store them in :attr:`bn_bank`.
+
+        A3D sec. 3.3: for each sub-network, the running statistics of every BN layer are
+        recomputed on the same batches (:func:`~mmtad_ext.models.utils.calibrate_bn`: cumulative
+        average, no weight update, averaged over ranks under ``torch.distributed``), and their
+        active slice is stored. The first ``num_batches`` batches are taken once and reused for
+        every sub-network. The model is left as it was: running statistics, active sub-network
+        and train/eval mode are restored (other layers run in eval mode meanwhile, e.g. no
+        dropout), so training or evaluation continue exactly as without the call.
+
+        Args:
+            batches (Iterable): Data-loader batches (a data loader, or a list of its batches).
+            subnets (Sequence): Sub-networks ``(gamma_w, gamma_s, gamma_t)`` to calibrate.
+            num_batches (int, optional): Batches to use (>= 1); fewer if ``batches`` runs out
+                (logged). Defaults to None: all of ``batches`` (must then be finite).
+
+        Returns:
+            dict: ``{subnet: {bn layer name: dict(mean=..., var=...)}}``, the calibrated
+            statistics of ``subnets`` (also stored in :attr:`bn_bank`).
+        """
+        if num_batches is not None and (isinstance(num_batches, bool)
+                                        or not isinstance(num_batches, int) or num_batches < 1):
+            raise ValueError(f'num_batches must be None or a positive int, got {num_batches!r}')
+        subnets = [tuple(float(v) for v in s) for s in subnets]
+        if not subnets:
+            raise ValueError('calibrate() got no sub-network to calibrate')
+        cached = list(itertools.islice(batches, num_batches))  # decoded once, reused
+        if not cached:
+            raise ValueError('BN calibration got no batch: the calibration data is empty')
+        if num_batches is not None and len(cached) < num_batches:
+            print_log(f'BN calibration: the data gave {len(cached)} of the {num_batches} '
+                      'requested batches', logger='current')
+        # calibration resets the running statistics: keep the current ones and the sub-network
+        buffers = {name: b.detach().clone() for name, b in self.named_buffers()}
+        previous, was_training = self._active_subnet, self.training
+        self.eval()  # BN layers are switched to training mode by the calibration itself
+        calibrated = {}
+        try:
+            for subnet in subnets:
+                self.set_subnet(subnet, use_bank=False)
+                active = calibrate_bn(self, cached, len(cached),
+                                      forward_fn=self.calibration_forward)
+                calibrated[self._active_subnet] = snapshot_bn_stats(self, active)
+        finally:
+            for name, b in self.named_buffers():
+                b.copy_(buffers[name])
+            self.set_subnet(previous, use_bank=False)
+            self.train(was_training)
+        self.bn_bank.update(calibrated)
+        print_log(f'calibrated BN statistics of {len(calibrated)} sub-networks on '
+                  f'{len(cached)} batches', logger='current')
+        return calibrated
 
     # ------------------------------------------------------------------ mutual training
     @contextlib.contextmanager
@@ -174,7 +261,7 @@ class A3DRecognizer3D(Recognizer3D):
             self._route = None
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Class scores (B, num_classes) at the active configuration."""
+        """Class scores (B, num_classes) at the active sub-network."""
         if self._route is not None:
             return self._route[0](inputs, mode='tensor', stage='head')
         return self.extract_feat(inputs, stage='head')[0]
@@ -197,8 +284,8 @@ class A3DRecognizer3D(Recognizer3D):
             'train the full network only. Under a distributed launcher set model_wrapper_cfg='
             'dict(type="mmtad_ext.DelegatingDistributedDataParallel") (the A3D configs do)')
 
-    def sample_sub_configs(self) -> List[tuple]:
-        """The sub-network configurations of one iteration: min width, then random widths."""
+    def sample_subnets(self) -> List[SubNet]:
+        """The sub-networks of one iteration: min width, then random widths."""
         cfg, g = self.mutual_cfg, self._generator
         lo, hi = cfg['width_range']
 
@@ -230,22 +317,22 @@ class A3DRecognizer3D(Recognizer3D):
                              'iteration; set optim_wrapper.accumulative_counts=1')
         data = self.data_preprocessor(data, True)
         inputs, data_samples = data['inputs'], data['data_samples']
-        sub_configs = self.sample_sub_configs()
+        subnets = self.sample_subnets()
         try:
-            with self._grad_sync(last=not sub_configs):
+            with self._grad_sync(last=not subnets):
                 with optim_wrapper.optim_context(self):
-                    self.set_config(1.0, 1.0, 1.0, use_bank=False)
+                    self.set_subnet(FULL_SUBNET, use_bank=False)
                     logits = self._logits(inputs)
                     losses = self.cls_head.loss_by_feat(logits, data_samples)
                 loss, log_vars = self.parse_losses(losses)
                 optim_wrapper.backward(loss)
             teacher = logits.detach()
-            for i, config in enumerate(sub_configs):
+            for i, subnet in enumerate(subnets):
                 name = 'min' if i == 0 else f'rand{i}'
-                with self._grad_sync(last=i == len(sub_configs) - 1):
+                with self._grad_sync(last=i == len(subnets) - 1):
                     with optim_wrapper.optim_context(self), self._frozen_bn_stats(
                             not self.mutual_cfg['sub_bn_update']):
-                        self.set_config(*config, use_bank=False)
+                        self.set_subnet(subnet, use_bank=False)
                         sub_logits = self._logits(inputs)
                         kl = self.mutual_cfg['kl_weight'] * distill_kl(
                             sub_logits, teacher, self.mutual_cfg['temperature'])
@@ -256,23 +343,23 @@ class A3DRecognizer3D(Recognizer3D):
             optim_wrapper.step()
             optim_wrapper.zero_grad()
         finally:
-            self.set_config(1.0, 1.0, 1.0, use_bank=False)
+            self.set_subnet(FULL_SUBNET, use_bank=False)
         return log_vars
 
     # ------------------------------------------------------------------ persistence
     # The A3D state is stored as plain tensors under ``a3d_state.`` in the state dict (not as
     # ``get_extra_state``, whose non-tensor values break ``torch.jit.trace`` and with it
-    # mmengine's FLOP counter): generator state, active configuration, BN bank, budget table.
+    # mmengine's FLOP counter): generator state, active sub-network, BN bank, budget table.
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         p = prefix + _STATE
         destination[p + 'generator'] = self._generator.get_state()
-        destination[p + 'active_config'] = torch.tensor(self.active_config, dtype=torch.float64)
-        configs = list(self.bn_bank)
-        destination[p + 'bank_configs'] = torch.tensor(
-            configs, dtype=torch.float64).reshape(-1, 3)
-        for i, config in enumerate(configs):
-            for name, stats in self.bn_bank[config].items():
+        destination[p + 'active_subnet'] = torch.tensor(self._active_subnet, dtype=torch.float64)
+        subnets = list(self.bn_bank)
+        destination[p + 'bank_subnets'] = torch.tensor(
+            subnets, dtype=torch.float64).reshape(-1, 3)
+        for i, subnet in enumerate(subnets):
+            for name, stats in self.bn_bank[subnet].items():
                 destination[f'{p}bank.{i}.{name}.mean'] = stats['mean']
                 destination[f'{p}bank.{i}.{name}.var'] = stats['var']
         destination[p + 'budget_table'] = torch.tensor(
@@ -289,16 +376,20 @@ class A3DRecognizer3D(Recognizer3D):
         if not own:  # e.g. a plain mmaction2 checkpoint: keep the current A3D state
             return
         self._generator.set_state(own['generator'])
-        bank: Dict[tuple, dict] = {}
-        for i, config in enumerate(own['bank_configs'].tolist()):
+        # Checkpoints written before the "config" -> "subnet" rename store these two tensors as
+        # 'active_config' and 'bank_configs' (same layout); they still load.
+        active = own['active_subnet'] if 'active_subnet' in own else own['active_config']
+        bank_subnets = own['bank_subnets'] if 'bank_subnets' in own else own['bank_configs']
+        bank: Dict[SubNet, dict] = {}
+        for i, subnet in enumerate(bank_subnets.tolist()):
             head = f'bank.{i}.'
             names = {k[len(head):-len('.mean')] for k in own
                      if k.startswith(head) and k.endswith('.mean')}
-            bank[tuple(config)] = {
+            bank[tuple(subnet)] = {
                 n: dict(mean=own[f'{head}{n}.mean'].clone(), var=own[f'{head}{n}.var'].clone())
                 for n in names
             }
         self.bn_bank = bank
         self.budget_table = [dict(zip(TABLE_FIELDS, row)) for row in own['budget_table'].tolist()]
-        # the BN buffers loaded next by the children are those of this configuration
-        self.set_config(*own['active_config'].tolist(), use_bank=False)
+        # the BN buffers loaded next by the children are those of this sub-network
+        self.set_subnet(active.tolist(), use_bank=False)

@@ -1,11 +1,12 @@
 """BN calibration (A3D sec. 3.3, from universally slimmable networks, Yu & Huang 2019).
 
-Batch-norm statistics differ between configurations. For one configuration, reset the running
+Batch-norm statistics differ between sub-networks. For one sub-network, reset the running
 statistics of every BN layer and recompute them as the cumulative average (``momentum=None``)
 over a few training batches; no weight changes and no gradients. Under ``torch.distributed`` the
 statistics are averaged over the ranks' batches, so every rank ends with the same ones.
-:func:`snapshot_bn_stats` keeps the active slice of the statistics so a bank of configurations
+:func:`snapshot_bn_stats` keeps the active slice of the statistics so a bank of sub-networks
 stays small; :func:`load_bn_stats` restores them instantly without data.
+:meth:`~mmtad_ext.models.recognizers.A3DRecognizer3D.calibrate` runs it for each sub-network.
 """
 from typing import Dict, Iterable, Optional
 
@@ -31,7 +32,7 @@ def calibrate_bn(model: nn.Module, batches: Iterable, num_batches: int,
     off); their momentum is set to ``None`` (cumulative average) and restored afterwards.
 
     Args:
-        model (nn.Module): Model already switched to the configuration to calibrate.
+        model (nn.Module): Model already switched to the sub-network to calibrate.
         batches (Iterable): Data batches (as given by a data loader).
         num_batches (int): Batches to use (> 0); fewer if ``batches`` runs out.
         forward_fn (callable, optional): ``forward_fn(batch)`` runs the model on one batch.

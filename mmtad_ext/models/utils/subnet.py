@@ -1,7 +1,8 @@
-"""A3D configurations (gamma_w, gamma_s, gamma_t): keys, grids and input resampling.
+"""A3D sub-networks (gamma_w, gamma_s, gamma_t): keys, grids and input resampling.
 
-FLOPs of a configuration scale as ``gamma_w^2 * gamma_s^2 * gamma_t`` (paper 002, eq. 2). The
-paper's range presets [0.016, 1] and [0.06, 1] are configs:
+A sub-network of an A3D model runs at width factor ``gamma_w`` on the clip resampled by
+``gamma_s`` (space) and ``gamma_t`` (time); its FLOPs scale as ``gamma_w^2 * gamma_s^2 * gamma_t``
+(paper 002, eq. 2). The paper's range presets [0.016, 1] and [0.06, 1] are configs:
 ``configs/_base_/models/a3d_range-*.py``.
 """
 import itertools
@@ -10,16 +11,18 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-Config = Tuple[float, float, float]
+#: A sub-network: ``(gamma_w, gamma_s, gamma_t)``, width, spatial and temporal factors in (0, 1].
+SubNet = Tuple[float, float, float]
 
 
-def config_key(gamma_w: float, gamma_s: float, gamma_t: float) -> str:
-    """Stable string key of a configuration, e.g. ``'w0.5_s0.57_t0.25'``."""
+def subnet_key(subnet: SubNet) -> str:
+    """Stable string key of a sub-network, e.g. ``'w0.5_s0.57_t0.25'``."""
+    gamma_w, gamma_s, gamma_t = subnet
     return f'w{float(gamma_w):g}_s{float(gamma_s):g}_t{float(gamma_t):g}'
 
 
-def config_grid(widths: Sequence[float], spatial: Sequence[float],
-                temporal: Sequence[float]) -> List[Config]:
+def subnet_grid(widths: Sequence[float], spatial: Sequence[float],
+                temporal: Sequence[float]) -> List[SubNet]:
     """All (gamma_w, gamma_s, gamma_t) combinations, width-major (96 for the 0.016-1 preset)."""
     return [(float(w), float(s), float(t))
             for w, s, t in itertools.product(widths, spatial, temporal)]

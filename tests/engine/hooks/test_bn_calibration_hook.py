@@ -1,5 +1,5 @@
 """BNCalibrationHook: a tiny Runner run leaves calibrated BN statistics of every table
-configuration in the checkpoint, equal to a direct calibration, and changes no weight."""
+sub-network in the checkpoint, equal to a direct calibration, and changes no weight."""
 import copy
 import itertools
 import os.path as osp
@@ -13,8 +13,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from mmtad_ext.a3d import bn_layers, config_grid
 from mmtad_ext.engine.hooks import BNCalibrationHook
+from mmtad_ext.models.utils import bn_layers, subnet_grid
 from mmtad_ext.registry import MODELS
 
 
@@ -97,27 +97,27 @@ def test_runner_checkpoint_holds_calibrated_stats_and_unchanged_weights(tmp_path
         torch.testing.assert_close(ckpt[name], snap.state[name], rtol=0, atol=0)
         torch.testing.assert_close(runner.model.state_dict()[name], snap.state[name], rtol=0,
                                    atol=0)
-    assert snap.state['a3d_state.bank_configs'].numel() == 0  # the bank was empty before
-    assert runner.model.active_config == (1.0, 1.0, 1.0)
+    assert snap.state['a3d_state.bank_subnets'].numel() == 0  # the bank was empty before
+    assert runner.model.active_subnet == (1.0, 1.0, 1.0)
 
-    # the checkpoint's bank holds every table configuration
-    configs = config_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
-    assert sorted(map(tuple, ckpt['a3d_state.bank_configs'].tolist())) == sorted(configs)
+    # the checkpoint's bank holds every table sub-network
+    subnets = subnet_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
+    assert sorted(map(tuple, ckpt['a3d_state.bank_subnets'].tolist())) == sorted(subnets)
     init_default_scope('mmtad_ext')
     fresh = MODELS.build(tiny_model_cfg())
     fresh.load_state_dict(ckpt)
-    assert set(fresh.bn_bank) == set(configs)
+    assert set(fresh.bn_bank) == set(subnets)
 
     # each entry equals a direct calibration on the first 2 training batches
     batches = list(itertools.islice(runner.train_dataloader, 2))
     direct = copy.deepcopy(runner.model)
     layers = bn_layers(direct)
-    for config in configs:
-        stats = fresh.bn_bank[config]
+    for subnet in subnets:
+        stats = fresh.bn_bank[subnet]
         assert set(stats) == set(layers)
-        direct.calibrate_config(config, batches, 2)
+        direct.calibrate(batches, [subnet], 2)
         for name, s in stats.items():
-            ref = direct.bn_bank[config][name]
+            ref = direct.bn_bank[subnet][name]
             torch.testing.assert_close(s['mean'], ref['mean'], rtol=1e-6, atol=1e-6)
             torch.testing.assert_close(s['var'], ref['var'], rtol=1e-6, atol=1e-6)
     # width changes the calibrated slice, input size the values
@@ -126,8 +126,8 @@ def test_runner_checkpoint_holds_calibrated_stats_and_unchanged_weights(tmp_path
     assert fresh.bn_bank[(1.0, 1.0, 1.0)][stem]['mean'].numel() == 8
     assert not torch.allclose(fresh.bn_bank[(1.0, 0.5, 1.0)][stem]['var'],
                               fresh.bn_bank[(1.0, 1.0, 1.0)][stem]['var'])
-    # switching configuration loads them without data
-    fresh.set_config(0.5, 0.5, 0.5)
+    # switching sub-network loads them without data
+    fresh.set_subnet((0.5, 0.5, 0.5))
     torch.testing.assert_close(dict(fresh.named_modules())[stem].running_mean[:4],
                                fresh.bn_bank[(0.5, 0.5, 0.5)][stem]['mean'])
 
@@ -136,7 +136,7 @@ def test_table_and_batches_from_config(tmp_path):
     hook = BNCalibrationHook()
     runner = _runner(tmp_path, [hook], cfg=dict(a3d_table=dict(TABLE, widths=(0.5, ))))
     hook.before_train(runner)
-    assert hook.configs == config_grid((0.5, ), (0.5, 1.0), (0.5, 1.0))
+    assert hook.subnets == subnet_grid((0.5, ), (0.5, 1.0), (0.5, 1.0))
     assert hook.resolved_num_batches == 2
 
 
@@ -154,12 +154,43 @@ def test_argument_validation(kwargs, match):
 def test_runner_checks():
     hook = BNCalibrationHook(table=TABLE)
     runner = SimpleNamespace(model=torch.nn.Linear(2, 2), cfg={}, train_loop=None)
-    with pytest.raises(TypeError, match='calibrate_config'):
+    with pytest.raises(TypeError, match=r'calibrate\(batches, subnets\)'):
         hook.before_train(runner)
     init_default_scope('mmtad_ext')
     runner.model = MODELS.build(tiny_model_cfg())
     with pytest.raises(TypeError, match='IterBasedTrainLoop'):
         hook.before_train(runner)
+
+
+class _RecordingModel(torch.nn.Module):
+    """Stands for an A3D recognizer: records the calls of its public calibrate()."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def calibrate(self, batches, subnets, num_batches=None):
+        self.calls.append((batches, list(subnets), num_batches))
+        return {}
+
+
+def test_hook_calls_the_unwrapped_models_calibrate_once():
+    """The hook only calls the model's public calibrate(), through a DDP-like wrapper too."""
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.runner import EpochBasedTrainLoop
+    model = _RecordingModel()
+    # a wrapper object without a process group: is_model_wrapper only checks its type
+    wrapper = MMDistributedDataParallel.__new__(MMDistributedDataParallel)
+    torch.nn.Module.__init__(wrapper)
+    wrapper.module = model
+    loader = ['batch0', 'batch1', 'batch2']
+    runner = SimpleNamespace(model=wrapper, cfg={}, train_dataloader=loader,
+                             train_loop=EpochBasedTrainLoop.__new__(EpochBasedTrainLoop))
+    hook = BNCalibrationHook(table=TABLE)
+    hook.before_train(runner)
+    hook.calibrate(runner)
+    subnets = subnet_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
+    assert model.calls == [(loader, subnets, TABLE['calib_batches'])]
 
 
 def test_iteration_based_loop_calibrates_after_the_last_iteration(tmp_path):
@@ -181,5 +212,5 @@ def test_iteration_based_loop_calibrates_after_the_last_iteration(tmp_path):
     runner.train()
     ckpt = torch.load(osp.join(str(tmp_path), 'iter_3.pth'), map_location='cpu',
                       weights_only=False)['state_dict']
-    configs = config_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
-    assert sorted(map(tuple, ckpt['a3d_state.bank_configs'].tolist())) == sorted(configs)
+    subnets = subnet_grid(TABLE['widths'], TABLE['spatial_factors'], TABLE['temporal_factors'])
+    assert sorted(map(tuple, ckpt['a3d_state.bank_subnets'].tolist())) == sorted(subnets)

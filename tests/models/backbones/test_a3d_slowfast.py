@@ -1,4 +1,4 @@
-"""A3DSlowFast equals mmaction2's ResNet3dSlowFast at the full configuration and, with sliced
+"""A3DSlowFast equals mmaction2's ResNet3dSlowFast as the full network and, with sliced
 weights, a plain SlowFast built with the narrower Slow widths; the adaptive fusion resizes the
 lateral features to the Slow pathway's current size; counted Slow FLOPs follow gamma_w."""
 import pytest
@@ -10,8 +10,8 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
-from mmtad_ext.a3d import count_gflops, temporal_indices
 from mmtad_ext.models.backbones.a3d_slowfast import A3DSlowFast
+from mmtad_ext.models.utils import temporal_indices
 from mmtad_ext.registry import MODELS
 
 
@@ -93,7 +93,7 @@ def _clip(seed=0, frames=16, size=32):
 
 
 @pytest.mark.parametrize('train', [False, True])
-def test_full_config_equals_mmaction2(train):
+def test_full_network_equals_mmaction2(train):
     a3d = build_a3d()
     plain = build_plain()
     assert set(plain.state_dict()) == set(a3d.state_dict())
@@ -243,17 +243,18 @@ def test_flops_slow_pathway_scale_with_width():
     model = _recognizer(dict(type='A3DSlowFast', slow_pathway=SLOW, fast_pathway=FAST,
                              channel_ratio=8, width_divisor=4, min_channels=4, **RATES),
                         1024 + 128)
-    by_full = _flops_by_module(model, shape)  # at the full configuration
-    assert count_gflops(model, (1.0, 1.0, 1.0), shape) * 1e9 == pytest.approx(by_full[''])
+    by_full = _flops_by_module(model, shape)  # the full network
     full_slow, full_interior = _slow_parts(by_full)
     for gamma_w, slow_base, ratio in ((0.5, 16, 4), (0.75, 24, 6)):
-        gflops = count_gflops(model, (gamma_w, 1.0, 1.0), shape)
+        model.set_subnet((gamma_w, 1.0, 1.0), use_bank=False)
+        gflops = _flops_by_module(model, shape)[''] / 1e9
+        model.set_subnet((1.0, 1.0, 1.0), use_bank=False)
         plain = _recognizer(dict(type='ResNet3dSlowFast',
                                  slow_pathway=dict(SLOW, base_channels=slow_base),
                                  fast_pathway=FAST, channel_ratio=ratio, **RATES),
                             int(1024 * gamma_w) + 128, a3d=False)
         by = _flops_by_module(plain, shape)
-        # the project's helper counts exactly the FLOPs of the plain narrower network
+        # the sub-network costs exactly the FLOPs of the plain narrower network
         assert gflops * 1e9 == pytest.approx(by[''], rel=1e-9)
         # the fast pathway costs the same at every width
         assert by['backbone.fast_path'] == by_full['backbone.fast_path']
@@ -277,7 +278,7 @@ def test_recognizer_mutual_training_step():
                               for i in range(2)])
     before = {k: v.clone() for k, v in model.named_parameters()}
     state = model._generator.get_state()
-    sub_configs = model.sample_sub_configs()  # the sub-networks train_step will draw
+    subnets = model.sample_subnets()  # the sub-networks train_step will draw
     model._generator.set_state(state)
     shapes = {'slow': [], 'fast': []}
     hooks = [getattr(model.backbone, f'{p}_path').conv1.register_forward_pre_hook(
@@ -288,14 +289,14 @@ def test_recognizer_mutual_training_step():
         h.remove()
     # full clip, then each sub-network's clip resampled inside the backbone (slow input only)
     assert shapes['slow'] == [(4, 32, 32)] + [(round(t * 4), round(s * 32), round(s * 32))
-                                              for _, s, t in sub_configs]
+                                              for _, s, t in subnets]
     assert shapes['fast'] == [(16, 32, 32)] * 3
     assert {'loss_cls', 'loss_kl_min', 'loss_kl_rand1'} <= set(log_vars)
     assert all(torch.isfinite(v) for v in log_vars.values())
     # one optimizer step updated both pathways
     changed = [k for k, v in model.named_parameters() if not torch.equal(v, before[k])]
     assert any('fast_path' in k for k in changed) and any('slow_path' in k for k in changed)
-    assert model.active_config == (1.0, 1.0, 1.0) and model.backbone.gamma_s == 1.0
+    assert model.active_subnet == (1.0, 1.0, 1.0) and model.backbone.gamma_s == 1.0
 
 
 def test_argument_validation():

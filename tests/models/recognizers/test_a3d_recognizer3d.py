@@ -1,10 +1,10 @@
-"""Mutual training step, configuration switching, persistence and FLOPs of A3DRecognizer3D."""
+"""Mutual training step, sub-network switching, BN calibration, persistence and FLOPs of
+A3DRecognizer3D."""
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
-from mmtad_ext.a3d import count_gflops
-from mmtad_ext.a3d.configs import temporal_indices
+from mmtad_ext.models.utils import bn_layers, calibrate_bn, snapshot_bn_stats
 
 
 def test_train_step_runs_sandwich_with_stated_inputs(build_tiny, batch):
@@ -34,7 +34,7 @@ def test_train_step_runs_sandwich_with_stated_inputs(build_tiny, batch):
         log_vars['loss_kl_rand1'])
     changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
     assert any(changed)
-    assert model.active_config == (1.0, 1.0, 1.0)
+    assert model.active_subnet == (1.0, 1.0, 1.0)
 
 
 def test_gradients_accumulate_over_the_three_passes(build_tiny, batch):
@@ -50,18 +50,18 @@ def test_gradients_accumulate_over_the_three_passes(build_tiny, batch):
 
     opt = Capture(torch.optim.SGD(model.parameters(), lr=0.0))
     model.train_step(batch(), opt)
-    # recompute the three losses by hand with the same sub-configurations
+    # recompute the three losses by hand with the same sub-networks
     model2 = build_tiny()
     model2.train()
-    configs = model2.sample_sub_configs()
+    subnets = model2.sample_subnets()
     data = model2.data_preprocessor(batch(), True)
     total = 0
     logits = model2.extract_feat(data['inputs'], stage='head')[0]
     total = model2.cls_head.loss_by_feat(logits, data['data_samples'])['loss_cls']
     from mmtad_ext.models.recognizers.a3d_recognizer3d import distill_kl
-    for cfg in configs:
+    for subnet in subnets:
         with model2._frozen_bn_stats(True):
-            model2.set_config(*cfg, use_bank=False)
+            model2.set_subnet(subnet, use_bank=False)
             total = total + distill_kl(model2.extract_feat(data['inputs'], stage='head')[0],
                                        logits.detach())
     total.backward()
@@ -85,26 +85,119 @@ def test_sub_networks_do_not_touch_running_stats(build_tiny, batch):
 def test_state_dict_roundtrip_bank_table_generator(build_tiny, batch):
     model = build_tiny()
     batches = [batch(seed=i) for i in range(2)]
-    model.calibrate_config((0.5, 0.5, 0.5), batches, 2)
-    model.calibrate_config((1.0, 1.0, 1.0), batches, 2)
-    model.budget_table = [
+    model.calibrate(batches, [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)], 2)
+    model.set_budget_table([
         dict(gamma_w=0.5, gamma_s=0.5, gamma_t=0.5, gflops=0.01, latency_ms=1.0, top1=0.5),
-        dict(gamma_w=1.0, gamma_s=1.0, gamma_t=1.0, gflops=0.1, latency_ms=5.0, top1=0.9)]
-    model.sample_sub_configs()
+        dict(gamma_w=1.0, gamma_s=1.0, gamma_t=1.0, gflops=0.1, latency_ms=5.0, top1=0.9)])
+    model.sample_subnets()
     state = model.state_dict()
     other = build_tiny()
     other.load_state_dict(state)
     assert other.budget_table == model.budget_table
     assert set(other.bn_bank) == set(model.bn_bank)
-    assert other.sample_sub_configs() == model.sample_sub_configs()
+    assert other.sample_subnets() == model.sample_subnets()
     # budget switching: instant, no data
     row = other.set_budget(gflops=0.05)
-    assert row['gamma_w'] == 0.5 and other.active_config == (0.5, 0.5, 0.5)
+    assert row['gamma_w'] == 0.5 and other.active_subnet == (0.5, 0.5, 0.5)
     torch.testing.assert_close(other.backbone.conv1.bn.running_mean[:8],
                                model.bn_bank[(0.5, 0.5, 0.5)]['backbone.conv1.bn']['mean'])
     assert other.set_budget(latency_ms=10)['gamma_w'] == 1.0
-    with pytest.raises(ValueError, match='no configuration fits'):
+    with pytest.raises(ValueError, match='no sub-network fits'):
         other.set_budget(gflops=0.001)
+
+
+def test_checkpoint_with_pre_rename_keys_loads(build_tiny, batch):
+    """Checkpoints written before the "config" -> "subnet" rename stored the active sub-network
+    and the bank's sub-networks as ``a3d_state.active_config`` / ``a3d_state.bank_configs``."""
+    model = build_tiny()
+    model.calibrate([batch()], [(0.5, 0.5, 0.5)])
+    model.set_subnet((0.5, 0.5, 0.5))
+    state = model.state_dict()
+    state['a3d_state.active_config'] = state.pop('a3d_state.active_subnet')
+    state['a3d_state.bank_configs'] = state.pop('a3d_state.bank_subnets')
+    other = build_tiny()
+    other.load_state_dict(state, strict=True)
+    assert other.active_subnet == (0.5, 0.5, 0.5)
+    assert set(other.bn_bank) == {(0.5, 0.5, 0.5)}
+    torch.testing.assert_close(other.bn_bank[(0.5, 0.5, 0.5)], model.bn_bank[(0.5, 0.5, 0.5)])
+    assert set(other.state_dict()) == set(model.state_dict())  # saved again with the new keys
+
+
+def test_set_subnet_switches_width_input_and_bank_stats(build_tiny, batch):
+    model = build_tiny()
+    model.eval()
+    seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda m, args: seen.append((m.gamma_w, tuple(args[0].shape))))
+    model.set_subnet((0.5, 0.5, 0.25), use_bank=False)
+    assert model.active_subnet == (0.5, 0.5, 0.25)
+    data = model.data_preprocessor(batch(), False)
+    logits = model.extract_feat(data['inputs'], stage='head')[0]
+    # half width; 8 frames -> 2, 32 px -> 16 px, resampled inside the model
+    assert seen[-1] == (0.5, (2, 3, 2, 16, 16)) and logits.shape == (2, 4)
+    bn = model.backbone.conv1.bn
+    training_mean = bn.running_mean.clone()
+    # with use_bank the calibrated statistics of the sub-network are loaded
+    stats = model.calibrate([batch(seed=3)], [(0.5, 0.5, 0.25)])[(0.5, 0.5, 0.25)]
+    model.set_subnet((0.5, 0.5, 0.25), use_bank=False)
+    torch.testing.assert_close(bn.running_mean, training_mean, rtol=0, atol=0)
+    model.set_subnet([0.5, 0.5, 0.25])  # any sequence of three factors
+    c = stats['backbone.conv1.bn']['mean'].numel()
+    torch.testing.assert_close(bn.running_mean[:c], stats['backbone.conv1.bn']['mean'])
+    assert not torch.equal(bn.running_mean[:c], training_mean[:c])
+    with pytest.raises(ValueError, match='gamma_s'):
+        model.set_subnet((1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r'\(gamma_w, gamma_s, gamma_t\)'):
+        model.set_subnet((1.0, 1.0))
+
+
+def test_calibrate_equals_direct_calibration_and_restores_the_model(build_tiny, batch):
+    """calibrate() stores, per sub-network, the statistics of calibrate_bn on the same batches;
+    weights, running statistics, active sub-network and train mode are left as they were."""
+    model = build_tiny()
+    model.train()
+    model.set_subnet((0.75, 1.0, 1.0), use_bank=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = [batch(seed=i) for i in range(3)]
+    subnets = [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)]
+    out = model.calibrate(iter(batches), subnets, num_batches=2)  # a one-pass iterator
+    assert set(out) == set(subnets) and set(model.bn_bank) == set(subnets)
+    assert model.training and model.active_subnet == (0.75, 1.0, 1.0)
+    for k, v in model.state_dict().items():
+        if not k.startswith('a3d_state.'):
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    ref = build_tiny()
+    ref.eval()
+    for subnet in subnets:
+        ref.set_subnet(subnet, use_bank=False)
+        expected = snapshot_bn_stats(ref, calibrate_bn(ref, batches, 2))
+        assert set(out[subnet]) == set(bn_layers(model))
+        for name, s in expected.items():
+            torch.testing.assert_close(out[subnet][name], s, rtol=1e-6, atol=1e-6)
+        assert model.bn_bank[subnet] is out[subnet]
+    # the sub-networks differ: half width calibrates half the channels, input size the values
+    stem = 'backbone.conv1.bn'
+    assert out[(0.5, 0.5, 0.5)][stem]['mean'].numel() * 2 == out[(1.0, 1.0, 1.0)][stem][
+        'mean'].numel()
+
+
+def test_calibrate_and_budget_table_arguments(build_tiny, batch):
+    model = build_tiny()
+    with pytest.raises(ValueError, match='num_batches'):
+        model.calibrate([batch()], [(1.0, 1.0, 1.0)], num_batches=0)
+    with pytest.raises(ValueError, match='no batch'):
+        model.calibrate([], [(1.0, 1.0, 1.0)])
+    with pytest.raises(ValueError, match='no sub-network'):
+        model.calibrate([batch()], [])
+    row = dict(gamma_w=0.5, gamma_s=1.0, gamma_t=1.0, gflops=0.01, latency_ms=1.0, top1=0.5)
+    with pytest.raises(KeyError, match='no calibrated BN statistics'):
+        model.set_budget_table([row])
+    with pytest.raises(KeyError, match='lacks'):
+        model.set_budget_table([{k: v for k, v in row.items() if k != 'top1'}])
+    # the budget table keeps the BN statistics of its own sub-networks only
+    model.calibrate([batch()], [(0.5, 1.0, 1.0), (1.0, 1.0, 1.0)])
+    model.set_budget_table([row])
+    assert set(model.bn_bank) == {(0.5, 1.0, 1.0)} and model.budget_table == [row]
 
 
 def test_bad_mutual_cfg(build_tiny, batch):
@@ -114,19 +207,29 @@ def test_bad_mutual_cfg(build_tiny, batch):
         build_tiny(widht_range=(0.5, 1.0))
 
 
-def _analyze(model, config, shape=(3, 8, 64, 64)):
-    """(total, slimmable-conv body) GFLOPs counted at ``config``; the body excludes the stem
+class _Logits(torch.nn.Module):
+    """``model`` at its active sub-network, clip ``(B, V, C, T, H, W)`` -> logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.extract_feat(x, stage='head')[0]
+
+
+def _analyze(model, subnet, shape=(3, 8, 64, 64)):
+    """(total, slimmable-conv body) GFLOPs counted at ``subnet``; the body excludes the stem
     conv (RGB input, never slimmed), the classifier and the width-linear BN/ReLU/add ops."""
     from mmengine.analysis import FlopAnalyzer
 
-    from mmtad_ext.a3d.budget import _ConfigForward
     from mmtad_ext.models.layers.slimmable_conv import SlimmableConv3d
     model.eval()
-    model.set_config(*config, use_bank=False)
-    an = FlopAnalyzer(_ConfigForward(model), (torch.zeros((1, 1) + shape), ))
+    model.set_subnet(subnet, use_bank=False)
+    an = FlopAnalyzer(_Logits(model), (torch.zeros((1, 1) + shape), ))
     an.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     by = an.by_module()
-    model.set_config(1.0, 1.0, 1.0, use_bank=False)
+    model.set_subnet((1.0, 1.0, 1.0), use_bank=False)
     convs = [f'model.{n}' for n, m in model.named_modules()
              if isinstance(m, SlimmableConv3d) and n != 'backbone.conv1.conv']
     return by[''] / 1e9, sum(by[n] for n in convs) / 1e9
@@ -135,15 +238,9 @@ def _analyze(model, config, shape=(3, 8, 64, 64)):
 def test_flops_scale_as_w2_s2_t(build_tiny):
     model = build_tiny()
     full, full_body = _analyze(model, (1.0, 1.0, 1.0))
-    assert full == pytest.approx(count_gflops(model, (1.0, 1.0, 1.0), (3, 8, 64, 64)))
     for w, s, t in [(0.5, 1.0, 1.0), (1.0, 0.5, 0.5), (0.5, 0.5, 0.5), (0.75, 0.5, 0.25)]:
         sub, sub_body = _analyze(model, (w, s, t))
         # whole network: between the body's w^2 s^2 t and the stem's w s^2 t
         assert w**2 * s**2 * t * 0.97 <= sub / full <= w * s**2 * t * 1.03
         # slimmable convs follow w^2 s^2 t up to the rounding of sizes (e.g. 0.75 * 64 = 48)
         assert sub_body / full_body == pytest.approx(w**2 * s**2 * t, rel=0.03), (w, s, t)
-
-
-def test_temporal_indices_uniform():
-    assert temporal_indices(8, 0.25).tolist() == [2, 6]
-    assert temporal_indices(8, 1.0).tolist() == list(range(8))

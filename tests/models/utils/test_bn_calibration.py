@@ -8,8 +8,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
-from mmtad_ext.a3d import calibrate_bn, snapshot_bn_stats
 from mmtad_ext.datasets.synthetic import render_clip
+from mmtad_ext.models.utils import calibrate_bn, snapshot_bn_stats
 from mmtad_ext.registry import MODELS
 
 NUM_CLASSES = 4
@@ -66,7 +66,7 @@ def test_calibration_changes_only_running_stats_and_helps_subnet():
     model.eval()
     val = _batches(4, 8, seed=2)
     sub = (0.5, 0.5, 0.5)
-    model.set_config(*sub, use_bank=False)  # still the full network's running statistics
+    model.set_subnet(sub, use_bank=False)  # still the full network's running statistics
     before = _accuracy(model, val)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     active = calibrate_bn(model, train, num_batches=4)
@@ -84,7 +84,7 @@ def test_calibration_changes_only_running_stats_and_helps_subnet():
 
 def _calibrated(model, batches):
     model.eval()
-    model.set_config(0.5, 0.5, 0.5, use_bank=False)
+    model.set_subnet((0.5, 0.5, 0.5), use_bank=False)
     calibrate_bn(model, batches, num_batches=len(batches))
     return {k: v.clone() for k, v in model.state_dict().items()
             if k.endswith(('running_mean', 'running_var', 'num_batches_tracked'))}
