@@ -1,11 +1,14 @@
 """Temporal action detection dataset over ActivityNet-format annotations (paper 001, sec. 4)."""
 import json
 import os.path as osp
+import sys
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.utils import track_iter_progress
 
 from mmtad_ext.registry import DATASETS, TRANSFORMS
 
@@ -13,6 +16,7 @@ from .feature_io import FEATURE_EXTS, num_feature_snippets
 from .transforms.video_transforms import probe_video
 
 SUBSET_ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing'}
+PROGRESS_MIN_VIDEOS = 50  # raw-video mode shows a progress bar when probing more videos
 
 
 def load_annotation_json(ann_file: str) -> dict:
@@ -206,11 +210,14 @@ class TADDataset(BaseDataset):
         self._metainfo.update(classes=tuple(classes), ground_truth={})
         ground_truth = self._metainfo['ground_truth']
         data_list, skipped = [], []
-        for vid in sorted(database):
-            info = database[vid]
-            if info.get('subset') not in self.subsets or vid in blocked:
-                continue
-            info = self._check_video(vid, info, classes)
+        vids = [v for v in sorted(database)
+                if database[v].get('subset') in self.subsets and v not in blocked]
+        if (self.modality == 'video' and len(vids) > PROGRESS_MIN_VIDEOS
+                and is_main_process()):  # probing every video takes a while: show it
+            print_log(f'TADDataset: probing {len(vids)} videos', logger='current')
+            vids = track_iter_progress(vids, file=sys.stdout)  # current stdout
+        for vid in vids:
+            info = self._check_video(vid, database[vid], classes)
             video_meta = None
             if self.modality == 'video':
                 path = osp.join(self.data_prefix.get('video', ''), vid + self.video_ext)

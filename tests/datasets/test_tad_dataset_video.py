@@ -101,3 +101,22 @@ def test_missing_corrupt_truncated_videos(tmp_path):
 def test_bad_modality(tmp_path):
     with pytest.raises(ValueError, match="'audio'"):
         TADDataset(write_ann(tmp_path, ['bunny']), modality='audio')
+
+
+@pytest.mark.parametrize('num_videos,main_process,bar', [
+    (51, True, True), (50, True, False), (51, False, False)])
+def test_progress_bar_when_probing_many_videos(tmp_path, capsys, num_videos, main_process, bar):
+    import mmtad_ext.datasets.tad_dataset as tad_dataset
+    names = [f'v{i:03d}' for i in range(num_videos)]
+    for name in names:  # probe_video is mocked; the resize regime checks the files exist
+        (tmp_path / f'{name}.mp4').touch()
+    meta = dict(num_frames=132, fps=25.0, height=32, width=32)
+    with mock.patch.object(tad_dataset, 'probe_video', return_value=meta) as probe, \
+            mock.patch.object(tad_dataset, 'is_main_process', return_value=main_process):
+        ds = TADDataset(write_ann(tmp_path, names), modality='video',
+                        data_prefix=dict(video=str(tmp_path)), temporal_dim=8,
+                        pipeline=PIPELINE)
+    out = capsys.readouterr().out
+    assert probe.call_count == num_videos and len(ds) == num_videos  # same data either way
+    assert [ds.get_data_info(i)['video_name'] for i in range(len(ds))] == names
+    assert (f'{num_videos}/{num_videos}' in out) == bar
