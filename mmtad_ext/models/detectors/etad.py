@@ -133,7 +133,7 @@ class ETAD(BaseModel):
                                               data_samples)
         if mode == 'tensor':
             feats = self.neck(self.extract_snippet_features(inputs))
-            return self.boundary_head(feats), feats
+            return self.boundary_head(feats), feats  # (B, 2, T) boundary logits, (B, C, T)
         raise ValueError(f'Invalid mode {mode!r}: use "loss", "predict" or "tensor"')
 
     # -- training ---------------------------------------------------------------------------
@@ -227,7 +227,7 @@ class ETAD(BaseModel):
     def predict_from_features(self, snippet_feats: torch.Tensor, data_samples: list) -> list:
         """Class-agnostic detections for every sample, in seconds (see class docstring)."""
         feats = self.neck(snippet_feats)
-        probs = self.boundary_head(feats)  # (B, 2, T)
+        probs = self.boundary_head(feats).sigmoid()  # (B, 2, T) startness / endness
         cls_scores = (self._video_logits(snippet_feats, feats).sigmoid()
                       if self.cls_head is not None else None)
         t = feats.shape[-1]

@@ -54,7 +54,7 @@ class ETADBoundaryHead(BaseModule):
         in_channels (int): Input channels.
         feat_channels (int): Hidden channels. Defaults to 256.
         region_ratio (float): See :func:`boundary_targets`. Defaults to 0.0 (3 snippets).
-        loss (dict): Loss on probabilities (batch-balanced BCE, eq. (1) ``lambda_a = 1``).
+        loss (dict): Loss on logits (batch-balanced BCE, eq. (1) ``lambda_a = 1``).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -72,8 +72,9 @@ class ETADBoundaryHead(BaseModule):
         self.loss_fn = MODELS.build(loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) features -> (B, 2, T) start/end probabilities."""
-        return torch.sigmoid(self.out(self.conv(x)))
+        """(B, C, T) features -> (B, 2, T) start/end logits (``sigmoid`` gives the
+        startness/endness probabilities; the loss takes the logits, which keeps it AMP-safe)."""
+        return self.out(self.conv(x))
 
     def targets(self, gt_segments: List[torch.Tensor], temporal_dim: int) -> torch.Tensor:
         """(B, 2, T) snippet startness/endness targets of a batch (see :func:`boundary_targets`).
@@ -81,19 +82,19 @@ class ETADBoundaryHead(BaseModule):
         return torch.stack(
             [boundary_targets(g, temporal_dim, self.region_ratio) for g in gt_segments])
 
-    def loss(self, probs: torch.Tensor, gt_segments: List[torch.Tensor],
+    def loss(self, logits: torch.Tensor, gt_segments: List[torch.Tensor],
              targets: Optional[torch.Tensor] = None) -> dict:
         """Batch-balanced BCE of startness and endness (each balanced over the batch).
 
         Args:
-            probs (Tensor): (B, 2, T) start/end probabilities.
+            logits (Tensor): (B, 2, T) start/end logits.
             gt_segments (list[Tensor]): Per sample (G, 2) normalised ground truth.
             targets (Tensor, optional): (B, 2, T) targets from :meth:`targets`. Defaults to None
                 (computed here).
         """
         if targets is None:
-            targets = self.targets(gt_segments, probs.shape[-1])
-        targets = targets.to(probs)  # (B, 2, T)
+            targets = self.targets(gt_segments, logits.shape[-1])
+        targets = targets.to(logits)  # (B, 2, T)
         return dict(
-            loss_start=self.loss_fn(probs[:, 0], targets[:, 0]),
-            loss_end=self.loss_fn(probs[:, 1], targets[:, 1]))
+            loss_start=self.loss_fn(logits[:, 0], targets[:, 0]),
+            loss_end=self.loss_fn(logits[:, 1], targets[:, 1]))

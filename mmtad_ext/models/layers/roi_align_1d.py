@@ -12,7 +12,9 @@ class RoIAlign1d(nn.Module):
     (B, C, 1, T) image and every RoI as the box ``[x1, 0, x2, 1]``, so the single row is sampled
     exactly and the result is linear interpolation along time, averaged over ``sampling_ratio``
     points per bin. Gradients flow to the features (mmcv's CPU and CUDA kernels both implement
-    the backward); RoI coordinates receive none.
+    the backward); RoI coordinates receive none. The op runs in float32 (float64 stays float64), also under
+    ``torch.autocast``: mmcv's CPU kernel has no bfloat16 version, and RoI coordinates in half
+    precision would be rounded (bfloat16 keeps 8 bits: snippet 100.3 becomes 100.5).
 
     Args:
         output_size (int): Number of bins per RoI. Defaults to 16.
@@ -40,7 +42,9 @@ class RoIAlign1d(nn.Module):
             raise ValueError(f'rois must be (R, 3) [batch, start, end], got {tuple(rois.shape)}')
         zeros = rois.new_zeros(rois.shape[0])
         boxes = torch.stack([rois[:, 0], rois[:, 1], zeros, rois[:, 2], zeros + 1], dim=1)
-        out = self.roi_align(feats.unsqueeze(2), boxes.to(feats.dtype))  # (R, C, 1, L)
+        dtype = torch.float32 if feats.dtype in (torch.float16, torch.bfloat16) else feats.dtype
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            out = self.roi_align(feats.to(dtype).unsqueeze(2), boxes.to(dtype))  # (R, C, 1, L)
         return out.squeeze(2)
 
     def extra_repr(self) -> str:

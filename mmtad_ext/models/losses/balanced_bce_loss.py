@@ -1,4 +1,11 @@
-"""Batch-balanced binary cross entropy (BMN / ETAD eq. (1), ``L_ce``)."""
+"""Batch-balanced binary cross entropy (BMN / ETAD eq. (1), ``L_ce``), on logits.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134), eq. (1);
+the balancing is BMN's (*BMN: Boundary-Matching Network for Temporal Action Proposal
+Generation*, arXiv 1907.09702). The loss takes logits and uses the with-logits BCE, as mmdet's
+``CrossEntropyLoss(use_sigmoid=True)``: PyTorch refuses ``binary_cross_entropy`` on
+probabilities under CUDA autocast, and the with-logits form is the numerically stable one.
+"""
 from typing import Optional
 
 import torch
@@ -11,9 +18,8 @@ from mmtad_ext.registry import MODELS
 
 def balanced_binary_cross_entropy(pred: torch.Tensor,
                                   target: torch.Tensor,
-                                  pos_threshold: float = 0.5,
-                                  eps: float = 1e-6) -> torch.Tensor:
-    """Element-wise batch-balanced BCE on probabilities.
+                                  pos_threshold: float = 0.5) -> torch.Tensor:
+    """Element-wise batch-balanced BCE on logits.
 
     Positives (``target > pos_threshold``) and negatives each receive half of the total weight:
     a positive is weighted ``0.5 * N / num_pos`` and a negative ``0.5 * N / num_neg`` (BMN's
@@ -21,10 +27,9 @@ def balanced_binary_cross_entropy(pred: torch.Tensor,
     the balanced loss.
 
     Args:
-        pred (Tensor): Probabilities in [0, 1], any shape.
+        pred (Tensor): Logits, any shape.
         target (Tensor): Targets of the same shape, binarised with ``pos_threshold``.
         pos_threshold (float): Threshold above which a target is positive. Defaults to 0.5.
-        eps (float): Clamp of the probabilities. Defaults to 1e-6.
 
     Returns:
         Tensor: Element-wise weighted loss, same shape as ``pred``.
@@ -36,13 +41,13 @@ def balanced_binary_cross_entropy(pred: torch.Tensor,
     num_pos = pos.sum().clamp(min=1)
     num_neg = (num - pos.sum()).clamp(min=1)
     weight = pos * (0.5 * num / num_pos) + (1 - pos) * (0.5 * num / num_neg)
-    bce = F.binary_cross_entropy(pred.clamp(eps, 1 - eps), pos, reduction='none')
+    bce = F.binary_cross_entropy_with_logits(pred, pos, reduction='none')
     return weight * bce
 
 
 @MODELS.register_module()
 class BalancedBinaryCrossEntropyLoss(nn.Module):
-    """Batch-balanced BCE loss on probabilities, with mmdet's loss contract.
+    """Batch-balanced BCE loss on logits, with mmdet's loss contract.
 
     Args:
         pos_threshold (float): A target above it counts as positive. Defaults to 0.5.
@@ -70,7 +75,7 @@ class BalancedBinaryCrossEntropyLoss(nn.Module):
         """Compute the loss.
 
         Args:
-            pred (Tensor): Probabilities in [0, 1].
+            pred (Tensor): Logits.
             target (Tensor): Targets, binarised with ``pos_threshold``.
             weight (Tensor, optional): Element-wise extra weight. Defaults to None.
             avg_factor (float, optional): Average factor of the reduction. Defaults to None.

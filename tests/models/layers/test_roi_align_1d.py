@@ -47,3 +47,13 @@ def test_cuda_matches_cpu():
     out_cuda.square().sum().backward()
     assert torch.allclose(out, out_cuda.cpu(), atol=1e-5)
     assert torch.allclose(feats.grad, feats_cuda.grad.cpu(), atol=1e-4)
+
+
+def test_runs_in_float32_under_autocast():
+    feats = torch.randn(1, 2, 128)
+    rois = torch.tensor([[0., 100.3, 110.7]])
+    layer = RoIAlign1d(output_size=4, sampling_ratio=2)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = layer(feats.bfloat16(), rois)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, layer(feats.bfloat16().float(), rois))  # coordinates exact
