@@ -1,4 +1,9 @@
-"""Tensor operations on temporal segments ``[start, end]`` (last dimension of size 2)."""
+"""Tensor operations on temporal segments ``[start, end]`` (last dimension of size 2).
+
+The one home of segment geometry: the temporal IoU used by the heads, the metric
+(``evaluation.functional.eval_detection``) and the proposal recall, and the offset encoding of
+ETAD's cascade. (NMS runs through mmcv's ops on unit-height boxes, whose IoU is this tIoU; see
+``evaluation/functional/nms.py``.)"""
 import torch
 
 
@@ -23,7 +28,8 @@ def segment_iou(segments: torch.Tensor, targets: torch.Tensor,
         a, b = segments[:, None], targets[None, :]  # (N, 1, 2), (1, M, 2)
     inter = (torch.minimum(a[..., 1], b[..., 1]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
     union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny),
+                       torch.zeros_like(inter))
 
 
 def encode_offsets(proposals: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:

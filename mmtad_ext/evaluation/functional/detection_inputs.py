@@ -5,25 +5,6 @@ import numpy as np
 from mmengine.logging import print_log
 
 
-def tiou_float32(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Element-wise tIoU of segment pairs, rounded to float32 like mmaction2's reference.
-
-    Args:
-        pred (np.ndarray): (N, 2) float64 segments ``[start, end]``.
-        gt (np.ndarray): (N, 2) float64 segments.
-
-    Returns:
-        np.ndarray: (N,) float32 tIoU (same operation order as
-        ``mmaction.evaluation.functional.pairwise_temporal_iou``).
-    """
-    tt1 = np.maximum(pred[:, 0], gt[:, 0])
-    tt2 = np.minimum(pred[:, 1], gt[:, 1])
-    inter = (tt2 - tt1).clip(0)
-    union = (gt[:, 1] - gt[:, 0]) + (pred[:, 1] - pred[:, 0]) - inter
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return (inter / union).astype(np.float32)
-
-
 def _unwrap(data, key: str, what: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f'{what} must be a dict, got {type(data).__name__}')

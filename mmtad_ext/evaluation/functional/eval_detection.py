@@ -8,7 +8,19 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .detection_inputs import parse_ground_truth, parse_predictions, tiou_float32
+import torch
+
+from mmtad_ext.structures import segment_iou
+from .detection_inputs import parse_ground_truth, parse_predictions
+
+
+def tiou_float32(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Row-by-row tIoU of (N, 2) float64 segment pairs, rounded to float32 as mmaction2's
+    reference (``pairwise_temporal_iou``) rounds it, through the package's one tIoU function
+    (same operations in float64; an empty union gives 0 where the reference gives NaN, which
+    matches no threshold either way)."""
+    return segment_iou(torch.from_numpy(pred), torch.from_numpy(gt),
+                       aligned=True).numpy().astype(np.float32)
 
 
 def _interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:

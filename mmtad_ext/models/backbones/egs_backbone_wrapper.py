@@ -34,8 +34,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.utils.checkpoint import checkpoint
 
-from mmtad_ext.models.task_modules.snippet_sampler import SnippetSampler
-from mmtad_ext.registry import MODELS
+from mmtad_ext.registry import MODELS, TASK_UTILS
 
 NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 
@@ -104,7 +103,8 @@ class EGSBackboneWrapper(BaseModule):
         self.input_format = input_format
         if int(chunk_size) < 1:
             raise ValueError(f'EGSBackboneWrapper: chunk_size must be >= 1, got {chunk_size}')
-        self.sampler = SnippetSampler(sampling_ratio, strategy, seed)
+        self.sampler = TASK_UTILS.build(
+            dict(type='SnippetSampler', ratio=sampling_ratio, strategy=strategy, seed=seed))
         self.backbone = MODELS.build(backbone)
         self.mode = mode
         self.chunk_size = int(chunk_size)

@@ -10,10 +10,11 @@ from typing import Optional
 import torch
 
 from mmtad_ext.registry import TASK_UTILS
+from .base_sampler import BaseIndexSampler
 
 
 @TASK_UTILS.register_module()
-class ProposalSampler:
+class ProposalSampler(BaseIndexSampler):
     """Sample a subset of the valid proposals of the duration x start proposal map.
 
     A proposal ``(s, e)`` covers snippets ``s..e`` (``0 <= s <= e < T``); it sits at row
@@ -23,7 +24,8 @@ class ProposalSampler:
     test time (``training=False``) every valid proposal is returned (the paper evaluates at
     100%).
 
-    Strategies (paper Fig. 3, in the public code's form):
+    Strategies on the 2-D start-end map (paper Fig. 3, in the public code's form; seeding and
+    state: see :class:`BaseIndexSampler`):
 
     - ``'random'``: ``round(ratio * N)`` proposals drawn uniformly without replacement.
     - ``'grid'``: a fixed 2-D grid on the map: rows and columns ``1, 1 + k, 1 + 2k, ...``
@@ -33,11 +35,6 @@ class ProposalSampler:
       placed at a random row ``x`` in ``[0, D - 2w]`` and column ``y`` in ``[0, T - 2w - x]``
       (both inclusive, so the block is always inside the valid triangle): a narrow band of
       durations and positions, which the paper finds clearly worse.
-
-    The sampler owns a ``torch.Generator``. With ``seed=None`` (the default) its seed is drawn
-    from torch's global RNG when the sampler is built; mmengine's Runner seeds that RNG with
-    ``randomness.seed`` before it builds the model, so the proposal draws follow the run's seed.
-    A config that sets ``seed`` pins the draw sequence instead.
 
     Args:
         temporal_dim (int): Number of snippets ``T``. Defaults to 128.
@@ -50,8 +47,6 @@ class ProposalSampler:
             torch's global RNG, i.e. the run's ``randomness.seed``).
     """
 
-    STRATEGIES = ('random', 'grid', 'block')
-
     def __init__(self,
                  temporal_dim: int = 128,
                  ratio: float = 0.06,
@@ -62,20 +57,12 @@ class ProposalSampler:
             raise ValueError(f'ProposalSampler: temporal_dim must be >= 1, got {temporal_dim}')
         if not 0 < float(ratio) <= 1:
             raise ValueError(f'ProposalSampler: ratio must be in (0, 1], got {ratio}')
-        if strategy not in self.STRATEGIES:
-            raise ValueError(f'ProposalSampler: strategy must be one of {self.STRATEGIES}, '
-                             f'got {strategy!r}')
+        super().__init__(ratio, strategy, seed)
         self.temporal_dim = int(temporal_dim)
         self.max_duration = int(max_duration or temporal_dim)
         if not 1 <= self.max_duration <= self.temporal_dim:
             raise ValueError('ProposalSampler: max_duration must be in [1, temporal_dim], '
                              f'got {max_duration}')
-        self.ratio = float(ratio)
-        self.strategy = strategy
-        self.generator = torch.Generator()
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1, )).item())
-        self.generator.manual_seed(int(seed))
         # (D, T) index of each map cell into valid_proposals, -1 where s + d >= T
         d = torch.arange(self.max_duration)[:, None]
         s = torch.arange(self.temporal_dim)[None, :]
@@ -125,16 +112,12 @@ class ProposalSampler:
             return self.block_size**2
         return self._num_random()
 
-    def _randint(self, low: int, high: int) -> int:
-        """Uniform integer in ``[low, high]`` (inclusive) from the sampler's generator."""
-        return int(torch.randint(low, max(high, low) + 1, (1, ), generator=self.generator))
-
     def sample_indices(self) -> torch.Tensor:
         """Indices into :attr:`valid_proposals` of one training sample, sorted ascending."""
         if self.ratio >= 1:
             return torch.arange(self.num_valid)
         if self.strategy == 'random':
-            idx = torch.randperm(self.num_valid, generator=self.generator)[:self.num_samples]
+            idx = self._random_subset(self.num_valid, self.num_samples)
         elif self.strategy == 'grid':
             idx = self.grid_indices.clone()
         else:  # block: w x w cells at a random (row, column), always inside the triangle
@@ -154,14 +137,6 @@ class ProposalSampler:
         if not training:
             return self.valid_proposals.clone()
         return self.valid_proposals[self.sample_indices()]
-
-    def state_dict(self) -> dict:
-        """Generator state, so a resumed run draws the same sequence."""
-        return dict(generator=self.generator.get_state())
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore the generator state saved by :meth:`state_dict`."""
-        self.generator.set_state(state['generator'])
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(temporal_dim={self.temporal_dim}, '

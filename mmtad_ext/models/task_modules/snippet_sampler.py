@@ -1,18 +1,23 @@
-"""Snippet sampling of ETAD's encoder gradient sampling (EGS, paper 001, sec. 3.3, Fig. 3)."""
+"""Snippet sampling of ETAD's encoder gradient sampling (EGS).
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.3 and Fig. 3.
+"""
 from typing import Optional
 
 import torch
 
 from mmtad_ext.registry import TASK_UTILS
+from .base_sampler import BaseIndexSampler
 
 
 @TASK_UTILS.register_module()
-class SnippetSampler:
+class SnippetSampler(BaseIndexSampler):
     """Choose which of the ``N`` snippets of a video are back-propagated through the encoder.
 
     ``round(ratio * N)`` snippets are drawn (at least one when ``ratio > 0``, none when
-    ``ratio == 0``) with the sampler's own seeded ``torch.Generator``, so the same seed gives
-    the same sequence of samples. Strategies (paper Fig. 3, Tab. 5):
+    ``ratio == 0``) with the sampler's own seeded ``torch.Generator`` (seeding and state: see
+    :class:`BaseIndexSampler`). Strategies on the 1-D snippet axis (paper Fig. 3, Tab. 5):
 
     - ``'random'``: a uniform random subset (the paper's default).
     - ``'grid'``: evenly strided snippets ``phase + k * stride`` with the integer stride
@@ -26,20 +31,10 @@ class SnippetSampler:
             global RNG, so a globally seeded run is still reproducible).
     """
 
-    STRATEGIES = ('random', 'grid', 'block')
-
     def __init__(self, ratio: float = 0.1, strategy: str = 'random', seed: Optional[int] = None):
         if not 0 <= float(ratio) <= 1:
             raise ValueError(f'SnippetSampler: ratio must be in [0, 1], got {ratio}')
-        if strategy not in self.STRATEGIES:
-            raise ValueError(f'SnippetSampler: strategy must be one of {self.STRATEGIES}, '
-                             f'got {strategy!r}')
-        self.ratio = float(ratio)
-        self.strategy = strategy
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1, )).item())
-        self.generator = torch.Generator()
-        self.generator.manual_seed(int(seed))
+        super().__init__(ratio, strategy, seed)
 
     def num_samples(self, num_snippets: int) -> int:
         """``round(ratio * N)``, at least 1 for a positive ratio, 0 for ratio 0."""
@@ -55,14 +50,13 @@ class SnippetSampler:
         if n >= total:
             return torch.arange(total)
         if self.strategy == 'random':
-            idx = torch.randperm(total, generator=self.generator)[:n].sort().values
+            idx = self._random_subset(total, n)
         elif self.strategy == 'grid':
             stride = total // n
-            span = total - stride * (n - 1)  # number of admissible phases
-            phase = int(torch.randint(0, span, (1, ), generator=self.generator))
+            phase = self._randint(0, total - stride * (n - 1) - 1)  # admissible phases
             idx = phase + stride * torch.arange(n)
         else:  # block
-            start = int(torch.randint(0, total - n + 1, (1, ), generator=self.generator))
+            start = self._randint(0, total - n)
             idx = torch.arange(start, start + n)
         return idx
 
@@ -71,14 +65,6 @@ class SnippetSampler:
         if self.num_samples(num_snippets) == 0:
             return torch.zeros(batch_size, 0, dtype=torch.long)
         return torch.stack([self.sample(num_snippets) for _ in range(batch_size)])
-
-    def state_dict(self) -> dict:
-        """Generator state, so that a resumed run draws the same sequence."""
-        return dict(generator=self.generator.get_state())
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore the generator state saved by :meth:`state_dict`."""
-        self.generator.set_state(state['generator'])
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ratio={self.ratio}, '

@@ -4,18 +4,18 @@ import math
 import pytest
 import torch
 
-from mmtad_ext.evaluation.functional import (batched_nms_1d, nms_1d, segment_iou_1d,
-                                             soft_nms_1d)
+from mmtad_ext.evaluation.functional import batched_nms_1d, nms_1d, soft_nms_1d
 
 
 def _t(x):
     return torch.tensor(x, dtype=torch.float64)
 
 
-def test_segment_iou_1d():
-    iou = segment_iou_1d(_t([[0, 10]]), _t([[5, 15], [10, 20], [0, 10], [2, 4], [3, 3]]))
-    torch.testing.assert_close(iou, _t([[1 / 3, 0, 1, 0.2, 0]]))
-    assert segment_iou_1d(_t([[3, 3]]), _t([[3, 3]]))[0, 0] == 0  # empty union
+def test_zero_length_segments_are_finite_points():
+    # a point overlaps nothing longer (tIoU ~0) and duplicates an identical point (tIoU 1)
+    keep, scores = soft_nms_1d(_t([[3, 3], [3, 3], [0, 10]]), _t([.9, .8, .7]), min_score=0.0)
+    assert keep.tolist() == [0, 2, 1] and torch.isfinite(scores).all()
+    torch.testing.assert_close(scores, _t([.9, .7, .8 * math.exp(-2)]), rtol=1e-6, atol=1e-6)
 
 
 def test_nms_1d_suppresses_above_threshold_only():
@@ -42,7 +42,7 @@ def test_soft_nms_gaussian():
     keep, scores = soft_nms_1d(segs, _t([.9, .8, .7]), sigma=0.5, min_score=0.0)
     # [0,5] has tIoU .5 with [0,10]: .8 * exp(-.25 / .5); [20,30] does not overlap
     assert keep.tolist() == [0, 2, 1]
-    torch.testing.assert_close(scores, _t([.9, .7, .8 * math.exp(-0.5)]))
+    torch.testing.assert_close(scores, _t([.9, .7, .8 * math.exp(-0.5)]), rtol=1e-6, atol=1e-7)
     keep, _ = soft_nms_1d(segs, _t([.9, .8, .7]), sigma=0.5, min_score=0.5)
     assert keep.tolist() == [0, 2]  # .485 < min_score
     assert soft_nms_1d(segs, _t([.9, .8, .7]), max_num=1)[0].tolist() == [0]
@@ -53,7 +53,7 @@ def test_soft_nms_decay_can_reorder():
     keep, scores = soft_nms_1d(segs, _t([.9, .85, .5]), sigma=0.5, min_score=0.0)
     # [0,9]: .85 * exp(-.81 / .5) = .168 falls below the non-overlapping .5
     assert keep.tolist() == [0, 2, 1]
-    assert scores[2].item() == pytest.approx(.85 * math.exp(-0.81 / 0.5))
+    assert scores[2].item() == pytest.approx(.85 * math.exp(-0.81 / 0.5), rel=1e-5)
 
 
 def test_soft_nms_linear_with_threshold():
@@ -63,7 +63,8 @@ def test_soft_nms_linear_with_threshold():
     assert keep.tolist() == [0, 2, 1]
     # [0,5] decays to .8 * .5 by [0,10] ([0,2]: tIoU .2, untouched); after [0,2] is kept,
     # [0,5] (tIoU .4 > .3 with it) decays again: .4 * .6
-    torch.testing.assert_close(scores, _t([.9, .7, .24]))
+    torch.testing.assert_close(scores, _t([.9, .7, .24]), rtol=1e-6, atol=1e-7)
+    assert keep.device == segs.device and scores.dtype == torch.float64
 
 
 @pytest.mark.parametrize('kwargs', [dict(method='hard'), dict(sigma=0.0)])
@@ -77,6 +78,11 @@ def test_shape_check():
         nms_1d(_t([0, 1]), _t([1.0]), 0.5)
     with pytest.raises(ValueError, match='scores'):
         nms_1d(_t([[0, 1]]), _t([1.0, 2.0]), 0.5)
+
+
+def test_soft_nms_skips_segments_that_start_below_min_score():
+    keep, _ = soft_nms_1d(_t([[0, 1], [5, 6]]), _t([.9, 1e-4]), min_score=1e-3)
+    assert keep.tolist() == [0]
 
 
 def test_nms_1d_agrees_with_mmcv_on_unit_height_boxes():

@@ -76,3 +76,15 @@ def test_registered_and_bad_arguments():
         SnippetSampler(-0.1)
     with pytest.raises(ValueError, match='strategy'):
         SnippetSampler(0.1, 'uniform')
+
+
+def test_samplers_share_one_base_and_the_registry_builds_them():
+    from mmtad_ext.models.task_modules import BaseIndexSampler, ProposalSampler
+    from mmtad_ext.registry import TASK_UTILS
+    snip = TASK_UTILS.build(dict(type='SnippetSampler', ratio=0.25, strategy='grid', seed=3))
+    prop = TASK_UTILS.build(dict(type='ProposalSampler', temporal_dim=16, ratio=0.25, seed=3))
+    assert isinstance(snip, BaseIndexSampler) and isinstance(prop, ProposalSampler)
+    assert isinstance(prop, BaseIndexSampler)
+    for sampler in (snip, prop):
+        with pytest.raises(ValueError, match=type(sampler).__name__):
+            type(sampler)(ratio=0.5, strategy='stripes')
