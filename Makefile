@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PIP_FLAGS := -q --disable-pip-version-check
 DEMO_DIR ?= work_dirs/demo
+DEMO_CONFIG ?= configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py
 PYTEST_ARGS ?=
 
 .PHONY: install deps demo test bench clean
@@ -36,9 +37,8 @@ install: deps
 
 demo: install
 	$(PY) tools/make_synthetic_tad.py --out-dir data/synthetic_tad
-	$(PY) tools/train.py configs/etad/etad_lstm_16e_synthetic-feature.py --work-dir $(DEMO_DIR)
-	$(PY) tools/test.py configs/etad/etad_lstm_16e_synthetic-feature.py \
-		$(DEMO_DIR)/epoch_16.pth --work-dir $(DEMO_DIR)
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_16.pth --work-dir $(DEMO_DIR)
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)

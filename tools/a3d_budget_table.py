@@ -1,9 +1,13 @@
-"""Build the budget table of a trained A3D model (paper 002, sec. 3.3).
+"""Build the budget table of a trained A3D model.
+
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384), sec. 3.3.
 
 Run::
 
-    python tools/a3d_budget_table.py configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py \
-        work_dirs/a3d-0.016-1_slow-tiny_16e_synthetic-rgb/epoch_16.pth --out-dir work_dirs/table
+    python tools/a3d_budget_table.py \
+        configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py \
+        work_dirs/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb/epoch_16.pth \
+        --out-dir work_dirs/table
 
 For every sub-network (gamma_w, gamma_s, gamma_t) of the grid (the config's ``a3d_table``, by
 default the paper's 96; shrink it with ``--widths/--spatial/--temporal``): calibrate BN on

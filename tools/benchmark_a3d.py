@@ -5,9 +5,10 @@ Run::
     PYTHONPATH=. python tools/benchmark_a3d.py --work-dir work_dirs/bench_a3d
 
 1. Renders the synthetic clips (if absent), trains one A3D model
-   (``configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py``) and individually trained
-   baselines (``configs/a3d/slow-tiny_16e_synthetic-rgb.py`` at the minimum, a middle and the
-   full network, same epochs), then builds the budget table of the A3D model
+   (``configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py``) and
+   individually trained baselines
+   (``configs/a3d/slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py`` at the minimum, a
+   middle and the full network, same epochs), then builds the budget table of the A3D model
    (BN calibration, top-1, counted FLOPs, latency) and compares the rows with the baselines.
 2. Mutual-training cost: wall-clock per iteration of A3D vs the full network alone, (a) from
    the two Runner trainings (data loading included) and (b) in memory on one fixed batch
@@ -48,10 +49,10 @@ from mmtad_ext.evaluation.functional import pareto_front
 from mmtad_ext.models.utils import resampled_size, subnet_grid
 from mmtad_ext.registry import MODELS
 
-A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py'
-BASE_CFG = 'configs/a3d/slow-tiny_16e_synthetic-rgb.py'
-R50_A3D_CFG = 'configs/a3d/a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py'
-R50_BASE_CFG = 'configs/a3d/slow-r50_8x8x1_196e_kinetics400-rgb.py'
+A3D_CFG = 'configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'
+BASE_CFG = 'configs/a3d/slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'
+R50_A3D_CFG = 'configs/a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py'
+R50_BASE_CFG = 'configs/a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py'
 
 
 def parse_args():

@@ -44,7 +44,7 @@ from mmengine.registry import init_default_scope
 import mmtad_ext  # noqa: F401
 from mmtad_ext.registry import DATASETS, MODELS
 
-CONFIG = 'configs/etad/etad_lstm_16e_synthetic-feature.py'
+CONFIG = 'configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py'
 SETTINGS = [('1.0 (all)', 1.0, 'random'), ('0.06 random', 0.06, 'random'),
             ('0.06 grid', 0.06, 'grid'), ('0.06 block', 0.06, 'block')]
 KEYS = dict(all='1.0 (all)', random='0.06 random', grid='0.06 grid', block='0.06 block')

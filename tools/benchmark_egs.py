@@ -1,9 +1,13 @@
-"""Benchmark encoder gradient sampling (ETAD, paper 001, sec. 3.3 / 4.5) on this machine.
+"""Benchmark encoder gradient sampling on this machine.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.3 and 4.5.
 
 Run::
 
     python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
-    python tools/benchmark_egs.py configs/etad/etad-egs_slowonly-r18-tiny_16e_synthetic-video.py \
+    python tools/benchmark_egs.py \
+        configs/etad/etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py \
         --work-dir work_dirs/benchmark_egs
 
 1. Memory and time (``--skip-train`` runs only this part): one ETAD training step on the same

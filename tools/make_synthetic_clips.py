@@ -5,7 +5,8 @@ Run::
     python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
 
 writes ``videos/{train,val}/*.mp4`` and ``{train,val}_list_videos.txt`` (mmaction2
-``VideoDataset`` lists) for ``configs/a3d/*synthetic-rgb.py``.
+``VideoDataset`` lists) for ``configs/a3d/*synthetic-clips-rgb.py`` and
+``configs/recognition/slowonly/*synthetic-clips-rgb.py``.
 """
 import argparse
 

@@ -6,7 +6,7 @@ Run::
     python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
 
 The feature benchmark is what ``make demo`` trains ETAD on
-(``configs/etad/etad_lstm_16e_synthetic-feature.py``).
+(``configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py``).
 """
 import argparse
 import json

@@ -2,7 +2,7 @@
 
 Run::
 
-    python tools/test.py configs/etad/etad_lstm_16e_synthetic-feature.py \
+    python tools/test.py configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py \
         work_dirs/x/epoch_16.pth --dump work_dirs/x/submission.json
 
 The test evaluator's metrics are printed (per-class table in the log); ``--dump`` writes the

@@ -2,7 +2,8 @@
 
 Run::
 
-    python tools/train.py configs/etad/etad_lstm_16e_synthetic-feature.py --work-dir work_dirs/x
+    python tools/train.py configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py \
+        --work-dir work_dirs/x
     python tools/train.py <config> --resume            # resume from the latest checkpoint
     torchrun --nproc_per_node=2 tools/train.py <config> --launcher pytorch   # or dist_train.sh
 

@@ -1,4 +1,8 @@
-"""Temporal action detection dataset over ActivityNet-format annotations (paper 001, sec. 4)."""
+"""Temporal action detection dataset over ActivityNet-format annotations.
+
+Data regimes as in *ETAD: A Unified Framework for Efficient Temporal Action Detection*
+(arXiv 2205.07134), sec. 4.
+"""
 import json
 import os.path as osp
 import sys

@@ -17,11 +17,11 @@ A3D_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'a3d', '*.py')))
 
 def test_a3d_configs_exist():
     names = {osp.basename(p) for p in A3D_CONFIGS}
-    assert {'a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py',
-            'a3d-0.06-1_slow-r50_8x8x1_196e_kinetics400-rgb.py',
-            'slow-r50_8x8x1_196e_kinetics400-rgb.py',
-            'a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py',
-            'slow-tiny_16e_synthetic-rgb.py'} <= names
+    assert {'a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py',
+            'a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py',
+            'slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py',
+            'a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py',
+            'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'} <= names
 
 
 @pytest.mark.parametrize('path', A3D_CONFIGS, ids=osp.basename)
@@ -45,8 +45,8 @@ def test_build_model_of_every_a3d_config(path):
 def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'a3d',
-                                   'a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py'))
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'a3d', 'a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'))
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
         loader.batch_size, loader.num_workers, loader.persistent_workers = 4, 0, False

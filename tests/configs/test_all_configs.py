@@ -11,12 +11,13 @@ from mmtad_ext.registry import MODELS, TRANSFORMS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
+ANET = 'etad_lstm_1xb16-6e_activitynet-tsp-feature.py'
+THUMOS = 'etad_lstm_1xb16-6e_thumos14-i3d-feature.py'
 
 
 def test_configs_found():
     names = {osp.basename(p) for p in CONFIGS}
-    assert {'etad_lstm_16e_synthetic-feature.py', 'etad_lstm_6e_anet-tsp.py',
-            'etad_lstm_6e_thumos14-i3d.py'} <= names
+    assert {'etad_lstm_1xb8-16e_synthetic-tad-feature.py', ANET, THUMOS} <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
@@ -35,7 +36,7 @@ def test_build_model_of_every_config(path):
 
 
 def test_paper_settings_of_the_etad_configs():
-    for name in ('etad_lstm_6e_anet-tsp.py', 'etad_lstm_6e_thumos14-i3d.py'):
+    for name in (ANET, THUMOS):
         cfg = Config.fromfile(osp.join(ROOT, 'configs', 'etad', name))
         assert cfg.model.proposal_sampler.ratio == 0.06
         assert tuple(cfg.model.proposal_head.pos_iou_thrs) == (0.7, 0.8, 0.9)
@@ -44,7 +45,7 @@ def test_paper_settings_of_the_etad_configs():
         assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
         assert cfg.train_dataloader.batch_size == 16 and cfg.train_cfg.max_epochs == 6
         assert cfg.model.cls_head is None and cfg.val_evaluator.class_score_file
-    anet = Config.fromfile(osp.join(ROOT, 'configs', 'etad', 'etad_lstm_6e_anet-tsp.py'))
+    anet = Config.fromfile(osp.join(ROOT, 'configs', 'etad', ANET))
     # public ETAD code (sming256/ETAD): head, losses, inference, Soft-NMS sigma on ActivityNet
     head = anet.model.proposal_head
     assert head.roi_size == 24 and head.extend_ratio == 0.5
@@ -53,7 +54,7 @@ def test_paper_settings_of_the_etad_configs():
     assert anet.model.test_cfg.stage_fusion == 'mean' and anet.model.test_cfg.score == 'iou'
     assert anet.val_evaluator.nms_cfg.sigma == 0.35
     assert 'seed' not in anet.model.proposal_sampler  # the draws follow randomness.seed
-    thumos = Config.fromfile(osp.join(ROOT, 'configs', 'etad', 'etad_lstm_6e_thumos14-i3d.py'))
+    thumos = Config.fromfile(osp.join(ROOT, 'configs', 'etad', THUMOS))
     assert thumos.train_dataloader.dataset.regime == 'sliding'
     assert thumos.train_dataloader.dataset.window_stride == 64
     assert thumos.val_evaluator.tiou_thresholds == 'thumos'

@@ -14,8 +14,9 @@ from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
 from mmtad_ext.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-VIDEO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'etad', 'etad*video.py')))
-SYNTHETIC = osp.join(REPO, 'configs', 'etad', 'etad-egs_slowonly-r18-tiny_40e_synthetic-video.py')
+VIDEO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'etad', 'etad-egs_*-rgb.py')))
+SYNTHETIC = osp.join(REPO, 'configs', 'etad',
+                     'etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py')
 
 
 @pytest.mark.parametrize('path', VIDEO_CONFIGS, ids=osp.basename)

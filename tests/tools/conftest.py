@@ -9,7 +9,7 @@ import pytest
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'etad', 'etad_lstm_16e_synthetic-feature.py')
+SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
 
 TINY_CONFIG = '''
 _base_ = {base!r}

@@ -13,7 +13,8 @@ from test_train_test import (  # sibling module (tests/tools is on sys.path)
     REPO, TRAIN, run, train_until_first_checkpoint_then_kill)
 
 TABLE = osp.join(REPO, 'tools', 'a3d_budget_table.py')
-A3D_CONFIG = osp.join(REPO, 'configs', 'a3d', 'a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py')
+A3D_CONFIG = osp.join(REPO, 'configs', 'a3d',
+                      'a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
 
 TINY_A3D = '''
 _base_ = {base!r}

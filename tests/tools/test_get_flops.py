@@ -13,8 +13,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 import get_flops  # noqa: E402
 
-ETAD = osp.join(REPO, 'configs', 'etad', 'etad_lstm_16e_synthetic-feature.py')
-SLOW = osp.join(REPO, 'configs', 'a3d', 'slow-tiny_16e_synthetic-rgb.py')
+ETAD = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
+SLOW = osp.join(REPO, 'configs', 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
 
 
 def _build(path, **options):

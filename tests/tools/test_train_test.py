@@ -87,8 +87,8 @@ def test_resume_after_kill(tiny_config, tmp_path):
 
 def test_external_project_inherits_package_config(tiny_config, tmp_path):
     """A config outside the repo with _base_ = 'mmtad_ext::...' trains (installed package)."""
-    cfg = tiny_config(base='mmtad_ext::etad/etad_lstm_16e_synthetic-feature.py', epochs=1,
-                      name='downstream.py')
+    cfg = tiny_config(base='mmtad_ext::etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py',
+                      epochs=1, name='downstream.py')
     with open(cfg, 'a') as f:
         f.write("\ncustom_imports = dict(imports=['mmtad_ext'], allow_failed_imports=False)\n")
     work = str(tmp_path / 'work')

@@ -2,8 +2,10 @@
 
 Run::
 
-    python tools/analysis_tools/get_flops.py configs/etad/etad_lstm_16e_synthetic-feature.py
-    python tools/analysis_tools/get_flops.py configs/a3d/slow-tiny_16e_synthetic-rgb.py \
+    python tools/analysis_tools/get_flops.py \
+        configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py
+    python tools/analysis_tools/get_flops.py \
+        configs/a3d/slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py \
         --shape 1 1 3 16 64 64 --mode predict
 
 The model is built on the CPU in eval mode and one forward pass on a zero input is traced by

@@ -1,4 +1,5 @@
-# A3D-Slow (paper 002): SlimmableResNet3D in the Slow-8x8 R50 layout + I3D head, trained by
+# A3D-Slow (A3D: Adaptive 3D Networks for Video Action Recognition, arXiv 2011.12384):
+# SlimmableResNet3D in the Slow-8x8 R50 layout + I3D head, trained by
 # A3DRecognizer3D's mutual training. The range preset (mutual_cfg) comes from
 # a3d_range-0.016-1.py or a3d_range-0.06-1.py. Under a distributed launcher the mutual-training
 # train_step needs DelegatingDistributedDataParallel (mmengine's default DDP wrapper would call

@@ -1,6 +1,7 @@
 # Slow-8x8 / SlowFast-4x16 from scratch on Kinetics-400, the SlowFast codes' settings that A3D
-# follows (paper 002, sec. 4): SGD lr 0.8 for 64 clips (8 GPUs x 8), momentum 0.9, wd 1e-4,
-# 34 warm-up epochs, cosine to 196 epochs.
+# follows (A3D: Adaptive 3D Networks for Video Action Recognition, arXiv 2011.12384, sec. 4):
+# SGD lr 0.8 for 64 clips (8 GPUs x 8), momentum 0.9, wd 1e-4, 34 warm-up epochs, cosine to
+# 196 epochs.
 max_epochs = 196
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')

@@ -1,4 +1,5 @@
-# ETAD schedule (paper 001, sec. 4.2): AdamW, lr 1e-3, weight decay 1e-4, 6 epochs, x0.1 after 5.
+# ETAD schedule (ETAD: A Unified Framework for Efficient Temporal Action Detection, arXiv
+# 2205.07134, sec. 4.2): AdamW, lr 1e-3, weight decay 1e-4, 6 epochs, x0.1 after 5.
 max_epochs = 6
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1,
                  val_interval=max_epochs)

@@ -1,9 +1,10 @@
 """BNCalibrationHook: per-sub-network BN calibration at the end of A3D training.
 
-A3D (paper 002, sec. 3.3; from universally slimmable networks): BN statistics differ between
-sub-networks (width, spatial and temporal size), so after training each sub-network of the
-budget table gets its own statistics, recomputed on a few training batches with no weight
-update. The hook asks the model to calibrate every sub-network of the config's ``a3d_table``
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384),
+sec. 3.3 (from universally slimmable networks): BN statistics differ between sub-networks
+(width, spatial and temporal size), so after training each sub-network of the budget table
+gets its own statistics, recomputed on a few training batches with no weight update. The hook
+asks the model to calibrate every sub-network of the config's ``a3d_table``
 (:meth:`A3DRecognizer3D.calibrate`), which stores them in the model's BN bank; the bank is part
 of the model's state dict, so the checkpoint saved right after (the hook runs before
 ``CheckpointHook``) is deployable: ``set_subnet``/``set_budget`` switch instantly. The hook

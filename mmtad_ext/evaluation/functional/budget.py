@@ -1,4 +1,6 @@
-"""Budget table of A3D (paper 002, sec. 3.3): Pareto front and the best row for a budget.
+"""Budget table of A3D: Pareto front and the best row for a budget.
+
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384), sec. 3.3.
 
 A row is a dict with the sub-network (``gamma_w``, ``gamma_s``, ``gamma_t``), its cost
 (``gflops``, ``latency_ms``) and its accuracy (``top1``); ``tools/a3d_budget_table.py`` measures

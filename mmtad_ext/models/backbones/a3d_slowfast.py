@@ -1,4 +1,6 @@
-"""A3DSlowFast: SlowFast with a slimmable, resizable Slow pathway (A3D, paper 002, sec. 3.2).
+"""A3DSlowFast: SlowFast with a slimmable, resizable Slow pathway.
+
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384), sec. 3.2.
 
 A thin subclass of mmaction2's ``ResNet3dSlowFast``. The Slow pathway is built through
 ``conv_cfg``/``norm_cfg`` with :class:`SlimmableConv3d` / :class:`SlimmableBN3d` (as

@@ -1,4 +1,7 @@
-"""Encoder gradient sampling (EGS) around any mmaction2 video backbone (ETAD, paper 001, sec. 3.3).
+"""Encoder gradient sampling (EGS) around any mmaction2 video backbone.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.3.
 
 The wrapper turns a grid of raw snippets ``(B, N, C, T, H, W)`` into snippet features
 ``(B, C', N)`` (backbone + global average pooling) and back-propagates through only a sampled
@@ -41,7 +44,7 @@ NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 
 @MODELS.register_module()
 class EGSBackboneWrapper(BaseModule):
-    """Snippet encoder with encoder gradient sampling (ETAD, paper 001, sec. 3.3 and 4.5).
+    """Snippet encoder with encoder gradient sampling (ETAD, arXiv 2205.07134, sec. 3.3, 4.5).
 
     In eval mode (and with ``sampling_ratio=0``) every snippet is encoded under
     ``torch.no_grad`` in chunks of ``chunk_size``. ``sampling_ratio=0`` is the paper's "0*":

@@ -1,4 +1,6 @@
-"""SlimmableResNet3D: the Slow pathway ResNet of A3D (paper 002, sec. 3) at any width.
+"""SlimmableResNet3D: the Slow pathway ResNet of A3D at any width.
+
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384), sec. 3.
 
 A thin subclass of mmaction2's ``ResNet3dSlowOnly`` (Slow-8x8 R50 layout by default): every conv
 and norm is built through ``conv_cfg``/``norm_cfg`` as :class:`SlimmableConv3d` /

@@ -1,4 +1,7 @@
-"""Slimmable 3D convolution (A3D, paper 002 sec. 3, eq. 2; slimmable networks, Yu et al.).
+"""Slimmable 3D convolution.
+
+*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384),
+sec. 3, eq. 2; slimmable networks (Yu et al.).
 
 A :class:`SlimmableConv3d` owns the weights of the full layer and runs with the first
 ``active_channels(C_out, gamma_w)`` output channels and as many input channels as its input

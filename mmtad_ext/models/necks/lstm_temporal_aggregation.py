@@ -1,4 +1,8 @@
-"""LSTM-boosted temporal aggregation of ETAD (paper 001, sec. 3.2)."""
+"""LSTM-boosted temporal aggregation of ETAD.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.2.
+"""
 from typing import Optional
 
 import torch

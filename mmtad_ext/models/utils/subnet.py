@@ -2,7 +2,8 @@
 
 A sub-network of an A3D model runs at width factor ``gamma_w`` on the clip resampled by
 ``gamma_s`` (space) and ``gamma_t`` (time); its FLOPs scale as ``gamma_w^2 * gamma_s^2 * gamma_t``
-(paper 002, eq. 2). The paper's range presets [0.016, 1] and [0.06, 1] are configs:
+(*A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384),
+eq. 2). The paper's range presets [0.016, 1] and [0.06, 1] are configs:
 ``configs/_base_/models/a3d_range-*.py``.
 """
 import itertools

@@ -1,4 +1,7 @@
-"""EGSBackboneWrapper: encoder gradient sampling (paper 001, sec. 3.3), joint and two-phase.
+"""EGSBackboneWrapper: encoder gradient sampling, joint and two-phase.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134),
+sec. 3.3.
 
 The reference computations here are written independently of the wrapper: plain end-to-end
 training runs the inner backbone over every snippet with gradient; "back-propagating only through

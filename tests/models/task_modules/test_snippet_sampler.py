@@ -1,4 +1,7 @@
-"""SnippetSampler: the snippet draws of encoder gradient sampling (paper 001, Fig. 3)."""
+"""SnippetSampler: the snippet draws of encoder gradient sampling.
+
+*ETAD: A Unified Framework for Efficient Temporal Action Detection* (arXiv 2205.07134), Fig. 3.
+"""
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
-# ActivityNet-1.3 raw videos for end-to-end TAD (paper 001, sec. 4.2). Data layout:
+# ActivityNet-1.3 raw videos for end-to-end TAD (ETAD: A Unified Framework for Efficient
+# Temporal Action Detection, arXiv 2205.07134, sec. 4.2). Data layout:
 #   data/activitynet/annotations/activity_net.v1-3.min.json   (official ActivityNet JSON)
 #   data/activitynet/annotations/blocked.json                   (videos to exclude; optional)
 #   data/activitynet/videos/<video_id>.mp4                      (ids as in the JSON, e.g.

@@ -1,7 +1,8 @@
-# Individually trained SlowFast-4x16 R50 baseline (paper 002, "SlowFast-4x16-R": 74.4 top-1),
-# same data and schedule as the A3D-SlowFast config, plain mmaction2 Recognizer3D +
+# Individually trained SlowFast-4x16 R50 baseline of A3D (A3D: Adaptive 3D Networks for Video
+# Action Recognition, arXiv 2011.12384, Table 1 "SlowFast-4x16-R": 74.4 top-1), same data and
+# schedule as the A3D-SlowFast config (8 GPUs x 8 clips), plain mmaction2 Recognizer3D +
 # ResNet3dSlowFast.
-_base_ = ['./a3d-0.06-1_slowfast-r50_4x16x1_196e_kinetics400-rgb.py']
+_base_ = ['./a3d-0.06-1_slowfast-r50_8xb8-4x16x1-196e_kinetics400-rgb.py']
 model = dict(
     _delete_=True,
     type='Recognizer3D',

@@ -1,11 +1,13 @@
-# ETAD end to end from raw video with encoder gradient sampling (EGS, paper 001 sec. 3.3) on the
-# embedded synthetic video benchmark; trains on 2 CPU cores in minutes (OMP_NUM_THREADS=1 avoids
-# thread oversubscription on a shared machine).
+# ETAD end to end from raw video with encoder gradient sampling (EGS; ETAD: A Unified Framework for
+# Efficient Temporal Action Detection, arXiv 2205.07134, sec. 3.3) on the embedded synthetic video
+# benchmark, 1 process x 4 videos; trains on 2 CPU cores in minutes (OMP_NUM_THREADS=1 avoids thread
+# oversubscription on a shared machine).
 #   python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
 #   python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
-#   python tools/train.py configs/etad/encoder-pretrain_slowonly-r18-tiny_20e_synthetic-clips-video.py \
+#   python tools/train.py \
+#       configs/recognition/slowonly/slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py \
 #       --work-dir work_dirs/encoder_pretrain
-#   python tools/train.py configs/etad/etad-egs_slowonly-r18-tiny_40e_synthetic-video.py
+#   python tools/train.py configs/etad/etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py
 # Encoder: a tiny SlowOnly (ResNet3d-18 layout, 8 base channels) on 4-frame 32x32 snippets,
 # 32 snippets per video, pretrained by clip classification (the paper's Kinetics pretraining),
 # first two stages and all BN frozen, random EGS ratio 0.1.

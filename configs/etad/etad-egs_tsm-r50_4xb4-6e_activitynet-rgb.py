@@ -1,11 +1,12 @@
-# ETAD end to end on ActivityNet-1.3 raw videos with encoder gradient sampling (paper 001,
-# sec. 3.3 and 4.2, Tab. 3 "TSM-ResNet50, 10%": 36.75 avg mAP at 4x23 GB).
+# ETAD end to end on ActivityNet-1.3 raw videos with encoder gradient sampling (ETAD: A Unified
+# Framework for Efficient Temporal Action Detection, arXiv 2205.07134, sec. 3.3 and 4.2, Tab. 3
+# "TSM-ResNet50, 10%": 36.75 avg mAP at 4x23 GB), 4 GPUs x 4 videos.
 # Encoder: TSM-R50 (Kinetics-400 pretrained, not fine-tuned), 8-frame snippets at 224, first two
 # stages and all BN frozen, encoder lr 1e-6 (lr_mult 1e-3 of the detector's 1e-3); random EGS
 # 10%. Paths: see configs/_base_/datasets/activitynet/video.py; the TSM recognizer checkpoint,
 # e.g. mmaction2's tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb, goes to
 # checkpoints/tsm_r50_k400.pth (its "backbone.*" keys match the wrapper's).
-#   python tools/train.py configs/etad/etad-egs_tsm-r50_6e_activitynet-video.py \
+#   python tools/train.py configs/etad/etad-egs_tsm-r50_4xb4-6e_activitynet-rgb.py \
 #       --launcher pytorch   # 4 GPUs x 4 videos; single GPU: mode='two_phase' needs less memory
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/activitynet/video.py',

@@ -1,12 +1,18 @@
-# Pretraining of the tiny SlowOnly encoder of the synthetic raw-video ETAD configs, as the
-# paper's encoders are pretrained on Kinetics-400 before end-to-end TAD (paper 001, sec. 4.2):
-# clip classification of the 10 patterns of the shared renderer (the A3D synthetic clips, a
-# different set of renders than the TAD videos), 4-frame clips at 32x32 like the TAD snippets.
+# Pretrains the encoder of the EGS demo: the tiny SlowOnly (ResNet3d-18 layout, 8 base channels)
+# that configs/etad/etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py fine-tunes end to end.
+# It stands in for the Kinetics-400 pretraining of the encoders of ETAD (ETAD: A Unified Framework
+# for Efficient Temporal Action Detection, arXiv 2205.07134, sec. 4.2): clip classification of
+# the 10 patterns of the shared renderer (the A3D synthetic clips, a different set of renders
+# than the TAD videos), 4-frame clips (interval 3) at 32x32 like the TAD snippets, 1 process
+# (CPU) x 16 clips, 20 epochs.
 #   python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
-#   python tools/train.py configs/etad/encoder-pretrain_slowonly-r18-tiny_20e_synthetic-clips-video.py \
+#   python tools/train.py \
+#       configs/recognition/slowonly/slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py \
 #       --work-dir work_dirs/encoder_pretrain
 # The TAD config loads work_dirs/encoder_pretrain/epoch_20.pth (keys "backbone.*").
-_base_ = ['../_base_/datasets/a3d_synthetic_clips/rgb-8x2x1.py', '../_base_/default_runtime.py']
+_base_ = [
+    '../../_base_/datasets/a3d_synthetic_clips/rgb-8x2x1.py', '../../_base_/default_runtime.py'
+]
 clip_len, frame_interval = 4, 3
 train_pipeline = [
     dict(type='DecordInit'),

@@ -1,5 +1,6 @@
-# A3D-SlowFast-4x16-[0.06, 1] R50 on Kinetics-400 (paper 002, Table 1: 75.7 top-1 at x1, 74.9 at
-# x0.5, 71.6 at x0.25; the paper trains A3D-SlowFast with the [0.06, 1] range only, sec. 4).
+# A3D-SlowFast-4x16-[0.06, 1] R50 on Kinetics-400, 8 GPUs x 8 clips (A3D: Adaptive 3D Networks
+# for Video Action Recognition, arXiv 2011.12384, Table 1: 75.7 top-1 at x1, 74.9 at x0.5, 71.6
+# at x0.25; the paper trains A3D-SlowFast with the [0.06, 1] range only, sec. 4).
 # Slow pathway: slimmable, 4 frames (tau = 8) resampled by gamma_s/gamma_t (2/3/4 frames);
 # Fast pathway: never slimmed, 32 frames (alpha = 8), beta = 1/8; adaptive lateral fusion.
 # Data (not shipped): 32 frames x interval 2, layout of _base_/datasets/a3d_kinetics400/.

@@ -1,10 +1,11 @@
-# ETAD end to end on THUMOS14 raw videos with encoder gradient sampling (paper 001, sec. 3.3,
-# 4.2): R(2+1)D-34 encoder (TSP / Kinetics pretrained) on 16-frame snippets at 112 px, first two
-# stages and all BN frozen, encoder lr 1e-6, random EGS 10%, 128-snippet sliding windows with
-# stride 64. Paths: see configs/_base_/datasets/thumos14/video.py; the encoder checkpoint (an
-# mmaction2 Recognizer3D checkpoint, e.g. r2plus1d_r34 on Kinetics-400, or TSP weights converted
-# to that layout) goes to checkpoints/r2plus1d_r34_tsp.pth.
-#   python tools/train.py configs/etad/etad-egs_r2plus1d-r34_6e_thumos14-video.py
+# ETAD end to end on THUMOS14 raw videos with encoder gradient sampling (ETAD: A Unified Framework
+# for Efficient Temporal Action Detection, arXiv 2205.07134, sec. 3.3, 4.2), one GPU x 4 videos
+# (two-phase EGS runs in a single process): R(2+1)D-34 encoder (TSP / Kinetics pretrained) on
+# 16-frame snippets at 112 px, first two stages and all BN frozen, encoder lr 1e-6, random EGS 10%,
+# 128-snippet sliding windows with stride 64. Paths: see configs/_base_/datasets/thumos14/video.py;
+# the encoder checkpoint (an mmaction2 Recognizer3D checkpoint, e.g. r2plus1d_r34 on Kinetics-400,
+# or TSP weights converted to that layout) goes to checkpoints/r2plus1d_r34_tsp.pth.
+#   python tools/train.py configs/etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/thumos14/video.py',
     '../_base_/schedules/adamw_6e.py', '../_base_/default_runtime.py'

@@ -1,6 +1,7 @@
-# Individually trained Slow-8x8 R50 baseline (paper 002, "Slow-8x8-R": 74.2 top-1), same data and
-# schedule as the A3D-Slow configs, plain mmaction2 Recognizer3D + ResNet3dSlowOnly.
-_base_ = ['./a3d-0.016-1_slow-r50_8x8x1_196e_kinetics400-rgb.py']
+# Individually trained Slow-8x8 R50 baseline of A3D (A3D: Adaptive 3D Networks for Video Action
+# Recognition, arXiv 2011.12384, Table 1 "Slow-8x8-R": 74.2 top-1), same data and schedule as
+# the A3D-Slow configs (8 GPUs x 8 clips), plain mmaction2 Recognizer3D + ResNet3dSlowOnly.
+_base_ = ['./a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py']
 model = dict(
     _delete_=True,
     type='Recognizer3D',

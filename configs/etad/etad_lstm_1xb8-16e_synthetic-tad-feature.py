@@ -1,12 +1,12 @@
-# ETAD on the embedded synthetic feature benchmark (what `make demo` runs). Classes come from the
-# built-in video-level classification head, trained jointly. The benchmark is small (160
-# training videos, 200 validation videos), so the schedule trades the paper's 6 epochs of batch
-# 16 for 16 epochs of batch 8 (320 iterations) and a higher learning rate, and resizes the
-# videos (96-256 snippets) to 64 snippets instead of 128 (2080 valid proposals, 125 sampled at
-# 6%). The proposal head is the public code's structure, narrowed so that the ratio-1.0
-# baseline trains in minutes on 2 CPU cores (RoIAlign of 16 points from 32 channels, one
-# sampling point per bin, FC widths 128/64); everything else is the paper's / public code's
-# setting.
+# ETAD on the embedded synthetic feature benchmark (what `make demo` runs), 1 process (CPU) x 8
+# videos. Classes come from the built-in video-level classification head, trained jointly. The
+# benchmark is small (160 training videos, 200 validation videos), so the schedule trades the
+# paper's 6 epochs of batch 16 for 16 epochs of batch 8 (320 iterations) and a higher learning
+# rate, and resizes the videos (96-256 snippets) to 64 snippets instead of 128 (2080 valid
+# proposals, 125 sampled at 6%). The proposal head is the public code's structure, narrowed so
+# that the ratio-1.0 baseline trains in minutes on 2 CPU cores (RoIAlign of 16 points from 32
+# channels, one sampling point per bin, FC widths 128/64); everything else is the paper's / public
+# code's setting.
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/synthetic_tad/feature.py',
     '../_base_/schedules/adamw_6e.py', '../_base_/default_runtime.py'

@@ -1,9 +1,12 @@
-# A3D on the synthetic clip task (trains on CPU in minutes): a tiny Slow ResNet (bottleneck,
-# one block per stage, 16 base channels) with the [0.016, 1] range preset.
+# A3D on the synthetic clip task (trains on CPU in minutes, 1 process x 16 clips of 8 frames at
+# interval 2): a tiny Slow ResNet (bottleneck, one block per stage, 16 base channels) with the
+# [0.016, 1] range preset.
 #   python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
-#   python tools/train.py configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py
-#   python tools/a3d_budget_table.py configs/a3d/a3d-0.016-1_slow-tiny_16e_synthetic-rgb.py \
-#       work_dirs/a3d-0.016-1_slow-tiny_16e_synthetic-rgb/epoch_16.pth
+#   python tools/train.py \
+#       configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py
+#   python tools/a3d_budget_table.py \
+#       configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py \
+#       work_dirs/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb/epoch_16.pth
 _base_ = [
     '../_base_/default_runtime.py', '../_base_/models/a3d_slow_r50.py',
     '../_base_/models/a3d_range-0.016-1.py', '../_base_/datasets/a3d_synthetic_clips/rgb-8x2x1.py',
