@@ -97,7 +97,7 @@ def saved_bytes_and_step(model, data):
         losses = model(**data, mode='loss')
     loss = sum(losses.values())
     loss.backward()
-    return total, float(loss)
+    return total, float(loss.detach())
 
 
 def step_time(model, data, device):
