@@ -59,6 +59,9 @@ def add_mim_extension():
 
 def setup_kwargs() -> dict:
     """Keyword arguments of ``setuptools.setup`` (tests read them without building)."""
+    extras = dict(tests=parse_requirements('requirements/tests.txt'),
+                  blockdrop=parse_requirements('requirements/blockdrop.txt'))
+    extras['all'] = extras['tests'] + extras['blockdrop']
     return dict(
         name='mmtad_ext',
         version=get_version(),
@@ -72,11 +75,7 @@ def setup_kwargs() -> dict:
         include_package_data=True,
         package_data={'mmtad_ext': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
         install_requires=parse_requirements(),
-        extras_require=dict(
-            tests=parse_requirements('requirements/tests.txt'),
-            blockdrop=parse_requirements('requirements/blockdrop.txt'),
-            all=parse_requirements('requirements/tests.txt') +
-            parse_requirements('requirements/blockdrop.txt')),
+        extras_require=extras,
         license='Apache License 2.0',
         zip_safe=False,
     )

@@ -15,17 +15,13 @@ def _load_setup():
     return module
 
 
-def _setup_kwargs():
-    return _load_setup().setup_kwargs()
-
-
 def _requirement_names(reqs):
     from packaging.requirements import Requirement
     return {Requirement(r).name.lower() for r in reqs}
 
 
 def test_install_requires_are_ranges_and_pins_live_in_constraints():
-    kw = _setup_kwargs()
+    kw = _load_setup().setup_kwargs()
     reqs = kw['install_requires']
     assert not [r for r in reqs if '==' in r]
     assert {'torch', 'mmengine', 'mmcv', 'mmaction2', 'mmdet', 'decord',

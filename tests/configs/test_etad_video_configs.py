@@ -1,5 +1,4 @@
 """The raw-video ETAD configs: every model builds; the synthetic one trains with the Runner."""
-import copy
 import glob
 import os.path as osp
 
