@@ -76,6 +76,11 @@ class EGSBackboneWrapper(BaseModule):
             freezes the first two stages). Defaults to ().
         norm_eval (bool): Keep every BN / LN / GN / IN layer in eval mode while training (frozen
             running statistics; paper setting). Defaults to True.
+        keep_temporal (bool): Keep the backbone's temporal tokens of each snippet instead of
+            pooling them: a backbone output (M, C', t, h, w) or (M, C', t) gives features
+            (B, C', N * t) in time order (e.g. ``VideoMAEEncoder(out_type='temporal')``, t = 8
+            per 16-frame snippet, as OpenTAD's end-to-end VideoMAE). Sampling stays per snippet.
+            Defaults to False.
         with_cp (bool): Activation checkpointing of each with-gradient backbone call
             (``torch.utils.checkpoint``): only the chunk's input is saved and the backbone
             is re-run in the backward pass. Defaults to False.
@@ -95,6 +100,7 @@ class EGSBackboneWrapper(BaseModule):
                  frozen_modules: Sequence[str] = (),
                  norm_eval: bool = True,
                  with_cp: bool = False,
+                 keep_temporal: bool = False,
                  input_format: str = 'NCTHW',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -113,6 +119,9 @@ class EGSBackboneWrapper(BaseModule):
         self.chunk_size = int(chunk_size)
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.keep_temporal = keep_temporal
+        if keep_temporal and input_format != 'NCTHW':
+            raise ValueError("EGSBackboneWrapper: keep_temporal needs input_format='NCTHW'")
         self.frozen_modules = tuple(frozen_modules)
         modules = dict(self.backbone.named_modules())
         for name in self.frozen_modules:
@@ -156,13 +165,18 @@ class EGSBackboneWrapper(BaseModule):
 
     # -- encoding -----------------------------------------------------------------------------
     def _encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """Backbone + global average pooling: (M, C, T, H, W) -> (M, C')."""
+        """Backbone + pooling: (M, C, T, H, W) -> (M, C') or, ``keep_temporal``, (M, C', t)."""
         m, t = clips.shape[0], clips.shape[2]
         if self.input_format == 'NCHW':  # 2D / TSM backbone: frames of all clips in one batch
             clips = clips.transpose(1, 2).flatten(0, 1)  # (M * T, C, H, W)
         out = self.backbone(clips)
         if isinstance(out, (tuple, list)):
             out = out[-1]
+        if self.keep_temporal:
+            if out.dim() not in (3, 5):
+                raise ValueError('EGSBackboneWrapper(keep_temporal=True) needs backbone outputs '
+                                 f'(M, C, t) or (M, C, t, h, w), got {tuple(out.shape)}')
+            return out.flatten(3).mean(-1) if out.dim() == 5 else out  # (M, C', t)
         if out.dim() > 2:
             out = out.flatten(2).mean(-1)  # (M, C', t, h, w) or (M * T, C', h, w) -> (., C')
         if self.input_format == 'NCHW':
@@ -188,6 +202,22 @@ class EGSBackboneWrapper(BaseModule):
         return torch.cat(outs)
 
     @staticmethod
+    def _to_output(feats: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """Per-snippet features (B * N, C') or (B * N, C', t) -> (B, C', N) or (B, C', N * t)."""
+        if feats.dim() == 2:
+            return feats.view(b, n, -1).transpose(1, 2)  # (B, C', N)
+        c, t = feats.shape[1:]
+        return feats.view(b, n, c, t).permute(0, 2, 1, 3).reshape(b, c, n * t)
+
+    @staticmethod
+    def _from_output(grad: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """Inverse of :meth:`_to_output` for a feature gradient: -> (B * N, C'[, t])."""
+        c, length = grad.shape[1:]
+        if length == n:
+            return grad.transpose(1, 2).reshape(b * n, c)
+        return grad.view(b, c, n, length // n).permute(0, 2, 1, 3).reshape(b * n, c, -1)
+
+    @staticmethod
     def _check_inputs(inputs: torch.Tensor) -> None:
         if inputs.dim() != 6:
             raise ValueError('EGSBackboneWrapper expects raw snippets of shape (B, N, C, T, H, W) '
@@ -204,8 +234,8 @@ class EGSBackboneWrapper(BaseModule):
         """Features of every snippet without a graph: (B, N, C, T, H, W) -> (B, C', N)."""
         self._check_inputs(inputs)
         b, n = inputs.shape[:2]
-        feats = self._encode_chunks(inputs.flatten(0, 1), grad=False)  # (B * N, C')
-        return feats.view(b, n, -1).transpose(1, 2).contiguous()  # (B, C', N)
+        feats = self._encode_chunks(inputs.flatten(0, 1), grad=False)  # (B * N, C'[, t])
+        return self._to_output(feats, b, n).contiguous()  # (B, C', N[ * t])
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Snippet features (B, C', N); in training, joint EGS (see the module docstring).
@@ -228,10 +258,10 @@ class EGSBackboneWrapper(BaseModule):
             rest = rest_mask.nonzero().squeeze(1)  # (B * (N - n_s),)
             feats_b = self._encode_chunks(clips[rest], grad=False)  # X_b, no saved activations
             feats_a = self._encode_chunks(clips[sampled], grad=True)  # X_a, with gradient
-            feats = feats_a.new_zeros(clips.shape[0], feats_a.shape[1])
+            feats = feats_a.new_zeros(clips.shape[0], *feats_a.shape[1:])
             feats = feats.index_copy(0, rest, feats_b.to(feats_a.dtype))
             feats = feats.index_copy(0, sampled, feats_a)  # (B * N, C'), original order
-        return feats.view(b, n, -1).transpose(1, 2)  # (B, C', N)
+        return self._to_output(feats, b, n)  # (B, C', N[ * t])
 
     def backward_sampled(self, inputs: torch.Tensor, feat_grad: torch.Tensor) -> torch.Tensor:
         """Second phase: re-encode the sampled snippets and back-propagate ``feat_grad``.
@@ -249,7 +279,7 @@ class EGSBackboneWrapper(BaseModule):
         if sampled.numel() == 0:
             return sampled
         clips = inputs.flatten(0, 1)[sampled]  # (B * n_s, C, T, H, W)
-        grads = feat_grad.transpose(1, 2).reshape(b * n, -1)[sampled]  # (B * n_s, C')
+        grads = self._from_output(feat_grad, b, n)[sampled]  # (B * n_s, C'[, t])
         for start in range(0, clips.shape[0], self.chunk_size):
             out = self._encode_grad(clips[start:start + self.chunk_size])
             if out.requires_grad:  # False only if every parameter is frozen
