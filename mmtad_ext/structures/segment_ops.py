@@ -1,8 +1,9 @@
 """Tensor operations on temporal segments ``[start, end]`` (last dimension of size 2).
 
 The one home of segment geometry: the temporal IoU used by the heads, the metric
-(``evaluation.functional.eval_detection``) and the proposal recall, and the offset encoding of
-ETAD's cascade. (NMS runs through mmcv's ops on unit-height boxes, whose IoU is this tIoU; see
+(``evaluation.functional.eval_detection``) and the proposal recall, the 1-D DIoU / GIoU of
+ActionFormer's regression loss and block drop's regression distillation, and the offset encoding
+of ETAD's cascade. (NMS runs through mmcv's ops on unit-height boxes, whose IoU is this tIoU; see
 ``evaluation/functional/nms.py``.)"""
 import torch
 
@@ -30,6 +31,54 @@ def segment_iou(segments: torch.Tensor, targets: torch.Tensor,
     union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny),
                        torch.zeros_like(inter))
+
+
+def _enclosing(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Length of the smallest segment enclosing both, row by row."""
+    return torch.maximum(a[..., 1], b[..., 1]) - torch.minimum(a[..., 0], b[..., 0])
+
+
+def segment_diou(segments: torch.Tensor, targets: torch.Tensor,
+                 eps: float = 1e-8) -> torch.Tensor:
+    """Aligned 1-D distance-IoU: ``IoU - (centre distance / enclosing length) ** 2``.
+
+    The 1-D form of DIoU (*Distance-IoU Loss*, arXiv 1911.08287) as ActionFormer's
+    ``ctr_diou_loss_1d`` computes it (``1 - segment_diou`` is its loss). mmdet's DIoU is 2-D: a
+    segment as a unit-height box adds the box diagonal's height term and is off by up to ~6e-3.
+
+    Args:
+        segments (Tensor): (..., 2) segments.
+        targets (Tensor): (..., 2) segments, the same shape.
+        eps (float): Lower bound of the enclosing length. Defaults to 1e-8.
+
+    Returns:
+        Tensor: ``segments.shape[:-1]`` DIoU in [-1, 1].
+    """
+    iou = segment_iou(segments, targets, aligned=True)
+    centre = 0.5 * ((segments[..., 0] + segments[..., 1]) - (targets[..., 0] + targets[..., 1]))
+    return iou - (centre / _enclosing(segments, targets).clamp(min=eps))**2
+
+
+def segment_giou(segments: torch.Tensor, targets: torch.Tensor,
+                 eps: float = 1e-8) -> torch.Tensor:
+    """Aligned 1-D generalised IoU: ``IoU - (enclosing - union) / enclosing``.
+
+    (*Generalized Intersection over Union*, arXiv 1902.09630, in one dimension.)
+
+    Args:
+        segments (Tensor): (..., 2) segments.
+        targets (Tensor): (..., 2) segments, the same shape.
+        eps (float): Lower bound of the enclosing length. Defaults to 1e-8.
+
+    Returns:
+        Tensor: ``segments.shape[:-1]`` GIoU in [-1, 1].
+    """
+    iou = segment_iou(segments, targets, aligned=True)
+    inter = (torch.minimum(segments[..., 1], targets[..., 1]) -
+             torch.maximum(segments[..., 0], targets[..., 0])).clamp(min=0)
+    union = (segments[..., 1] - segments[..., 0]) + (targets[..., 1] - targets[..., 0]) - inter
+    enclosing = _enclosing(segments, targets).clamp(min=eps)
+    return iou - (enclosing - union) / enclosing
 
 
 def encode_offsets(proposals: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
