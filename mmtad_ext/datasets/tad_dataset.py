@@ -284,5 +284,6 @@ class TADDataset(BaseDataset):
                 continue
             samples.append(dict(base, window_start=t0, window_duration=span,
                                 window_start_snippet=w0, num_snippets=num_snippets,
+                                valid_length=min(size, num_snippets - w0),
                                 gt_segments=clipped[keep], gt_labels=labels[keep]))
         return samples
