@@ -65,15 +65,16 @@ class TADDataset(BaseDataset):
     """ActivityNet-format TAD dataset over pre-extracted snippet features or raw videos.
 
     With ``modality='video'`` every sample points at ``<data_prefix['video']>/<name><video_ext>``
-    (``name = filename_tmpl.format(video_id)``; ``filename``, ``total_frames``); ``DecodeTADSnippets`` then decodes a grid of
-    ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
+    (``name = filename_tmpl.format(video_id)``; ``filename``, ``total_frames``);
+    ``DecodeTADSnippets`` then decodes a grid of ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
     ``snippet_stride`` frames apart in the sliding regime) and mmaction2's transforms
     resize/crop them. Each video is opened with decord while indexing, so a missing, corrupt or
     truncated video raises an error naming the file (or is skipped and counted with
     ``skip_invalid=True``); the annotated duration is checked against the file
     (``duration_check``) and videos shorter than one snippet are reported. Subset names are
     normalised (``train`` -> ``training``...) in the config and in the annotation file alike,
-    and a dataset left without any sample is an error naming the subset. Annotations are handled exactly as in the feature modality.
+    and a dataset left without any sample is an error naming the subset. Annotations are
+    handled exactly as in the feature modality.
 
     Each sample is one video (``regime='resize'``: the features are later resized to
     ``temporal_dim`` snippets, ActivityNet practice) or one window of ``temporal_dim`` snippets
