@@ -48,17 +48,23 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> dict:
     try:
         checkpoint = _load_checkpoint(filename, map_location=map_location)
     except Exception as e:  # EOFError, UnpicklingError, RuntimeError (zip), ...
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        if 'weights_only' in str(e) and 'GLOBAL' in str(e):
-            reason = ('it holds Python objects outside the allow-list of '
-                      'mmtad_ext.compat.mmengine_checkpoint_globals: '
-                      + str(e).split('GLOBAL')[1].split('was not')[0].strip())
         raise CheckpointError(f'cannot read checkpoint file {filename}: not a complete torch '
-                              f'checkpoint ({type(e).__name__}: {reason})') from e
+                              f'checkpoint ({_load_failure(e)})') from e
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f'checkpoint file {filename} holds a {type(checkpoint).__name__}, '
                               'not a dict with a "state_dict"')
     return checkpoint
+
+
+def _load_failure(e: Exception) -> str:
+    """The useful part of a ``torch.load`` error: torch's weights-only advice (to load with
+    ``weights_only=False``) is dropped, the unpickler's own reason kept."""
+    text = str(e)
+    if 'WeightsUnpickler error:' in text:  # the reason follows, after blank lines
+        reason = text.split('WeightsUnpickler error:')[1].strip().splitlines()[0]
+        return f'{type(e).__name__}: {reason}'
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return f'{type(e).__name__}: {lines[0][:200]}' if lines else type(e).__name__
 
 
 def state_dict_mismatch(model: torch.nn.Module, state_dict: dict,

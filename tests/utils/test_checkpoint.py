@@ -67,7 +67,7 @@ def test_unreadable_files_name_the_file(tmp_path):
         with pytest.raises(CheckpointError, match=rf'cannot read checkpoint file .*{bad.name}') \
                 as info:
             read_checkpoint(str(bad))
-        assert 'weights_only=False' not in str(info.value)
+        assert 'weights_only' not in str(info.value)
     tensor = tmp_path / 'tensor.pth'
     torch.save(torch.zeros(2), tensor)
     with pytest.raises(CheckpointError, match='holds a Tensor'):
