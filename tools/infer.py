@@ -25,6 +25,7 @@ from mmengine.logging import print_log
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.apis import inference_detector, init_detector
+from tad_timeline import plot_timeline  # tools/tad_timeline.py (matplotlib, Agg)
 
 
 def parse_args(argv=None):
@@ -59,13 +60,9 @@ def filter_detections(detections, score_thr=0.0, topk=0):
     return kept[:topk] if topk > 0 else kept
 
 
-def plot_path(plot, video_name, num_videos):
-    if plot.lower().endswith('.png'):
-        if num_videos > 1:
-            raise ValueError(f'--plot {plot} is one file but {num_videos} videos were given: '
-                             'give a folder')
-        return plot
-    return osp.join(plot, f'{video_name}.png')
+def plot_path(plot, video_name):
+    """``--plot`` itself if it names a PNG file, else ``<plot>/<video_name>.png``."""
+    return plot if plot.lower().endswith('.png') else osp.join(plot, f'{video_name}.png')
 
 
 def main(argv=None):
@@ -76,6 +73,9 @@ def main(argv=None):
     names = [osp.splitext(osp.basename(v))[0] for v in args.videos]
     if len(set(names)) != len(names):
         raise ValueError(f'two inputs have the same video id (file name): {names}')
+    if args.plot and args.plot.lower().endswith('.png') and len(names) > 1:
+        raise ValueError(f'--plot {args.plot} is one file but {len(names)} videos were given: '
+                         'give a folder')
     database = {}
     if args.ann_file:
         from mmtad_ext.datasets.tad_dataset import load_annotation_json
@@ -94,8 +94,7 @@ def main(argv=None):
                       f'{d["label"]} {d["segment"][0]:.2f}-{d["segment"][1]:.2f} s '
                       f'({d["score"]:.3f})' for d in dets[:3]), logger='current')
         if args.plot:
-            from tad_timeline import plot_timeline
-            path = plot_path(args.plot, res['video_name'], len(args.videos))
+            path = plot_path(args.plot, res['video_name'])
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
             gt = database.get(res['video_name'], {}).get('annotations')
             plot_timeline(path, res['video_name'], res['duration'], dets, gt,
