@@ -9,6 +9,7 @@ window merging, NMS, class fusion).
 """
 import copy
 import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -69,7 +70,8 @@ def _class_names(cfg: Config, checkpoint_meta: Optional[dict]) -> List[str]:
 def init_detector(config: Union[str, Path, Config],
                   checkpoint: Optional[str] = None,
                   device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> nn.Module:
+                  cfg_options: Optional[dict] = None,
+                  classes: Optional[Sequence[str]] = None) -> nn.Module:
     """Build a TAD model from a config and load its checkpoint (strictly).
 
     Args:
@@ -78,6 +80,9 @@ def init_detector(config: Union[str, Path, Config],
             Defaults to None.
         device (str | torch.device): Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
+        classes (Sequence[str], optional): Class names in label order. Defaults to None: the
+            checkpoint's ``dataset_meta`` (saved by training), else the config's test dataset
+            (``class_map``, else the labels of its annotation file).
 
     Returns:
         nn.Module: The model in eval mode, with ``model.cfg`` (the config) and
@@ -100,7 +105,13 @@ def init_detector(config: Union[str, Path, Config],
     if checkpoint is not None:
         meta = load_weights_strict(model, checkpoint).get('meta')
     model.cfg = config
-    model.dataset_meta = dict(classes=tuple(_class_names(config, meta)))
+    if classes is None:
+        try:
+            classes = _class_names(config, meta)
+        except (OSError, ValueError) as e:
+            raise type(e)(f'{e}; the class names come from the checkpoint (saved by training) '
+                          'or the config\'s test dataset: pass classes=[...]') from e
+    model.dataset_meta = dict(classes=tuple(classes))
     model.to(device)
     model.eval()
     return model
@@ -111,7 +122,8 @@ def inference_detector(model: nn.Module,
                        duration: Optional[float] = None,
                        batch_size: Optional[int] = None,
                        progress: bool = False,
-                       class_scores: Optional[Sequence[float]] = None) -> dict:
+                       class_scores: Optional[Sequence[float]] = None,
+                       prefetch: bool = True) -> dict:
     """Detect the actions of one video (raw video or snippet-feature file).
 
     The input type follows the config's test dataset (``modality='video'``: a video file
@@ -129,6 +141,8 @@ def inference_detector(model: nn.Module,
         class_scores (Sequence[float], optional): External video-level class scores (K,) for
             class-agnostic detectors, like ``TADMetric``'s ``class_score_file``. Defaults to
             None (the model's ``pred_class_scores``, or the config's ``class_score_file``).
+        prefetch (bool): Prepare the next batch of windows in a second thread while the model
+            runs. Defaults to True.
 
     Returns:
         dict: ``video_name``, ``duration`` (s), ``num_windows`` and ``detections``: a list of
@@ -156,10 +170,19 @@ def inference_detector(model: nn.Module,
     metric = METRICS.build(metric_cfg)
     metric.dataset_meta = dict(model.dataset_meta)
 
+    def load(i: int) -> list:  # decode / load and transform the windows of one batch
+        return [dataset.pipeline(copy.deepcopy(s)) for s in samples[i:i + batch_size]]
+
     bar = ProgressBar(len(samples)) if progress else None
-    with torch.no_grad():
-        for i in range(0, len(samples), batch_size):
-            data = [dataset.pipeline(copy.deepcopy(s)) for s in samples[i:i + batch_size]]
+    starts = list(range(0, len(samples), batch_size))
+    # one thread prepares the next batch while the model runs (decord and torch release the
+    # GIL): at most two batches of windows are in memory, whatever the video's length
+    with ThreadPoolExecutor(max_workers=1) as pool, torch.no_grad():
+        pending = pool.submit(load, 0) if prefetch else None
+        for k, i in enumerate(starts):
+            data = pending.result() if prefetch else load(i)
+            if prefetch and k + 1 < len(starts):
+                pending = pool.submit(load, starts[k + 1])
             outputs = model.test_step(pseudo_collate(data))
             metric.process(None, outputs)
             del data, outputs
