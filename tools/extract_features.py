@@ -124,7 +124,8 @@ def extract_video(model, transforms: Compose, path: str, clip_len: int, interval
                        width=meta['width'], temporal_dim=n, window_start_snippet=w0,
                        snippet_stride=stride)
         imgs = transforms(decode(results))['imgs']  # (crops * n, C, T, H, W) after FormatShape
-        data = model.data_preprocessor(dict(inputs=[torch.as_tensor(imgs)], data_samples=None), False)
+        data = model.data_preprocessor(
+            dict(inputs=[torch.as_tensor(imgs)], data_samples=None), False)  # normalised
         out, _ = model.extract_feat(data['inputs'], stage='backbone')
         outs = out if isinstance(out, (tuple, list)) else [out]  # SlowFast: two pathways
         f = torch.cat([o.flatten(2).mean(-1) for o in outs], dim=1)  # (crops * n, C)

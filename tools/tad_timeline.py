@@ -17,7 +17,8 @@ def plot_timeline(path: str,
         path (str): Output PNG.
         video_name (str): Title.
         duration (float): Video length (s), the x range.
-        detections (Sequence[dict]): ``{label, score, segment}``; drawn with opacity = score.
+        detections (Sequence[dict]): ``{label, score, segment}``; drawn with an opacity that
+            grows with the score relative to the best one.
         ground_truth (Sequence[dict], optional): ``{label, segment}`` drawn in a thin bar
             above each class row. Defaults to None.
         classes (Sequence[str], optional): Row order. Defaults to the labels present, sorted.
@@ -34,11 +35,12 @@ def plot_timeline(path: str,
         {d['label'] for d in detections} | {g['label'] for g in gt})
     index: Dict[str, int] = {c: i for i, c in enumerate(rows)}
     fig, ax = plt.subplots(figsize=(10, 1.0 + 0.45 * max(len(rows), 1)))
+    top = max([d['score'] for d in detections] + [1e-12])
     for d in detections:
         if d['label'] in index:
             s, e = d['segment']
             ax.broken_barh([(s, e - s)], (index[d['label']] - 0.4, 0.5), color='tab:blue',
-                           alpha=float(min(max(d['score'], 0.05), 1.0)))
+                           alpha=0.15 + 0.85 * float(max(d['score'], 0.0)) / top)
     for g in gt:
         if g['label'] in index:
             s, e = g['segment']
@@ -48,7 +50,8 @@ def plot_timeline(path: str,
     ax.set_ylim(len(rows) - 0.5, -0.6)
     ax.set_xlim(0, duration)
     ax.set_xlabel('time (s)')
-    title = f'{video_name}: {len(detections)} detections (blue, opacity = score)'
+    title = (f'{video_name}: {len(detections)} detections (blue, opacity ~ score, best '
+             f'{top:.3g})')
     ax.set_title(title + (', ground truth (green)' if gt else ''))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
