@@ -39,7 +39,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
-from mmtad_ext.apis.inference import load_weights_strict
+from mmtad_ext.utils import load_detector_checkpoint
 from mmtad_ext.datasets.transforms.video_transforms import probe_video
 from mmtad_ext.registry import MODELS
 
@@ -96,7 +96,7 @@ def build_extractor(cfg: Config, checkpoint: str, device: str):
     if checkpoint.lower() == 'none':
         model.init_weights()
     else:
-        load_weights_strict(model, checkpoint)
+        load_detector_checkpoint(model, checkpoint)
     return model.to(device).eval()
 
 

@@ -18,22 +18,10 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from mmtad_ext.registry import DATASETS, METRICS, MODELS
-
-
-def load_weights_strict(model: nn.Module, checkpoint: str) -> dict:
-    """Load ``checkpoint`` strictly; every error names the file."""
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    try:
-        return load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    except Exception as e:  # EOFError, UnpicklingError, RuntimeError (key/size mismatch)...
-        raise RuntimeError(f'cannot load checkpoint {checkpoint} into {type(model).__name__} '
-                           f'(corrupt, or a checkpoint of another model/config): '
-                           f'{type(e).__name__}: {str(e)[:2000]}') from e
+from mmtad_ext.utils import load_detector_checkpoint
 
 
 def _test_dataset_cfg(cfg: Config) -> dict:
@@ -103,7 +91,7 @@ def init_detector(config: Union[str, Path, Config],
     model = MODELS.build(config.model)
     meta = None
     if checkpoint is not None:
-        meta = load_weights_strict(model, checkpoint).get('meta')
+        meta = load_detector_checkpoint(model, checkpoint).get('meta')
     model.cfg = config
     if classes is None:
         try:

@@ -9,6 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmtad_ext.utils import CheckpointError
 from mmtad_ext.apis import inference_detector, init_detector
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
 from mmtad_ext.datasets.transforms import DecodeTADSnippets
@@ -121,12 +122,12 @@ def test_checkpoint_errors_name_the_file(feature_setup, tmp_path):
     _, cfg_path, ckpt = feature_setup
     empty = tmp_path / 'empty.pth'
     empty.write_bytes(b'')
-    with pytest.raises(RuntimeError, match='empty.pth'):
+    with pytest.raises(CheckpointError, match='empty.pth'):
         init_detector(cfg_path, str(empty))
     # a checkpoint of another model: missing and unexpected keys are an error, not a warning
     other = tmp_path / 'other.pth'
     torch.save(dict(state_dict={'neck.foo.weight': torch.zeros(2)}), other)
-    with pytest.raises(RuntimeError, match=r'other.pth[\s\S]*missing keys'):
+    with pytest.raises(CheckpointError, match=r'other.pth[\s\S]*missing from the checkpoint'):
         init_detector(cfg_path, str(other))
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         init_detector(cfg_path, str(tmp_path / 'nope.pth'))

@@ -94,5 +94,5 @@ def test_resumable_and_sharded(video_dir, checkpoint, tmp_path, load_tool, monke
 def test_mismatched_checkpoint_names_the_file(video_dir, tmp_path, load_tool):
     bad = tmp_path / 'other.pth'
     torch.save(dict(state_dict={'backbone.x': torch.zeros(1)}), bad)
-    with pytest.raises(RuntimeError, match='other.pth'):
+    with pytest.raises(ValueError, match='other.pth'):
         load_tool('extract_features').main(args(video_dir, tmp_path / 'o', str(bad)))
