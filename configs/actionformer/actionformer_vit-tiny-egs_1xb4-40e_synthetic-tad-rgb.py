@@ -8,7 +8,8 @@
 #   python tools/train.py \
 #       configs/recognition/videomae/vit-tiny-p8_1xb16-4x3x1-20e_synthetic-clips-rgb.py \
 #       --work-dir work_dirs/vit_pretrain
-#   python tools/train.py configs/actionformer/actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py
+#   python tools/train.py \
+#       configs/actionformer/actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py
 # model.backbone.sampling_ratio=0 is the frozen encoder, 1.0 full end-to-end training.
 _base_ = [
     '../_base_/models/actionformer.py', '../_base_/datasets/synthetic_tad/video.py',

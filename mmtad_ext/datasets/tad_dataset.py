@@ -66,8 +66,9 @@ class TADDataset(BaseDataset):
 
     With ``modality='video'`` every sample points at ``<data_prefix['video']>/<name><video_ext>``
     (``name = filename_tmpl.format(video_id)``; ``filename``, ``total_frames``);
-    ``DecodeTADSnippets`` then decodes a grid of ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
-    ``snippet_stride`` frames apart in the sliding regime) and mmaction2's transforms
+    ``DecodeTADSnippets`` then decodes a grid of ``temporal_dim`` snippets (the whole video in
+    the resize regime, one window of snippets ``snippet_stride`` frames apart in the sliding
+    regime) and mmaction2's transforms
     resize/crop them. Each video is opened with decord while indexing, so a missing, corrupt or
     truncated video raises an error naming the file (or is skipped and counted with
     ``skip_invalid=True``); the annotated duration is checked against the file

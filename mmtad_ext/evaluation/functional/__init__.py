@@ -7,5 +7,6 @@ from .post_processing import apply_nms_cfg, merge_video_detections
 
 __all__ = [
     'eval_detection', 'tiou_float32', 'nms_1d', 'batched_nms_1d',
-    'soft_nms_1d', 'segment_voting', 'apply_nms_cfg', 'merge_video_detections', 'pareto_front', 'select_row'
+    'soft_nms_1d', 'segment_voting', 'apply_nms_cfg', 'merge_video_detections', 'pareto_front',
+    'select_row'
 ]

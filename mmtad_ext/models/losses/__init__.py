@@ -4,6 +4,7 @@ from .iou_balanced_mse_loss import IoUBalancedMSELoss, iou_bin_mask
 from .sampled_bce_loss import SampledBinaryCrossEntropyLoss, sample_negatives
 
 __all__ = [
-    'DIoU1dLoss', 'BalancedBinaryCrossEntropyLoss', 'balanced_binary_cross_entropy', 'IoUBalancedMSELoss',
+    'DIoU1dLoss', 'BalancedBinaryCrossEntropyLoss', 'balanced_binary_cross_entropy',
+    'IoUBalancedMSELoss',
     'iou_bin_mask', 'SampledBinaryCrossEntropyLoss', 'sample_negatives'
 ]
