@@ -1,5 +1,5 @@
 from . import hooks  # noqa: F401
-from .hooks import BNCalibrationHook
+from .hooks import BlockDropHook, BNCalibrationHook
 from .model_wrappers import DelegatingDistributedDataParallel
 
-__all__ = ['BNCalibrationHook', 'DelegatingDistributedDataParallel']
+__all__ = ['BlockDropHook', 'BNCalibrationHook', 'DelegatingDistributedDataParallel']
