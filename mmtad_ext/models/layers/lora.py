@@ -76,4 +76,6 @@ def merge_lora(module: nn.Module) -> int:
         parent_name, _, child = name.rpartition('.')
         parent = module.get_submodule(parent_name) if parent_name else module
         setattr(parent, child, layer.get_base_layer())
+    if 'peft_config' in vars(module):  # peft's record of the injected adapters
+        del module.peft_config
     return len(layers)
