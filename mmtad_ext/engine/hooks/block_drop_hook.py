@@ -432,28 +432,40 @@ class BlockDropHook(Hook):
         mismatch (mmengine's load is not strict)."""
         model = self._model(runner)
         state = checkpoint.get(STATE_KEY)
-        sd = {k[len('module.'):] if k.startswith('module.') else k: v
-              for k, v in checkpoint['state_dict'].items()}
-        # both encoders take the blocks their saved state dict keeps
-        for prefix, enc in (('student.', model.student_encoder),
-                            ('teacher.', model.teacher_encoder)):
-            kept = sd.get(f'{prefix}{model.encoder_path}.kept_blocks')
-            if kept is not None:
-                extra = set(enc.block_ids) - {int(i) for i in kept}
-                if extra:
-                    enc.remove_blocks(extra)
         if state is not None:
             self.state = dict(self._fresh_state(), **copy.deepcopy(state))
-            if self.state['lora'] is not None and not has_lora(model.student_encoder):
-                self._apply_lora(model, self.state['lora'])
-        expected = set(model.state_dict())
-        missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
-        if missing or unexpected:
-            raise KeyError(f'BlockDropHook: the checkpoint does not match the model (dropped '
-                           f'blocks {self.state["dropped"]}, LoRA {self.state["lora"]}): missing '
-                           f'keys {missing[:8]}{"..." if len(missing) > 8 else ""}, unexpected '
-                           f'keys {unexpected[:8]}{"..." if len(unexpected) > 8 else ""}')
-        if state is not None and self.state['lora'] is not None:
+        restore_structure(model, checkpoint)
+        if self.state['lora'] is not None:
+            self._set_trainable(model)
             self._build_optimizer(runner)
         print_log(f'BlockDropHook: loaded stage {self.state["stage"]}, dropped '
                   f'{self.state["dropped"]}, LoRA {self.state["lora"]}', logger='current')
+
+
+def restore_structure(model, checkpoint: dict) -> None:
+    """Give a freshly built :class:`BlockDropDistiller` the structure of a block-drop checkpoint.
+
+    Both encoders remove the blocks their saved ``kept_blocks`` leave out; the student gets the
+    LoRA adapters of an unfinished stage (the checkpoint's ``block_drop`` state). Raises
+    ``KeyError`` on any remaining key mismatch (mmengine's own load is not strict). Used by
+    :meth:`BlockDropHook.after_load_checkpoint` and ``tools/export_block_drop.py``.
+    """
+    state = checkpoint.get(STATE_KEY) or {}
+    sd = {k[len('module.'):] if k.startswith('module.') else k: v
+          for k, v in checkpoint['state_dict'].items()}
+    for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
+        kept = sd.get(f'{prefix}{model.encoder_path}.kept_blocks')
+        if kept is not None:
+            extra = set(enc.block_ids) - {int(i) for i in kept}
+            if extra:
+                enc.remove_blocks(extra)
+    lora = state.get('lora')
+    if lora is not None and not has_lora(model.student_encoder):
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or unexpected:
+        raise KeyError(f'BlockDropHook: the checkpoint does not match the model (dropped '
+                       f'blocks {state.get("dropped")}, LoRA {lora}): missing keys '
+                       f'{missing[:8]}{"..." if len(missing) > 8 else ""}, unexpected keys '
+                       f'{unexpected[:8]}{"..." if len(unexpected) > 8 else ""}')

@@ -2,53 +2,15 @@
 Recognizer3D on synthetic clips), resume mid-stage, the stop rule, the criteria, strict loading."""
 import json
 import os.path as osp
-import shutil
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.engine.hooks import BlockDropHook
 
 pytest.importorskip('peft')
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-BASE = osp.join(REPO, 'configs', 'block_drop',
-                'block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py')
-
-
-@pytest.fixture(scope='module')
-def clips(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('clips'))
-    make_clip_dataset(root, dict(train=16, val=8), num_classes=4, num_frames=16, size=32)
-    return root
-
-
-def tiny_cfg(root, work_dir, stage_epochs=2, max_drops=2, epochs=None, name='bd', **hook):
-    cfg = Config.fromfile(BASE)
-    loader = dict(batch_size=8, num_workers=0, persistent_workers=False)
-    cfg.merge_from_dict(dict(
-        model=dict(student_ckpt=None, student=dict(
-            backbone=dict(embed_dims=32, depth=4, num_heads=2),
-            cls_head=dict(num_classes=4, in_channels=32))),
-        train_dataloader=dict(dataset=dict(ann_file=f'{root}/train_list_videos.txt',
-                                           data_prefix=dict(video=root)), **loader),
-        val_dataloader=dict(dataset=dict(ann_file=f'{root}/val_list_videos.txt',
-                                         data_prefix=dict(video=root)), **loader),
-        train_cfg=dict(max_epochs=epochs or stage_epochs * max_drops, val_interval=100),
-        default_hooks=dict(logger=dict(interval=1),
-                           checkpoint=dict(interval=1, max_keep_ckpts=10)),
-        work_dir=work_dir, experiment_name=name))
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=True, begin=0,
-                                end=stage_epochs, convert_to_iter_based=True)]
-    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,
-                             max_drops=max_drops, **dict(dict(
-                                 tolerance=1.0, metric_key='acc/top1', subset_size=8,
-                                 latency_repeats=1), **hook))]
-    return cfg
 
 
 def hook_of(runner):
@@ -59,9 +21,9 @@ def final_state(path):
     return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
 
 
-def test_progressive_run_then_resume_mid_stage(clips, tmp_path):
+def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
-    runner = Runner.from_cfg(tiny_cfg(clips, work, stage_epochs=2, max_drops=2, name='a'))
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='a'))
     runner.train()
     model, hook = runner.model, hook_of(runner)
     # a stage's optimizer holds exactly the trainable parameters: no teacher, no frozen weights
@@ -104,7 +66,7 @@ def test_progressive_run_then_resume_mid_stage(clips, tmp_path):
     ckpt = final_state(osp.join(work, 'epoch_3.pth'))
     assert any('lora_' in k for k in ckpt)
     work_b = str(tmp_path / 'b')
-    cfg = tiny_cfg(clips, work_b, stage_epochs=2, max_drops=2, name='b')
+    cfg = block_drop_cfg(work_b, stage_epochs=2, max_drops=2, name='b')
     cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_3.pth')
     resumed = Runner.from_cfg(cfg)
     resumed.train()
@@ -114,20 +76,20 @@ def test_progressive_run_then_resume_mid_stage(clips, tmp_path):
     assert all(torch.equal(sd[k], sd_b[k]) for k in sd)
 
 
-def test_mismatched_checkpoint_fails_loudly(clips, tmp_path):
+def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
-    Runner.from_cfg(tiny_cfg(clips, work, stage_epochs=1, max_drops=1, name='c')).train()
+    Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=1, name='c')).train()
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu', weights_only=False)
     ckpt['state_dict'].pop('student.cls_head.fc_cls.bias')
     bad = str(tmp_path / 'bad.pth')
     torch.save(ckpt, bad)
-    cfg = tiny_cfg(clips, str(tmp_path / 'b'), stage_epochs=1, max_drops=1, name='d')
+    cfg = block_drop_cfg(str(tmp_path / 'b'), stage_epochs=1, max_drops=1, name='d')
     cfg.resume, cfg.load_from = True, bad
     with pytest.raises(KeyError, match=r'missing keys \[.student.cls_head.fc_cls.bias.\]'):
         Runner.from_cfg(cfg).train()
 
 
-def test_stop_rule_keeps_the_last_good_stage(clips, tmp_path, monkeypatch):
+def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypatch):
     """Scripted metrics: baseline 0.5, stage 1 recovers 0.45 (within 0.1), stage 2 only 0.3:
     the run stops after stage 2 and the student is stage 1's again."""
     script = {0: 0.5, 1: 0.45, 2: 0.3}
@@ -138,7 +100,7 @@ def test_stop_rule_keeps_the_last_good_stage(clips, tmp_path, monkeypatch):
 
     monkeypatch.setattr(BlockDropHook, 'evaluate', fake_evaluate)
     work = str(tmp_path / 'a')
-    runner = Runner.from_cfg(tiny_cfg(clips, work, stage_epochs=1, max_drops=3, name='e',
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=3, name='e',
                                       tolerance=0.1, criterion='block_mse'))
     runner.train()
     assert runner.train_loop.epoch == 2  # of 3: stopped by the tolerance rule
@@ -154,9 +116,9 @@ def test_stop_rule_keeps_the_last_good_stage(clips, tmp_path, monkeypatch):
     assert all(v <= 0 for v in report['stages'][1]['scores'].values())
 
 
-def test_loss_and_block_mse_criteria_match_their_definitions(clips, tmp_path):
+def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
     init_default_scope('mmtad_ext')
-    runner = Runner.from_cfg(tiny_cfg(clips, str(tmp_path), name='f'))
+    runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))
     runner.model.init_weights()
     hook = BlockDropHook(stage_epochs=1, max_drops=1, subset_size=8, metric_key='acc/top1')
     hook.selection_dataloader = None
