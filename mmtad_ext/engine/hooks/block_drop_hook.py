@@ -286,6 +286,11 @@ class BlockDropHook(Hook):
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
                             f'{type(runner.train_loop).__name__}')
+        if runner.world_size > 1:
+            raise NotImplementedError(
+                'BlockDropHook changes the model\'s structure between stages, which a '
+                'DistributedDataParallel wrapper built once does not follow; run it in one '
+                'process (no --launcher)')
         model = self._model(runner)
         max_epochs = runner.train_loop.max_epochs
         if max_epochs < self.stage_epochs:
