@@ -14,7 +14,9 @@ import mmaction.evaluation  # noqa: E402,F401
 import mmaction.models  # noqa: E402,F401
 import mmaction.visualization  # noqa: E402,F401
 
-from . import datasets, engine, evaluation, models, structures  # noqa: E402,F401
+from . import datasets, engine, evaluation, models, structures, utils  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
-__all__ = ['__version__', 'compat', 'datasets', 'engine', 'evaluation', 'models', 'structures']
+__all__ = [
+    '__version__', 'compat', 'datasets', 'engine', 'evaluation', 'models', 'structures', 'utils'
+]

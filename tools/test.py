@@ -6,7 +6,12 @@ Run::
         work_dirs/x/epoch_16.pth --dump work_dirs/x/submission.json
 
 The test evaluator's metrics are printed (per-class table in the log); ``--dump`` writes the
-detections as an ActivityNet submission JSON.
+detections as an ActivityNet submission JSON. ``--no-eval --dump x.json`` only writes them (test
+servers, unlabelled videos); a subset without any annotation is not evaluated either.
+
+The checkpoint is read and checked before testing: an unreadable file or a checkpoint of
+another model (missing, unexpected or reshaped keys) is an error naming the file and the keys
+(``--non-strict`` loads the shared keys instead, as mmengine does by default).
 """
 import argparse
 import os
@@ -18,6 +23,7 @@ from mmengine.runner import Runner
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.compat import configure_cpu_distributed
+from mmtad_ext.utils import check_checkpoint_matches, read_checkpoint
 
 
 def parse_args():
@@ -27,6 +33,10 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument('--dump', type=str,
                         help='write the detections as an ActivityNet submission JSON')
+    parser.add_argument('--no-eval', action='store_true',
+                        help='only write --dump, evaluate nothing (e.g. unlabelled videos)')
+    parser.add_argument('--non-strict', action='store_true',
+                        help='load a checkpoint whose keys differ from the model (not advised)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs, e.g. test_dataloader.batch_size=4')
@@ -41,8 +51,6 @@ def parse_args():
 
 def merge_args(cfg, args):
     """Merge the command-line arguments into the config."""
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.launcher = args.launcher
     if args.launcher != 'none':
         configure_cpu_distributed(cfg)  # without CUDA: gloo, DDP without device ids
@@ -50,11 +58,14 @@ def merge_args(cfg, args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.no_eval and args.dump is None:
+        raise ValueError('--no-eval writes the detections only: give --dump <file.json>')
     if args.dump is not None:
         evaluators = cfg.test_evaluator
         for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
             if evaluator.get('type', '').split('.')[-1] == 'TADMetric':
                 evaluator['dump'] = args.dump
+                evaluator['format_only'] = args.no_eval
                 break
         else:
             raise ValueError('--dump needs a TADMetric in test_evaluator')
@@ -67,7 +78,11 @@ def merge_args(cfg, args):
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
+    checkpoint = read_checkpoint(args.checkpoint)  # errors name the file
     runner = Runner.from_cfg(cfg)
+    if not args.non_strict:
+        check_checkpoint_matches(runner.model, checkpoint, args.checkpoint)
+    del checkpoint  # the runner loads cfg.load_from itself (its checkpoint hooks run)
     runner.test()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # every rank done, then join the process group's threads before exit (otherwise a rank

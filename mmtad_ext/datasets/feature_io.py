@@ -12,7 +12,8 @@ def load_feature_file(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file cannot be read or is not a non-empty 2D array.
+        ValueError: The file cannot be read, is not a non-empty 2D array, or holds NaN or
+            infinite values (they would surface later as an obscure loss or RoIAlign error).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'feature file not found: {path}')
@@ -32,7 +33,14 @@ def load_feature_file(path: str) -> np.ndarray:
     if feat.ndim != 2 or feat.shape[0] == 0 or feat.shape[1] == 0:
         raise ValueError(f'feature file {path} must hold a non-empty (T, C) array, '
                          f'got shape {feat.shape}')
-    return np.ascontiguousarray(feat, dtype=np.float32)
+    feat = np.ascontiguousarray(feat, dtype=np.float32)
+    finite = np.isfinite(feat)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(f'feature file {path} holds {int((~finite).sum())} non-finite value(s) '
+                         f'(NaN or Inf), first in snippet {int(bad[0])} of {feat.shape[0]}; '
+                         're-extract the features of this video')
+    return feat
 
 
 def _csv_header_rows(path: str) -> int:

@@ -20,6 +20,7 @@ from .feature_io import FEATURE_EXTS, num_feature_snippets
 from .transforms.video_transforms import probe_video
 
 SUBSET_ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing'}
+DURATION_CHECKS = ('warn', 'raise', 'ignore')
 PROGRESS_MIN_VIDEOS = 50  # raw-video mode shows a progress bar when probing more videos
 
 
@@ -63,13 +64,17 @@ def _load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Option
 class TADDataset(BaseDataset):
     """ActivityNet-format TAD dataset over pre-extracted snippet features or raw videos.
 
-    With ``modality='video'`` every sample points at ``<data_prefix['video']>/<video_id>
-    <video_ext>`` (``filename``, ``total_frames``); ``DecodeTADSnippets`` then decodes a grid of
-    ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
+    With ``modality='video'`` every sample points at ``<data_prefix['video']>/<name><video_ext>``
+    (``name = filename_tmpl.format(video_id)``; ``filename``, ``total_frames``);
+    ``DecodeTADSnippets`` then decodes a grid of ``temporal_dim`` snippets (the whole video in the resize regime, one window of snippets
     ``snippet_stride`` frames apart in the sliding regime) and mmaction2's transforms
     resize/crop them. Each video is opened with decord while indexing, so a missing, corrupt or
     truncated video raises an error naming the file (or is skipped and counted with
-    ``skip_invalid=True``). Annotations are handled exactly as in the feature modality.
+    ``skip_invalid=True``); the annotated duration is checked against the file
+    (``duration_check``) and videos shorter than one snippet are reported. Subset names are
+    normalised (``train`` -> ``training``...) in the config and in the annotation file alike,
+    and a dataset left without any sample is an error naming the subset. Annotations are
+    handled exactly as in the feature modality.
 
     Each sample is one video (``regime='resize'``: the features are later resized to
     ``temporal_dim`` snippets, ActivityNet practice) or one window of ``temporal_dim`` snippets
@@ -109,11 +114,21 @@ class TADDataset(BaseDataset):
             missing or unreadable instead of raising. Defaults to False.
         modality (str): ``'feature'`` or ``'video'`` (raw videos, ``data_prefix=dict(video=
             <folder>)``). Defaults to ``'feature'``.
-        video_ext (str): Extension of the video files. Defaults to ``'.mp4'``.
+        video_ext (str | Sequence[str]): Extension(s) of the video files; with several, the
+            first that exists is used (``('.mp4', '.mkv', '.webm')``). Defaults to ``'.mp4'``.
+        filename_tmpl (str): File name (without extension) of a video id, e.g. ``'v_{}'`` for
+            ActivityNet's ``v_<youtube id>`` files; used for feature files as well.
+            Defaults to ``'{}'``.
         snippet_stride (int, optional): Frames between consecutive snippets of a video, for the
             sliding regime of the video modality (required there). Defaults to None.
         annotation_tolerance (float): Seconds an annotation may extend past the video before it
             is an error; smaller overshoots are clipped. Defaults to 1.0.
+        duration_check (str): Video modality: what to do when the annotated ``duration`` and
+            the file's (frames / fps) differ by more than ``duration_tolerance`` (labels would
+            land on the wrong frames): ``'warn'`` (one warning listing the videos),
+            ``'raise'`` or ``'ignore'``. Defaults to ``'warn'``.
+        duration_tolerance (float): Seconds of difference allowed by ``duration_check``.
+            Defaults to 1.0.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``test_mode``...).
     """
 
@@ -135,16 +150,28 @@ class TADDataset(BaseDataset):
                  skip_invalid: bool = False,
                  annotation_tolerance: float = 1.0,
                  modality: str = 'feature',
-                 video_ext: str = '.mp4',
+                 video_ext: Union[str, Sequence[str]] = '.mp4',
                  snippet_stride: Optional[int] = None,
+                 filename_tmpl: str = '{}',
+                 duration_check: str = 'warn',
+                 duration_tolerance: float = 1.0,
                  **kwargs):
         if modality not in ('feature', 'video'):
             raise ValueError(f"TADDataset: modality must be 'feature' or 'video', got {modality!r}")
         if modality == 'video' and regime == 'sliding' and (snippet_stride or 0) < 1:
             raise ValueError('TADDataset: the sliding regime of the video modality needs '
                              f'snippet_stride (frames between snippets) >= 1, got {snippet_stride}')
+        if duration_check not in DURATION_CHECKS:
+            raise ValueError(f'TADDataset: duration_check must be one of {DURATION_CHECKS}, got '
+                             f'{duration_check!r}')
+        if not isinstance(filename_tmpl, str) or filename_tmpl.count('{}') != 1:
+            raise ValueError("TADDataset: filename_tmpl must contain '{}' once (the video id), "
+                             f'got {filename_tmpl!r}')
         self.modality = modality
-        self.video_ext = video_ext
+        self.video_exts = (video_ext, ) if isinstance(video_ext, str) else tuple(video_ext)
+        self.filename_tmpl = filename_tmpl
+        self.duration_check = duration_check
+        self.duration_tolerance = float(duration_tolerance)
         self.snippet_stride = snippet_stride
         if regime not in ('resize', 'sliding'):
             raise ValueError(f"TADDataset: regime must be 'resize' or 'sliding', got {regime!r}")
@@ -205,7 +232,42 @@ class TADDataset(BaseDataset):
                 raise ValueError(f'{where}: annotation {k} has label {label!r} that is not in the '
                                  'class map and not in ignore_labels')
             annotations.append(dict(label=label, segment=[max(start, 0.0), min(end, duration)]))
-        return dict(info, duration=float(duration), annotations=annotations)
+        return dict(info, duration=float(duration), annotations=annotations,
+                    subset=SUBSET_ALIASES.get(info.get('subset'), info.get('subset')))
+
+    def _file_path(self, vid: str) -> str:
+        """The feature or video file of ``vid`` (the first existing video extension)."""
+        name = self.filename_tmpl.format(vid)
+        if self.modality == 'feature':
+            return osp.join(self.data_prefix.get('feature', ''), name + self.feature_ext)
+        paths = [osp.join(self.data_prefix.get('video', ''), name + ext)
+                 for ext in self.video_exts]
+        found = [p for p in paths if osp.isfile(p)]
+        if not found:
+            raise FileNotFoundError('video file not found: ' + ' or '.join(paths))
+        return found[0]
+
+    def _snippet_frames(self) -> int:
+        """Frames of one snippet of the pipeline's ``DecodeTADSnippets`` (1 without one)."""
+        for t in getattr(self.pipeline, 'transforms', []):
+            if hasattr(t, 'clip_len') and hasattr(t, 'frame_interval'):
+                return int(t.clip_len) * int(t.frame_interval)
+        return 1
+
+    def _report_video_checks(self, mismatched: List[tuple], short: List[str]) -> None:
+        """One warning per kind of suspicious video (see ``duration_check``)."""
+        if mismatched and self.duration_check == 'warn':
+            print_log(
+                f'TADDataset: {len(mismatched)} video(s) whose annotated duration differs from '
+                f'the file (frames / fps) by more than {self.duration_tolerance} s; their labels '
+                'may land on the wrong frames (duration_check=\'raise\' to stop), e.g. '
+                + ', '.join(f'{v!r}: {a:g} s annotated, {f:.2f} s in the file'
+                            for v, a, f in mismatched[:5]), logger='current', level=30)
+        if short:
+            print_log(
+                f'TADDataset: {len(short)} video(s) shorter than one snippet '
+                f'({self._snippet_frames()} frames): their snippets repeat frames, e.g. '
+                f'{short[:5]}', logger='current', level=30)
 
     def load_data_list(self) -> List[dict]:
         database = load_annotation_json(self.ann_file)
@@ -215,7 +277,10 @@ class TADDataset(BaseDataset):
         ground_truth = self._metainfo['ground_truth']
         data_list, skipped = [], []
         vids = [v for v in sorted(database)
-                if database[v].get('subset') in self.subsets and v not in blocked]
+                if SUBSET_ALIASES.get(database[v].get('subset'), database[v].get('subset'))
+                in self.subsets and v not in blocked]
+        num_vids, mismatched, short = len(vids), [], []
+        snippet_frames = self._snippet_frames()
         if (self.modality == 'video' and len(vids) > PROGRESS_MIN_VIDEOS
                 and is_main_process()):  # probing every video takes a while: show it
             print_log(f'TADDataset: probing {len(vids)} videos', logger='current')
@@ -223,11 +288,8 @@ class TADDataset(BaseDataset):
         for vid in vids:
             info = self._check_video(vid, database[vid], classes)
             video_meta = None
-            if self.modality == 'video':
-                path = osp.join(self.data_prefix.get('video', ''), vid + self.video_ext)
-            else:
-                path = osp.join(self.data_prefix.get('feature', ''), vid + self.feature_ext)
             try:
+                path = self._file_path(vid)
                 if self.modality == 'video':
                     video_meta = probe_video(path)
                     num_snippets = (-(-video_meta['num_frames'] // self.snippet_stride)
@@ -243,12 +305,32 @@ class TADDataset(BaseDataset):
                                   'videos)') from e
                 skipped.append(vid)
                 continue
+            if video_meta is not None:
+                file_duration = video_meta['num_frames'] / video_meta['fps']
+                if abs(file_duration - info['duration']) > self.duration_tolerance:
+                    if self.duration_check == 'raise':
+                        raise ValueError(
+                            f'video {vid!r}: annotated duration {info["duration"]:g} s in '
+                            f'{self.ann_file} but {file_duration:.2f} s in {path} '
+                            f'({video_meta["num_frames"]} frames at {video_meta["fps"]:g} fps); '
+                            'fix the annotation or the file, or set duration_check=\'warn\'')
+                    mismatched.append((vid, info['duration'], file_duration))
+                if video_meta['num_frames'] < snippet_frames:
+                    short.append(vid)
             ground_truth[vid] = dict(subset=info['subset'], duration=info['duration'],
                                      annotations=info['annotations'])
             data_list.extend(self._samples(vid, info, path, classes, num_snippets, video_meta))
         if skipped:
             print_log(f'TADDataset: skipped {len(skipped)} video(s) with a missing or unreadable '
                       f'{self.modality} file, e.g. {skipped[:5]}', logger='current', level=30)
+        self._report_video_checks(mismatched, short)
+        if not data_list:
+            raise ValueError(
+                f'TADDataset: no sample in subset(s) {self.subsets} of {self.ann_file}: '
+                f'{num_vids} video(s) in the subset (after blocked_videos), {len(skipped)} '
+                'video(s) skipped as missing or unreadable'
+                + (', every sliding window without a target dropped (drop_empty_windows)'
+                   if self.regime == 'sliding' and not self.test_mode else ''))
         return data_list
 
     def _samples(self, vid: str, info: dict, path: str, classes: List[str],
@@ -284,5 +366,6 @@ class TADDataset(BaseDataset):
                 continue
             samples.append(dict(base, window_start=t0, window_duration=span,
                                 window_start_snippet=w0, num_snippets=num_snippets,
+                                valid_length=min(size, num_snippets - w0),
                                 gt_segments=clipped[keep], gt_labels=labels[keep]))
         return samples

@@ -158,3 +158,29 @@ def test_bad_files_and_arguments(tmp_path):
     ann, fdir = _write(tmp_path, db, _feats())
     with pytest.raises(ValueError, match=r"video 'v1'.*duration"):
         TADDataset(ann, data_prefix=dict(feature=fdir), pipeline=[])
+
+
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize('ext', ['.npy', '.pt', '.csv'])
+def test_non_finite_features_raise_naming_the_file(tmp_path, bad, ext):
+    feat = np.ones((5, 3), np.float32)
+    feat[3, 1] = bad
+    path = tmp_path / f'v{ext}'
+    if ext == '.npy':
+        np.save(path, feat)
+    elif ext == '.pt':
+        torch.save(torch.from_numpy(feat), path)
+    else:
+        np.savetxt(path, feat, delimiter=',')
+    with pytest.raises(ValueError, match=rf'{path.name}.*1 non-finite value.*snippet 3'):
+        load_feature_file(str(path))
+
+
+def test_feature_subset_aliases_in_the_annotation_file_and_empty_dataset(tmp_path):
+    db = _db()
+    db['v2']['subset'] = 'val'
+    ann, fdir = _write(tmp_path, db, _feats())
+    ds = TADDataset(ann, subset='validation', data_prefix=dict(feature=fdir), temporal_dim=16)
+    assert len(ds) == 1 and ds.metainfo['ground_truth']['v2']['subset'] == 'validation'
+    with pytest.raises(ValueError, match=r"no sample.*'testing'.*0 video\(s\) in the subset"):
+        TADDataset(ann, subset='testing', data_prefix=dict(feature=fdir))

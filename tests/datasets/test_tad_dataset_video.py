@@ -120,3 +120,88 @@ def test_progress_bar_when_probing_many_videos(tmp_path, capsys, num_videos, mai
     assert probe.call_count == num_videos and len(ds) == num_videos  # same data either way
     assert [ds.get_data_info(i)['video_name'] for i in range(len(ds))] == names
     assert (f'{num_videos}/{num_videos}' in out) == bar
+
+
+def one_video(tmp_path, name='bunny.mp4', src=None, **info):
+    """``videos/<name>`` (a copy of ``src``, default bigbuckbunny) and an annotation file for
+    it (``info`` overrides subset/duration); returns (ann_file, video_dir)."""
+    vdir = tmp_path / 'videos'
+    vdir.mkdir(exist_ok=True)
+    shutil.copy(src or bunny(), vdir / name)
+    vid = info.pop('vid', osp.splitext(name)[0])
+    db = {vid: dict(dict(subset='training', duration=5.28,
+                         annotations=[dict(label='bunny', segment=[1.0, 3.0])]), **info)}
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(dict(database=db)))
+    return str(ann), str(vdir)
+
+
+def test_annotated_duration_checked_against_the_file(tmp_path):
+    ann, vdir = one_video(tmp_path, duration=10.56)  # 132 frames / 25 fps = 5.28 s in the file
+    prefix = dict(video=vdir)
+    with pytest.raises(ValueError, match=r"bunny.*10\.56.*5\.28.*bunny\.mp4"):
+        TADDataset(ann, modality='video', data_prefix=prefix, temporal_dim=8,
+                   duration_check='raise')
+    with mock.patch('mmtad_ext.datasets.tad_dataset.print_log') as log:
+        ds = TADDataset(ann, modality='video', data_prefix=prefix, temporal_dim=8)  # 'warn'
+    warned = [c for c in log.call_args_list if 'duration' in c[0][0]]
+    assert len(warned) == 1 and '1 video(s)' in warned[0][0][0] and warned[0][1]['level'] == 30
+    assert len(ds) == 1
+    ann, vdir = one_video(tmp_path, duration=5.9)  # within the default 1 s tolerance
+    with mock.patch('mmtad_ext.datasets.tad_dataset.print_log') as log:
+        TADDataset(ann, modality='video', data_prefix=prefix, temporal_dim=8,
+                   duration_check='raise')
+    assert not [c for c in log.call_args_list if 'duration' in c[0][0]]
+    with pytest.raises(ValueError, match='duration_check'):
+        TADDataset(ann, modality='video', data_prefix=prefix, duration_check='maybe')
+
+
+def test_subset_aliases_apply_to_the_annotation_file(tmp_path):
+    ann, vdir = one_video(tmp_path, subset='train')
+    ds = TADDataset(ann, subset='training', modality='video', data_prefix=dict(video=vdir),
+                    temporal_dim=8)
+    assert len(ds) == 1 and ds.metainfo['ground_truth']['bunny']['subset'] == 'training'
+
+
+def test_empty_dataset_names_subset_and_skipped_count(tmp_path):
+    ann, vdir = one_video(tmp_path)
+    with pytest.raises(ValueError, match=r"no sample.*'validation'.*ann\.json"):
+        TADDataset(ann, subset='validation', modality='video', data_prefix=dict(video=vdir))
+    ann, vdir = one_video(tmp_path, vid='missing')
+    with pytest.raises(ValueError, match=r"no sample.*'training'.*1 video\(s\) skipped"):
+        TADDataset(ann, modality='video', data_prefix=dict(video=vdir), skip_invalid=True)
+
+
+def test_several_extensions_and_filename_template(tmp_path, video_files):
+    vdir = tmp_path / 'videos'
+    vdir.mkdir()
+    shutil.copy(bunny(), vdir / 'v_a.mp4')
+    video_files.reencode(bunny(), str(vdir / 'v_b.mkv'), max_frames=20)
+    db = {v: dict(subset='training', duration=d, annotations=[
+        dict(label='bunny', segment=[0.1, 0.5])]) for v, d in (('a', 5.28), ('b', 0.8))}
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(dict(database=db)))
+    ds = TADDataset(str(ann), modality='video', data_prefix=dict(video=str(vdir)),
+                    video_ext=('.mp4', '.mkv'), filename_tmpl='v_{}', temporal_dim=4)
+    assert [ds.get_data_info(i)['filename'] for i in range(2)] == [
+        str(vdir / 'v_a.mp4'), str(vdir / 'v_b.mkv')]
+    assert ds.get_data_info(1)['total_frames'] == 20
+    with pytest.raises(FileNotFoundError, match=r"v_b\.mp4.*v_b\.webm"):
+        TADDataset(str(ann), modality='video', data_prefix=dict(video=str(vdir)),
+                   video_ext=('.mp4', '.webm'), filename_tmpl='v_{}', temporal_dim=4)
+    with pytest.raises(ValueError, match='filename_tmpl'):
+        TADDataset(str(ann), modality='video', filename_tmpl='v_')
+
+
+def test_warning_for_videos_shorter_than_one_snippet(tmp_path, video_files):
+    ann, vdir = one_video(tmp_path, name='short.mp4', duration=0.04)
+    video_files.reencode(bunny(), osp.join(vdir, 'short.mp4'), max_frames=1)
+    ann_json = json.loads(open(ann).read())
+    ann_json['database']['short']['annotations'] = [dict(label='bunny', segment=[0.0, 0.04])]
+    open(ann, 'w').write(json.dumps(ann_json))
+    with mock.patch('mmtad_ext.datasets.tad_dataset.print_log') as log:
+        ds = TADDataset(ann, modality='video', data_prefix=dict(video=vdir), temporal_dim=4,
+                        pipeline=PIPELINE)  # snippets of clip_len=2 frames
+    warned = [c[0][0] for c in log.call_args_list if 'shorter than one snippet' in c[0][0]]
+    assert len(warned) == 1 and "['short']" in warned[0] and '2 frames' in warned[0]
+    assert tuple(ds[0]['inputs'].shape) == (4, 3, 2, 32, 32)  # still usable (frames repeat)

@@ -97,7 +97,7 @@ class PackTADInputs(BaseTransform):
     def __init__(self,
                  input_key: str = 'feat',
                  meta_keys=('video_name', 'duration', 'window_start', 'window_duration',
-                            'temporal_dim', 'fps')):
+                            'temporal_dim', 'fps', 'valid_length')):
         self.input_key = input_key
         self.meta_keys = meta_keys
 

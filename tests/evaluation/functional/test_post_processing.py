@@ -62,3 +62,19 @@ def test_errors(samples, kwargs, match):
     kwargs = dict(dict(nms_cfg=HARD), **kwargs)
     with pytest.raises(ValueError, match=match):
         merge_video_detections(samples, 1, **kwargs)
+
+
+def test_segment_voting_and_merge_with_voting():
+    from mmtad_ext.evaluation.functional import merge_video_detections, segment_voting
+    segs = torch.tensor([[0.0, 10.0], [1.0, 11.0], [50.0, 60.0]], dtype=torch.float64)
+    scores = torch.tensor([0.9, 0.3, 0.5], dtype=torch.float64)
+    # tIoU([0,10],[1,11]) = 9/11 >= 0.7: the first kept segment is their score-weighted mean
+    out = segment_voting(segs[[0, 2]], segs, scores, 0.7)
+    assert torch.allclose(out, torch.tensor([[0.25, 10.25], [50.0, 60.0]], dtype=torch.float64))
+    sample = dict(segments=segs.numpy(), scores=scores.numpy(), labels=np.array([1, 1, 0]))
+    det = merge_video_detections([sample], 2, dict(type='nms', iou_threshold=0.5,
+                                                   voting_thresh=0.7), max_per_video=10)
+    assert det['labels'].tolist() == [1, 0]
+    assert np.allclose(det['segments'], [[0.25, 10.25], [50.0, 60.0]])
+    plain = merge_video_detections([sample], 2, dict(type='nms', iou_threshold=0.5), 10)
+    assert np.allclose(plain['segments'], [[0.0, 10.0], [50.0, 60.0]])
