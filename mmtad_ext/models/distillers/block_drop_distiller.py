@@ -5,8 +5,9 @@ sec. 3.3: the student (the model with blocks dropped, LoRA in its encoder) learn
 ground truth and from the uncompressed teacher (same batch, eval mode, no gradient) through
 :class:`~mmtad_ext.models.losses.CrossDepthDistillLoss`.
 """
+import contextlib
 import copy
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 from mmaction.models.recognizers import BaseRecognizer
@@ -17,6 +18,46 @@ from torch import Tensor, nn
 from mmtad_ext.registry import MODELS
 
 from ..backbones.videomae_encoder import VideoMAEEncoder
+
+
+@contextlib.contextmanager
+def _record_inputs(encoder: nn.Module) -> Iterator[List[Tensor]]:
+    """Within the context, collect the (detached) clip batch of every encoder call."""
+    calls: List[Tensor] = []
+    handle = encoder.register_forward_pre_hook(lambda m, args: calls.append(args[0].detach()))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def _teacher_order(student_calls: List[Tensor],
+                   teacher_calls: List[Tensor]) -> Optional[Tensor]:
+    """Row order that puts the teacher's encoder outputs in the student's clip order.
+
+    An ``EGSBackboneWrapper`` in training encodes the unsampled snippets first and the sampled
+    ones after (in eval mode: in order), so the student's and the teacher's encoder calls see the
+    same clips in different orders. Rows are matched by a random projection of each clip
+    (identical clips give identical keys, and then identical teacher outputs). Returns None when
+    the orders already agree.
+    """
+    s, t = torch.cat(student_calls), torch.cat(teacher_calls)
+    if s.shape != t.shape:
+        raise RuntimeError(f'BlockDropDistiller: the student encoded {tuple(s.shape)} clips but '
+                           f'the teacher {tuple(t.shape)}')
+    if torch.equal(s, t):
+        return None
+    g = torch.Generator().manual_seed(0)
+    proj = torch.randn(s[0].numel(), generator=g, dtype=torch.float64).to(s.device)
+    s_key = s.flatten(1).double() @ proj  # (M, )
+    t_key = t.flatten(1).double() @ proj
+    s_sort, t_sort = torch.argsort(s_key), torch.argsort(t_key)
+    if not torch.equal(s_key[s_sort], t_key[t_sort]):
+        raise RuntimeError('BlockDropDistiller: the teacher\'s encoder did not see the '
+                           'student\'s clips; cannot align block outputs')
+    order = torch.empty_like(s_sort)
+    order[s_sort] = t_sort  # student row r <- teacher row order[r]
+    return order
 
 
 @MODELS.register_module()
@@ -167,12 +208,14 @@ class BlockDropDistiller(BaseModel):
         """Student losses + ``loss_feat_kd`` / ``loss_cls_kd`` / ``loss_reg_kd``."""
         s_enc, t_enc = self.student_encoder, self.teacher_encoder
         # exit the capture before backward (activation checkpointing would append again)
-        with s_enc.capture_block_outputs() as s_cap:
+        with s_enc.capture_block_outputs() as s_cap, _record_inputs(s_enc) as s_in:
             s_out = self.distill_outputs(self.student, inputs, data_samples)
-        with torch.no_grad(), t_enc.capture_block_outputs() as t_cap:
+        with torch.no_grad(), t_enc.capture_block_outputs() as t_cap, \
+                _record_inputs(t_enc) as t_in:
             t_out = self.distill_outputs(self.teacher, inputs, data_samples)
         s_feats = {i: s_cap.cat(i) for i in s_cap}
-        t_feats = {i: t_cap.cat(i) for i in t_cap}
+        order = _teacher_order(s_in, t_in)
+        t_feats = {i: t_cap.cat(i) if order is None else t_cap.cat(i)[order] for i in t_cap}
         kd = self.distill_loss(
             s_feats, t_feats, s_out.get('cls_logits'), t_out.get('cls_logits'),
             valid=s_out.get('valid'), student_segments=s_out.get('segments'),

@@ -90,3 +90,72 @@ def test_bad_encoder_path():
         build(encoder_path='neck')
     with pytest.raises(TypeError, match='must be a VideoMAEEncoder'):
         build(encoder_path='cls_head')
+
+
+def tiny_actionformer():
+    vit = dict(type='VideoMAEEncoder', out_type='temporal', img_size=32, patch_size=16,
+               embed_dims=16, depth=3, num_heads=2, num_frames=4, tubelet_size=2)
+    return dict(
+        type='ActionFormer',
+        backbone=dict(type='EGSBackboneWrapper', backbone=vit, sampling_ratio=0.5,
+                      mode='joint', chunk_size=4, seed=0, keep_temporal=True, with_cp=True),
+        projection=dict(type='ActionFormerProjection', in_channels=16, embed_dims=16,
+                        num_heads=2, window_size=5, drop_path=0.0),
+        neck=dict(type='FPNIdentity', in_channels=16),
+        head=dict(type='ActionFormerHead', num_classes=3, in_channels=16),
+        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3,
+                               format_shape='NCTHW'))
+
+
+def tad_samples(n):
+    from mmengine.structures import InstanceData
+    out = []
+    for _ in range(n):
+        ds = ActionDataSample()
+        gt = InstanceData()
+        gt.segments = torch.tensor([[0.1, 0.3], [0.5, 0.9]])
+        gt.labels = torch.tensor([1, 2])
+        ds.gt_instances = gt
+        ds.set_metainfo(dict(window_start=0.0, window_duration=32.0))
+        out.append(ds)
+    return out
+
+
+def test_actionformer_with_egs_all_three_terms():
+    """ActionFormer (distill_forward) on EGS(VideoMAEEncoder): the EGS-shuffled student block
+    outputs are aligned with the teacher's, and the three KD terms follow their formulas."""
+    from mmtad_ext.structures.segment_ops import segment_diou
+    init_default_scope('mmtad_ext')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='BlockDropDistiller', student=tiny_actionformer(),
+                              encoder_path='backbone.backbone'))
+    model.init_weights()
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randn(16, 3, 4, 32, 32, generator=g) for _ in range(2)],
+             data_samples=tad_samples(2)), True)
+    losses = model(**data, mode='loss')  # identical student and teacher, EGS order shuffled
+    assert losses['loss_feat_kd'].item() < 1e-10
+    assert losses['loss_cls_kd'].abs().item() < 1e-6
+    # (1 - DIoU of identical segments is 0 unless they are empty: an untrained head predicts
+    # many zero-length segments, whose IoU is 0 by definition, as in ActionFormer's loss)
+    assert {'loss_feat_kd', 'loss_cls_kd', 'loss_reg_kd'} < set(losses)
+
+    model.student_encoder.remove_blocks([1])
+    losses = model(**data, mode='loss')
+    model.parse_losses(losses)[0].backward()
+    with torch.no_grad():
+        s = model.student.distill_forward(data['inputs'], data['data_samples'])
+        t = model.teacher.distill_forward(data['inputs'], data['data_samples'])
+    pos = s['positive']
+    assert pos.any() and losses['loss_feat_kd'] > 0
+    reg = (1 - segment_diou(s['segments'][pos], t['segments'][pos])).mean()
+    assert torch.allclose(losses['loss_reg_kd'], reg, atol=1e-5)
+    valid, temp = s['valid'], 3.5
+    ps = torch.log_softmax(s['cls_logits'][valid] / temp, -1)
+    pt = torch.log_softmax(t['cls_logits'][valid] / temp, -1)
+    kl = (pt.exp() * (pt - ps)).sum(-1).mean() * temp**2
+    assert torch.allclose(losses['loss_cls_kd'], kl, atol=1e-5)
+    enc = model.student_encoder
+    assert enc.patch_embed.projection.weight.grad is not None
