@@ -5,8 +5,9 @@
 # alignment by original block index + class KD, T = 3.5). Stops early when the recovered top-1
 # falls more than 2 points below the baseline.
 #   python tools/train.py configs/block_drop/videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb.py
-#   python tools/train.py configs/block_drop/block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py \
-#       --cfg-options model.student_ckpt=work_dirs/videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb/epoch_30.pth
+#   python tools/train.py \
+#       configs/block_drop/block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py
+#   (model.student_ckpt below points at the first run's epoch_30.pth)
 #   python tools/export_block_drop.py <this config> work_dirs/<this config>/epoch_12.pth exported/
 _base_ = ['./videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb.py']
 student = {{_base_.model}}

@@ -128,6 +128,8 @@ class BlockDropHook(Hook):
         self.state = self._fresh_state()
         self._batches: Optional[List] = None
         self._evaluator = None
+        self._num_samples = 0
+        self._stage_t0: Optional[float] = None  # start of the current timing interval
 
     @staticmethod
     def _fresh_state() -> Dict:
@@ -356,9 +358,9 @@ class BlockDropHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.state['lora'] is not None and self.state['records']:
             rec = self.state['records'][-1]
-            t0 = getattr(self, '_stage_t0', None)
-            if t0 is not None:
-                rec['recovery_s'] = rec.get('recovery_s', 0.0) + time.perf_counter() - t0
+            if self._stage_t0 is not None:  # training time only (no validation, no saving)
+                rec['recovery_s'] = rec.get('recovery_s', 0.0) + time.perf_counter() - \
+                    self._stage_t0
             self._stage_t0 = time.perf_counter()
 
     def before_train_epoch(self, runner) -> None:

@@ -55,7 +55,8 @@ def test_regression_kd_diou_and_giou_on_positive_points():
     giou0 = 1 / 3 - (3 - 3) / 3  # union 3 = enclosing 3
     assert math.isclose(out['loss_reg_kd'].item(), (1 - giou0) / 2, rel_tol=1e-6)
     # disjoint pair: GIoU penalises the gap
-    out = _build(reg_iou='giou', reduction='none')(student_segments=s[0, 2:], teacher_segments=t[0, 2:])
+    out = _build(reg_iou='giou', reduction='none')(student_segments=s[0, 2:],
+                                                    teacher_segments=t[0, 2:])
     assert torch.allclose(out['loss_reg_kd'], torch.tensor([1 - (0 - (6 - 2) / 6)]))
     none = _build()(student_segments=s, teacher_segments=t,
                     positive=torch.zeros(1, 3, dtype=torch.bool))
