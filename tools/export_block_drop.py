@@ -12,7 +12,8 @@ It rebuilds the ``BlockDropDistiller`` of CONFIG with the checkpoint's structure
 unmerged LoRA of an interrupted stage), merges LoRA into ``qkv``/``proj`` (peft), and keeps the
 student only (no teacher, adapters or ``kept_blocks``). The kept blocks are renumbered 0..D'-1,
 so ``OUT/model.pth`` is a plain state dict (``torch.load(weights_only=True)``) of the student
-with a stock mmaction2 ``VisionTransformer(depth=D')`` encoder, and
+with a stock mmaction2 ``VisionTransformer(depth=D')`` encoder (a ``VideoMAEEncoder(depth=D')``,
+same keys, when the encoder keeps temporal tokens for TAD), and
 ``OUT/<config name>_exported.py`` is the matching config (the student model, no block-drop hook).
 """
 import argparse
@@ -75,18 +76,17 @@ def export(config: str, checkpoint: str, out: str) -> dict:
     encoder = model.student_encoder
     kept = list(encoder.block_ids)
     prefix = f'{model.encoder_path}.'
-    state = {k: v.clone() for k, v in model.student.state_dict().items()
-             if k != prefix + KEPT_BLOCKS_KEY}
+    state = {k: v.clone() if torch.is_tensor(v) else copy.deepcopy(v)  # EGS: sampler state
+             for k, v in model.student.state_dict().items() if k != prefix + KEPT_BLOCKS_KEY}
 
     # the shortened config: the student, its encoder a stock mmaction2 VisionTransformer
     student_cfg = copy.deepcopy(cfg.model.student)
     enc_cfg = dict(_get_path(student_cfg, model.encoder_path))
-    if enc_cfg.get('out_type', 'pooled') != 'pooled':
-        raise ValueError(f'{config}: the encoder uses out_type={enc_cfg["out_type"]!r}, which '
-                         'mmaction2\'s VisionTransformer lacks; export keeps VideoMAEEncoder '
-                         'only for pooled outputs')
-    enc_cfg.pop('out_type', None)
-    enc_cfg.update(type='mmaction.VisionTransformer', depth=len(kept))
+    if enc_cfg.get('out_type', 'pooled') == 'pooled':
+        enc_cfg.pop('out_type', None)
+        enc_cfg.update(type='mmaction.VisionTransformer', depth=len(kept))
+    else:  # temporal tokens (TAD): our encoder, same keys, built at the shorter depth
+        enc_cfg.update(depth=len(kept))
     _set_path(student_cfg, model.encoder_path, enc_cfg)
     out_cfg = copy.deepcopy(cfg)
     out_cfg.model = student_cfg

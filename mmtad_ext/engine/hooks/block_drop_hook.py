@@ -167,10 +167,22 @@ class BlockDropHook(Hook):
         loader = runner.build_dataloader(loader_cfg, seed=0)
         evaluator_cfg = cfg.get('val_evaluator') or cfg.test_evaluator
         self._evaluator = runner.build_evaluator(copy.deepcopy(evaluator_cfg))
-        self._evaluator.dataset_meta = getattr(loader.dataset, 'metainfo', None)
+        self._evaluator.dataset_meta = self._subset_meta(loader.dataset)
         self._num_samples = len(loader.dataset)
         self._batches = list(loader)
         return self._batches
+
+    @staticmethod
+    def _subset_meta(dataset) -> Optional[dict]:
+        """The dataset's metainfo; a TAD ``ground_truth`` keeps only the subset's videos
+        (videos left out of the subset would count as missed detections)."""
+        meta = getattr(dataset, 'metainfo', None)
+        if not meta or 'ground_truth' not in meta:
+            return meta
+        names = {dataset.get_data_info(i).get('video_name') for i in range(len(dataset))}
+        meta = dict(meta)
+        meta['ground_truth'] = {k: v for k, v in meta['ground_truth'].items() if k in names}
+        return meta
 
     @torch.no_grad()
     def evaluate(self, runner, skip: Sequence[int] = ()) -> float:

@@ -225,10 +225,10 @@ class BlockDropDistiller(BaseModel):
         return losses
 
     def predict(self, inputs: Tensor, data_samples) -> List:
-        return self.student.predict(inputs, data_samples)
+        return self.student(inputs, data_samples, mode='predict')
 
     def _forward(self, inputs: Tensor, data_samples=None, **kwargs):
-        return self.student._forward(inputs, **kwargs)
+        return self.student(inputs, data_samples, mode='tensor', **kwargs)
 
     def forward(self,
                 inputs: Tensor,

@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from mmtad_ext.engine.hooks import BlockDropHook
 
 pytest.importorskip('peft')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def hook_of(runner):
@@ -147,3 +148,64 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=0, max_drops=1)
     with pytest.raises(ValueError, match='tolerance'):
         BlockDropHook(stage_epochs=1, max_drops=1, tolerance=-1)
+
+
+@pytest.fixture(scope='module')
+def tad_videos(tmp_path_factory):
+    from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
+    root = tmp_path_factory.mktemp('bd_video_tad')
+    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
+                                 min_frames=48, max_frames=56, min_action_frames=12,
+                                 max_action_frames=20, seed=1)
+    return str(root)
+
+
+def test_actionformer_detector_block_drop_and_export(tad_videos, tmp_path):
+    """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
+    average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'block_drop',
+        'block-drop_actionformer-videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
+    root = tad_videos
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.update(ann_file=root + '/annotations.json',
+                                   class_map=root + '/class_map.txt',
+                                   data_prefix=dict(video=root + '/videos'))
+    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
+        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
+        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
+        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
+    cfg.train_cfg.update(max_epochs=2, val_interval=100)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=1, max_drops=2, tolerance=100.0,
+                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1)]
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.logger.interval = 1
+    cfg.experiment_name = 'tad'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(osp.join(cfg.work_dir, 'block_drop.json')) as f:
+        report = json.load(f)
+    assert report['metric_key'] == 'tad/average_mAP' and len(report['dropped']) == 2
+    assert [s['depth'] for s in report['stages']] == [3, 2, 1]
+    assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
+    assert len(report['stages'][1]['scores']) == 3
+    cfg_path = str(tmp_path / 'bd_tad.py')
+    cfg.dump(cfg_path)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'export_block_drop', osp.join(REPO, 'tools', 'export_block_drop.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    summary = tool.main(
+        [cfg_path, osp.join(cfg.work_dir, 'epoch_2.pth'), str(tmp_path / 'out')])
+    assert summary['depth'] == 1 and summary['kept_blocks'] == report['stages'][2]['kept']
+    exported = Config.fromfile(summary['config'])
+    init_default_scope('mmtad_ext')
+    from mmtad_ext.registry import MODELS
+    det = MODELS.build(exported.model)
+    det.load_state_dict(torch.load(osp.join(str(tmp_path / 'out'), 'model.pth'),
+                                   weights_only=True), strict=True)
+    assert len(det.backbone.backbone.blocks) == 1
