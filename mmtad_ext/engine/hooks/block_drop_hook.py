@@ -65,8 +65,9 @@ class BlockDropHook(Hook):
             Defaults to ``'map'``.
         metric_key (str, optional): Metric of the val evaluator to select with and to record
             (e.g. ``'acc/top1'``, ``'tad/mAP@0.5'``). Defaults to None: the first one.
-        subset_size (int, optional): Training samples for selection and recording. Defaults to
-            None: all.
+        subset_size (int, optional): The first ``subset_size`` training samples are used for
+            selection and recording (decoded once and kept in memory for the whole run).
+            Defaults to None: all.
         selection_dataloader (dict, optional): Data loader config replacing the default (the
             training dataset with the val pipeline and ``test_mode=True``, the val batch size).
         lora_rank (int, optional): Defaults to None: ``embed_dims // 4``.
