@@ -35,5 +35,6 @@ model = dict(
     cls_head=dict(in_channels=512, num_classes=20))
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
+    constructor='SummaryOptimWrapperConstructor',  # one log line per rule
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1e-3)}),
     clip_grad=dict(max_norm=40, norm_type=2))

@@ -50,6 +50,7 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=4e-3, weight_decay=1e-4),
     # separate encoder learning rate (paper: 1e-6 encoder vs 1e-3 detector, i.e. lr_mult 1e-3;
     # here 0.01: with 0.1, EGS 0.1 training of the encoder was unstable across seeds)
+    constructor='SummaryOptimWrapperConstructor',  # one log line per rule
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.01)}))
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[32], gamma=0.1)

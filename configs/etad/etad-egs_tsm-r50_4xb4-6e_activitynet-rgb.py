@@ -35,6 +35,7 @@ test_evaluator = dict(class_score_file='data/activitynet/cuhk_val_simp_share.jso
 val_evaluator = test_evaluator
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
+    constructor='SummaryOptimWrapperConstructor',  # one log line per rule
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1e-3)}),
     clip_grad=dict(max_norm=40, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -287,18 +287,9 @@ class TADDataset(BaseDataset):
             vids = track_iter_progress(vids, file=sys.stdout)  # current stdout
         for vid in vids:
             info = self._check_video(vid, database[vid], classes)
-            video_meta = None
             try:
                 path = self._file_path(vid)
-                if self.modality == 'video':
-                    video_meta = probe_video(path)
-                    num_snippets = (-(-video_meta['num_frames'] // self.snippet_stride)
-                                    if self.regime == 'sliding' else None)
-                else:
-                    num_snippets = (num_feature_snippets(path)
-                                    if self.regime == 'sliding' else None)
-                if self.regime == 'resize' and not osp.isfile(path):
-                    raise FileNotFoundError(f'feature file not found: {path}')
+                num_snippets, video_meta = self._probe(path)
             except (OSError, ValueError) as e:
                 if not self.skip_invalid:
                     raise type(e)(f'video {vid!r}: {e} (set skip_invalid=True to skip such '
@@ -333,8 +324,61 @@ class TADDataset(BaseDataset):
                    if self.regime == 'sliding' and not self.test_mode else ''))
         return data_list
 
+    def _probe(self, path: str) -> tuple:
+        """``(num_snippets, video_meta)`` of one video file (raises if unreadable).
+
+        ``num_snippets`` is None in the resize regime; ``video_meta`` (:func:`probe_video`) is
+        None in the feature modality.
+        """
+        video_meta = None
+        if self.modality == 'video':
+            video_meta = probe_video(path)
+            num_snippets = (-(-video_meta['num_frames'] // self.snippet_stride)
+                            if self.regime == 'sliding' else None)
+        else:
+            num_snippets = num_feature_snippets(path) if self.regime == 'sliding' else None
+        if self.regime == 'resize' and not osp.isfile(path):
+            raise FileNotFoundError(f'feature file not found: {path}')
+        return num_snippets, video_meta
+
+    def video_samples(self, path: str, video_name: Optional[str] = None,
+                      duration: Optional[float] = None) -> List[dict]:
+        """The samples (data infos, before the pipeline) that cover one unlabelled video.
+
+        The same windows and metainfo (``window_start``, ``window_duration``, ``duration``,
+        ``total_frames``...) as :meth:`load_data_list` makes for an annotated video, with no
+        ground truth and no window dropped; inference (:func:`mmtad_ext.apis.
+        inference_detector`) runs the pipeline on each of them.
+
+        Args:
+            path (str): Video file (``modality='video'``) or feature file.
+            video_name (str, optional): Defaults to the file name without extension.
+            duration (float, optional): Seconds. Defaults to the file's: ``num_frames / fps``
+                for a video, ``num_snippets * snippet_duration`` for features (features in the
+                resize regime or without ``snippet_duration`` need it).
+
+        Returns:
+            list[dict]: One data info per window, in time order.
+        """
+        vid = video_name or osp.splitext(osp.basename(path))[0]
+        num_snippets, video_meta = self._probe(path)
+        if duration is None:
+            if video_meta is not None:
+                duration = video_meta['num_frames'] / video_meta['fps']
+            elif num_snippets is not None and self.snippet_duration:
+                duration = num_snippets * self.snippet_duration
+            else:
+                raise ValueError(f'feature file {path}: the duration of the video is unknown '
+                                 '(give duration=<seconds>, or snippet_duration in the dataset '
+                                 'config for the sliding regime)')
+        if not duration > 0:
+            raise ValueError(f'{path}: duration must be positive, got {duration}')
+        info = dict(duration=float(duration), annotations=[])
+        return self._samples(vid, info, path, [], num_snippets, video_meta, keep_empty=True)
+
     def _samples(self, vid: str, info: dict, path: str, classes: List[str],
-                 num_snippets: Optional[int], video_meta: Optional[dict] = None) -> List[dict]:
+                 num_snippets: Optional[int], video_meta: Optional[dict] = None,
+                 keep_empty: bool = False) -> List[dict]:
         anns = [a for a in info['annotations'] if a['label'] not in self.ignore_labels]
         seg = np.array([a['segment'] for a in anns], dtype=np.float32).reshape(-1, 2)
         labels = np.array([classes.index(a['label']) for a in anns], dtype=np.int64)
@@ -362,7 +406,8 @@ class TADDataset(BaseDataset):
             clipped = norm.clip(0, 1)
             inside = (clipped[:, 1] - clipped[:, 0]) / np.maximum(norm[:, 1] - norm[:, 0], 1e-8)
             keep = inside >= self.min_gt_overlap
-            if not keep.any() and self.drop_empty_windows and not self.test_mode:
+            if (not keep.any() and self.drop_empty_windows and not self.test_mode
+                    and not keep_empty):
                 continue
             samples.append(dict(base, window_start=t0, window_duration=span,
                                 window_start_snippet=w0, num_snippets=num_snippets,

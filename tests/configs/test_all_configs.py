@@ -1,9 +1,12 @@
 """Every shipped config parses and builds its model (and its datasets' transforms)."""
 import glob
+import logging
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmtad_ext.registry import MODELS, TRANSFORMS
@@ -33,6 +36,20 @@ def test_build_model_of_every_config(path):
         if loader:
             for t in loader.dataset.get('pipeline', []):
                 TRANSFORMS.build(t)
+    if cfg.optim_wrapper.get('paramwise_cfg'):
+        # one log line per rule, not mmengine's ~300 per-parameter INFO lines; every custom key
+        # takes some parameter of the model (an unmatched key warns)
+        assert cfg.optim_wrapper.constructor == 'SummaryOptimWrapperConstructor'
+        handler = logging.Handler(logging.WARNING)
+        warnings = []
+        handler.emit = warnings.append
+        logger = MMLogger.get_current_instance()
+        logger.addHandler(handler)
+        try:
+            build_optim_wrapper(model, cfg.optim_wrapper)
+        finally:
+            logger.removeHandler(handler)
+        assert not [w.getMessage() for w in warnings if 'paramwise_cfg' in w.getMessage()]
 
 
 def test_paper_settings_of_the_etad_configs():

@@ -96,6 +96,20 @@ def test_external_project_inherits_package_config(tiny_config, tmp_path):
     assert osp.exists(osp.join(work, 'epoch_1.pth'))
 
 
+def test_paramwise_cfg_logs_one_line_per_rule(tiny_config, tmp_path):
+    """mmengine logs every parameter's options at INFO; the package's constructor summarises."""
+    cfg = tiny_config(epochs=1, name='paramwise.py')
+    with open(cfg, 'a') as f:
+        f.write("optim_wrapper = dict(constructor='SummaryOptimWrapperConstructor', "
+                "paramwise_cfg=dict(bias_decay_mult=0.0, custom_keys={'neck': "
+                "dict(lr_mult=0.1)}))\n")
+    work = str(tmp_path / 'work')
+    log = run([TRAIN, cfg, '--work-dir', work, '--no-validate'], cwd=str(tmp_path))
+    assert 'paramwise_options' not in log
+    assert "paramwise_cfg: custom key 'neck' {'lr_mult': 0.1}: " in log
+    assert "paramwise_cfg: other parameters {'bias_decay_mult': 0.0}: " in log
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason='no torch.distributed')
 def test_torchrun_two_processes_gloo(tiny_config, tmp_path, free_port):
     cfg = tiny_config(epochs=1)

@@ -10,6 +10,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+    # mmengine's parameter groups, logged as one line per rule (per parameter at DEBUG)
+    constructor='SummaryOptimWrapperConstructor',
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'.scale': dict(decay_mult=0.0)}),
     clip_grad=dict(max_norm=1.0, norm_type=2))

@@ -128,6 +128,13 @@ class DecodeTADSnippets(BaseTransform):
     ``num_clips=N``, ``clip_len``, ``frame_interval``, ``frame_inds``, ``img_shape``,
     ``original_shape``, ``modality='RGB'`` (mmaction2's layout).
 
+    The video is opened for every call, unless ``results['video_reader']`` holds a reader
+    opened by :meth:`open_reader` (like mmaction2's ``DecordInit`` / ``DecordDecode``); the
+    transform pops it from ``results``. Reusing one reader over the windows of a video
+    (:func:`mmtad_ext.apis.inference_detector` does) saves the open and the seek to the
+    previous keyframe at every window. A reader is not thread-safe and cannot be pickled: use
+    it from one thread at a time and never put it in dataset samples (dataloader workers).
+
     Args:
         clip_len (int): Frames per snippet. Defaults to 8.
         frame_interval (int): Temporal stride between the frames of a snippet. Defaults to 1.
@@ -162,11 +169,28 @@ class DecodeTADSnippets(BaseTransform):
         scale = self.short_side / min(h, w)
         return int(round(w * scale / 2) * 2), int(round(h * scale / 2) * 2)
 
+    def open_reader(self, results: dict):
+        """A ``decord.VideoReader`` of ``results['filename']`` at this transform's decoding
+        size (``short_side``, from ``results['height']`` / ``['width']``).
+
+        Pass it as ``results['video_reader']`` to decode several windows of the video with
+        one reader (from one thread at a time).
+
+        Raises:
+            FileNotFoundError: The file does not exist.
+            VideoDecodeError: The file cannot be opened.
+        """
+        out_size = self._output_size(results)
+        width, height = decodable_size(*out_size) if out_size else (-1, -1)
+        return _open_video(results['filename'], self.num_threads, width, height)
+
     def transform(self, results: dict) -> dict:
         path = results['filename']
         out_size = self._output_size(results)
         width, height = decodable_size(*out_size) if out_size else (-1, -1)
-        reader = _open_video(path, self.num_threads, width, height)
+        reader = results.pop('video_reader', None)
+        if reader is None:
+            reader = self.open_reader(results)
         num_frames = len(reader)
         expected = results.get('total_frames')
         if expected is not None and num_frames != expected:
@@ -190,7 +214,9 @@ class DecodeTADSnippets(BaseTransform):
                                    f'{height}): {str(e).splitlines()[0][:200]}') from e
         if out_size is not None and frames.shape[2:0:-1] != out_size:
             frames = np.stack([mmcv.imresize(f, out_size) for f in frames])
-        imgs = frames[inverse]  # (N * clip_len, H, W, 3)
+        # (N * clip_len, H, W, 3); get_batch returns the unique frames in order, so frames
+        # that do not repeat need no gather (a full copy of the window)
+        imgs = frames if np.array_equal(unique, inds.reshape(-1)) else frames[inverse]
         results.update(imgs=list(imgs), num_clips=n, clip_len=self.clip_len,
                        frame_interval=self.frame_interval, frame_inds=inds.reshape(-1),
                        total_frames=num_frames, img_shape=imgs.shape[1:3],

