@@ -87,8 +87,9 @@ class BlockDropDistiller(BaseModel):
         encoder_path (str): Dotted attribute path from the model to its
             :class:`VideoMAEEncoder` (``'backbone'`` for a recognizer, ``'backbone.backbone'``
             for ActionFormer's ``EGSBackboneWrapper``). Defaults to ``'backbone'``.
-        student_ckpt (str, optional): Checkpoint of the plain model loaded (strictly) into the
-            student by ``init_weights``. Defaults to None.
+        student_ckpt (str, optional): Checkpoint of the plain (trained, uncompressed) model
+            loaded strictly into the student by ``init_weights`` instead of the student's own
+            initialisation. Defaults to None.
         teacher_ckpt (str, optional): Checkpoint of the plain model loaded (strictly) into the
             teacher by ``init_weights``. Defaults to None: the teacher copies the student's
             weights after they are initialised (the uncompressed model). ``load_from`` or
@@ -151,8 +152,9 @@ class BlockDropDistiller(BaseModel):
 
     def init_weights(self) -> None:
         """Initialise (or load) the student, then the teacher (checkpoint or student copy)."""
-        self.student.init_weights()
-        if self.student_ckpt is not None:
+        if self.student_ckpt is None:
+            self.student.init_weights()
+        else:  # every weight comes from the checkpoint (its init_cfg, e.g. pretrained, is moot)
             _load_checkpoint_to_model(self.student, _load_checkpoint(self.student_ckpt, 'cpu'),
                                       strict=True)
         if self.teacher_ckpt is not None:
