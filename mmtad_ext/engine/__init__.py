@@ -1,8 +1,9 @@
 from . import hooks  # noqa: F401
-from .hooks import BNCalibrationHook
+from .hooks import BlockDropHook, BNCalibrationHook
 from .model_wrappers import DelegatingDistributedDataParallel
 from .optimizers import SummaryOptimWrapperConstructor
 
 __all__ = [
-    'BNCalibrationHook', 'DelegatingDistributedDataParallel', 'SummaryOptimWrapperConstructor'
+    'BlockDropHook', 'BNCalibrationHook', 'DelegatingDistributedDataParallel',
+    'SummaryOptimWrapperConstructor'
 ]

@@ -1,0 +1,37 @@
+# Progressive Block Drop (arXiv 2503.16916) with the paper's THUMOS14 setting: the end-to-end
+# ActionFormer + VideoMAE-S of ../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py,
+# trained first, is compressed by up to depth // 4 = 3 blocks (the public code's rule), 60
+# epochs per stage (5 warm-up + cosine, AdamW lr 1e-4, wd 0.05, clip 1.0); selection by
+# mAP@0.5 on the training split (THUMOS14's validation videos) with the test pipeline; LoRA rank
+# 384 / 4 = 96 on qkv/proj, block LayerNorms, patch embedding and the detector train; feature,
+# class (T = 3.5) and 1 - DIoU distillation from the uncompressed teacher, all weights 1.0.
+# Stops early if the recovered mAP@0.5 falls more than 1 point below the uncompressed model.
+# No EMA (the structure changes between stages; the paper's EMA 0.999 is not reproduced).
+# Built and tested, not trained here (no dataset, no GPU).
+#   python tools/train.py configs/actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py
+#   python tools/train.py configs/block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py
+_base_ = ['../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py']
+student = {{_base_.model}}  # its pretrained init_cfg is skipped: the weights are student_ckpt's
+model = dict(
+    _delete_=True,
+    type='BlockDropDistiller',
+    student=student,
+    encoder_path='backbone.backbone',
+    student_ckpt='work_dirs/actionformer_videomae-s_1xb2-60e_thumos14-rgb/epoch_60.pth',
+    distill_loss=dict(type='CrossDepthDistillLoss', feat_weight=1.0, cls_weight=1.0,
+                      reg_weight=1.0, temperature=3.5, reg_iou='diou'))
+stage_epochs, max_drops = 60, 3
+max_epochs = stage_epochs * max_drops
+train_cfg = dict(max_epochs=max_epochs, val_interval=stage_epochs)
+optim_wrapper = dict(optimizer=dict(lr=1e-4, weight_decay=0.05))
+param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage start
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=5, end=stage_epochs,
+         T_max=stage_epochs - 5, eta_min=0.0, convert_to_iter_based=True)
+]
+custom_hooks = [
+    dict(type='BlockDropHook', stage_epochs=stage_epochs, max_drops=max_drops, tolerance=1.0,
+         criterion='map', metric_key='tad/mAP@0.5', subset_size=None)
+]
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))

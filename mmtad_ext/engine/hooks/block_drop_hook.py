@@ -1,0 +1,491 @@
+"""BlockDropHook: progressive block drop with LoRA recovery inside one training run.
+
+*Temporal Action Detection Model Compression by Progressive Block Drop* (arXiv 2503.16916),
+sec. 3 and the public code (``nanxiaolu/Progressive_Block_Drop-TAD``). Each stage of
+``stage_epochs`` epochs:
+
+1. selection: every remaining encoder block is a candidate; the model without it is scored on
+   a subset of the *training* split with the test pipeline (``criterion``); the best is dropped
+   (physically: :meth:`VideoMAEEncoder.remove_blocks`);
+2. recovery: peft LoRA on ``blocks.N.attn.(qkv|proj)`` of the student's encoder (rank
+   ``embed_dims / 4``, ``B = 0``); LoRA, the blocks' LayerNorms, the patch embedding and
+   everything outside the encoder (the head) train with the student's own losses plus
+   cross-depth distillation from the teacher (:class:`BlockDropDistiller`); the optimizer and
+   the stage-relative schedulers are rebuilt from the config;
+3. end of stage: LoRA is merged into ``qkv``/``proj``, the model is evaluated and recorded.
+
+It stops when the recovered metric falls more than ``tolerance`` below the uncompressed
+baseline (the paper's rule; the last good stage's weights are restored) or after ``max_drops``
+stages (the public code's rule). ``work_dir/block_drop.json`` holds every stage's record,
+``block_drop.png`` the plot; ``block_drop_stage{t}.pth`` the student after stage ``t``.
+"""
+import copy
+import json
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+
+from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
+from mmtad_ext.registry import HOOKS
+from ..block_drop_report import (count_macs, encoder_input_shape, format_stage_table,
+                                 measure_latency, plot_stages)
+
+CRITERIA = ('map', 'loss', 'block_mse')
+# encoder parameters that train besides LoRA (regexes on names relative to the encoder)
+DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
+STATE_KEY = 'block_drop'
+
+
+@HOOKS.register_module()
+class BlockDropHook(Hook):
+    """Drive progressive block drop (selection, drop, LoRA recovery, merge) stage by stage.
+
+    Needs a :class:`~mmtad_ext.models.distillers.BlockDropDistiller` model and an
+    ``EpochBasedTrainLoop`` with ``max_epochs = max_drops * stage_epochs``. The config's
+    ``param_scheduler`` is *stage-relative* (``begin``/``end`` count from the stage's first
+    epoch; a missing ``end`` is ``stage_epochs``) and is rebuilt, with ``optim_wrapper``, over
+    the trainable parameters at every stage start. Save checkpoints at stage ends at least
+    (``CheckpointHook(interval=stage_epochs)`` or a divisor): an early stop saves nothing else.
+
+    Args:
+        stage_epochs (int): Recovery epochs per dropped block.
+        max_drops (int): Most blocks to drop (the public code: ``depth // 4``).
+        tolerance (float): Stop when the recovered metric is more than this below the baseline,
+            in the metric's units. Defaults to 1.0.
+        criterion (str): ``'map'`` (the run's val metric ``metric_key``, higher is better),
+            ``'loss'`` (the student's ground-truth loss) or ``'block_mse'`` (mean squared
+            difference between a block's input and output, one forward for all candidates).
+            Defaults to ``'map'``.
+        metric_key (str, optional): Metric of the val evaluator to select with and to record
+            (e.g. ``'acc/top1'``, ``'tad/mAP@0.5'``). Defaults to None: the first one.
+        subset_size (int, optional): The first ``subset_size`` training samples are used for
+            selection and recording (decoded once and kept in memory for the whole run).
+            Defaults to None: all.
+        selection_dataloader (dict, optional): Data loader config replacing the default (the
+            training dataset with the val pipeline and ``test_mode=True``, the val batch size).
+        lora_rank (int, optional): Defaults to None: ``embed_dims // 4``.
+        lora_alpha (float, optional): Defaults to None: ``lora_rank`` (scale 1).
+        lora_targets (str): Regex of the LoRA targets in the encoder. Defaults to
+            ``r'.*blocks\\.\\d+\\.attn\\.(qkv|proj)'``.
+        trainable (Sequence[str]): Regexes (full match, relative to the encoder) of the encoder
+            parameters that train besides the rest of the student. Defaults to LoRA, block
+            LayerNorms and the patch embedding.
+        dynamic_teacher (bool): The teacher is the previous stage's model instead of the
+            uncompressed one (the public ActivityNet config). Defaults to False.
+        latency_repeats (int): Timed forwards of the encoder per stage (batch 1, on the
+            model's device); 0 skips timing. Defaults to 5.
+    """
+
+    priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
+
+    def __init__(self,
+                 stage_epochs: int,
+                 max_drops: int,
+                 tolerance: float = 1.0,
+                 criterion: str = 'map',
+                 metric_key: Optional[str] = None,
+                 subset_size: Optional[int] = None,
+                 selection_dataloader: Optional[dict] = None,
+                 lora_rank: Optional[int] = None,
+                 lora_alpha: Optional[float] = None,
+                 lora_targets: str = ATTENTION_TARGETS,
+                 trainable: Sequence[str] = DEFAULT_TRAINABLE,
+                 dynamic_teacher: bool = False,
+                 latency_repeats: int = 5) -> None:
+        for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
+        if criterion not in CRITERIA:
+            raise ValueError(f'BlockDropHook criterion must be one of {CRITERIA}, got '
+                             f'{criterion!r}')
+        if tolerance < 0:
+            raise ValueError(f'BlockDropHook tolerance must be >= 0, got {tolerance}')
+        if subset_size is not None and (not isinstance(subset_size, int) or subset_size < 1):
+            raise ValueError(f'BlockDropHook subset_size must be None or a positive int, got '
+                             f'{subset_size!r}')
+        if lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
+            raise ValueError(f'BlockDropHook lora_rank must be None or a positive int, got '
+                             f'{lora_rank!r}')
+        self.stage_epochs = stage_epochs
+        self.max_drops = max_drops
+        self.tolerance = float(tolerance)
+        self.criterion = criterion
+        self.metric_key = metric_key
+        self.subset_size = subset_size
+        self.selection_dataloader = selection_dataloader
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_targets = lora_targets
+        self.trainable = tuple(trainable)
+        self.dynamic_teacher = dynamic_teacher
+        self.latency_repeats = int(latency_repeats)
+        self.state = self._fresh_state()
+        self._batches: Optional[List] = None
+        self._evaluator = None
+        self._num_samples = 0
+        self._stage_t0: Optional[float] = None  # start of the current timing interval
+
+    @staticmethod
+    def _fresh_state() -> Dict:
+        # stage: index of the running (or last) stage, 0 = uncompressed; lora: the adapter
+        # config while a stage's adapters are unmerged, else None
+        return dict(stage=0, dropped=[], lora=None, baseline=None, records=[], stopped=False)
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _model(runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not hasattr(model, 'student_encoder') or not hasattr(model, 'sync_teacher'):
+            raise TypeError('BlockDropHook needs a BlockDropDistiller model (student_encoder, '
+                            f'sync_teacher), got {type(model).__name__}')
+        return model
+
+    def _selection_batches(self, runner) -> List:
+        """Collated batches of the selection subset, decoded once and reused."""
+        if self._batches is not None:
+            return self._batches
+        cfg = runner.cfg
+        if self.selection_dataloader is not None:
+            loader_cfg = copy.deepcopy(self.selection_dataloader)
+        else:
+            loader_cfg = copy.deepcopy(cfg.train_dataloader)
+            val_loader = cfg.get('val_dataloader') or cfg.test_dataloader
+            loader_cfg['dataset']['pipeline'] = copy.deepcopy(val_loader['dataset']['pipeline'])
+            loader_cfg['dataset']['test_mode'] = True
+            loader_cfg['batch_size'] = val_loader.get('batch_size', loader_cfg['batch_size'])
+            loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
+        loader_cfg['num_workers'] = 0
+        loader_cfg['persistent_workers'] = False
+        if self.subset_size is not None:
+            loader_cfg['dataset']['indices'] = self.subset_size
+        loader = runner.build_dataloader(loader_cfg, seed=0)
+        evaluator_cfg = cfg.get('val_evaluator') or cfg.test_evaluator
+        self._evaluator = runner.build_evaluator(copy.deepcopy(evaluator_cfg))
+        self._evaluator.dataset_meta = self._subset_meta(loader.dataset)
+        self._num_samples = len(loader.dataset)
+        self._batches = list(loader)
+        return self._batches
+
+    @staticmethod
+    def _subset_meta(dataset) -> Optional[dict]:
+        """The dataset's metainfo; a TAD ``ground_truth`` keeps only the subset's videos
+        (videos left out of the subset would count as missed detections)."""
+        meta = getattr(dataset, 'metainfo', None)
+        if not meta or 'ground_truth' not in meta:
+            return meta
+        names = {dataset.get_data_info(i).get('video_name') for i in range(len(dataset))}
+        meta = dict(meta)
+        meta['ground_truth'] = {k: v for k, v in meta['ground_truth'].items() if k in names}
+        return meta
+
+    @torch.no_grad()
+    def evaluate(self, runner, skip: Sequence[int] = ()) -> float:
+        """``metric_key`` of the student (without blocks ``skip``) on the selection subset."""
+        model = self._model(runner)
+        batches = self._selection_batches(runner)
+        was_training = model.training
+        model.eval()
+        try:
+            with model.student_encoder.skip_blocks(skip):
+                for batch in batches:
+                    self._evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
+            metrics = self._evaluator.evaluate(self._num_samples)
+        finally:
+            model.train(was_training)
+        key = self.metric_key or next(iter(metrics))
+        if key not in metrics:
+            raise KeyError(f'BlockDropHook metric_key {key!r} is not among the evaluator\'s '
+                           f'metrics {sorted(metrics)}')
+        self.metric_key = key
+        return float(metrics[key])
+
+    @torch.no_grad()
+    def _loss_score(self, runner, skip: Sequence[int]) -> float:
+        """Minus the mean ground-truth loss of the student without ``skip``."""
+        model = self._model(runner)
+        was_training = model.training
+        model.eval()
+        total = 0.0
+        try:
+            with model.student_encoder.skip_blocks(skip):
+                for batch in self._selection_batches(runner):
+                    data = model.data_preprocessor(batch, False)
+                    losses = model.student_losses(data['inputs'], data['data_samples'])
+                    total += float(model.parse_losses(losses)[0])
+        finally:
+            model.train(was_training)
+        return -total / len(self._batches)
+
+    @torch.no_grad()
+    def _block_mse_scores(self, runner) -> Dict[int, float]:
+        """Minus the mean squared change each block makes to its input (one pass)."""
+        model = self._model(runner)
+        enc = model.student_encoder
+        sums = {i: 0.0 for i in enc.block_ids}
+
+        def hook_for(index):
+            def record(module, args, output):
+                sums[index] += float(torch.mean((output - args[0])**2))
+            return record
+
+        handles = [blk.register_forward_hook(hook_for(i))
+                   for i, blk in zip(enc.block_ids, enc.blocks)]
+        was_training = model.training
+        model.eval()
+        try:
+            for batch in self._selection_batches(runner):
+                model.val_step(batch)
+        finally:
+            for h in handles:
+                h.remove()
+            model.train(was_training)
+        return {i: -s / len(self._batches) for i, s in sums.items()}
+
+    def _profile(self, runner) -> Dict:
+        """Encoder MACs (batch 1) and median latency."""
+        enc = self._model(runner).student_encoder
+        x = torch.randn(encoder_input_shape(enc), device=enc.pos_embed.device)
+        out = dict(macs=count_macs(enc, (x, )), latency_s=None)
+        if self.latency_repeats > 0:
+            out['latency_s'] = measure_latency(enc, (x, ), repeats=self.latency_repeats)
+        return out
+
+    def _set_trainable(self, model) -> None:
+        import re
+        model.student.requires_grad_(True)
+        enc = model.student_encoder
+        patterns = [re.compile(p) for p in self.trainable]
+        for name, p in enc.named_parameters():
+            p.requires_grad_(any(pat.fullmatch(name) for pat in patterns))
+        model.teacher.requires_grad_(False)
+
+    def _build_optimizer(self, runner) -> None:
+        """Optimizer over the trainable parameters only; stage-relative schedulers."""
+        model = self._model(runner)
+        optim_wrapper = build_optim_wrapper(model, copy.deepcopy(runner.cfg.optim_wrapper))
+        optimizer = optim_wrapper.optimizer
+        for group in optimizer.param_groups:
+            group['params'] = [p for p in group['params'] if p.requires_grad]
+        optimizer.param_groups = [g for g in optimizer.param_groups if g['params']]
+        runner.optim_wrapper = optim_wrapper
+        schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
+        if isinstance(schedulers, dict):
+            schedulers = [schedulers]
+        for s in schedulers:
+            s.setdefault('end', self.stage_epochs if s.get('by_epoch', True) else
+                         self.stage_epochs * len(runner.train_dataloader))
+        runner.param_schedulers = runner.build_param_scheduler(schedulers)
+        if hasattr(runner.train_loop, 'iter'):
+            optim_wrapper.initialize_count_status(model, runner.train_loop.iter,
+                                                  runner.train_loop.max_iters)
+
+    def _lora_cfg(self, model) -> Dict:
+        enc = model.student_encoder
+        rank = self.lora_rank or max(1, enc.embed_dims // 4)
+        return dict(rank=rank, alpha=self.lora_alpha, targets=self.lora_targets)
+
+    def _apply_lora(self, model, lora: Dict) -> None:
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+        self._set_trainable(model)
+
+    # -- the stage loop ---------------------------------------------------------------------
+    def before_train(self, runner) -> None:
+        """Fresh run: record the baseline and start stage 1 (a resumed run continues)."""
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
+                            f'{type(runner.train_loop).__name__}')
+        if runner.world_size > 1:
+            raise NotImplementedError(
+                'BlockDropHook changes the model\'s structure between stages, which a '
+                'DistributedDataParallel wrapper built once does not follow; run it in one '
+                'process (no --launcher)')
+        model = self._model(runner)
+        max_epochs = runner.train_loop.max_epochs
+        if max_epochs < self.stage_epochs:
+            raise ValueError(f'BlockDropHook: max_epochs {max_epochs} < stage_epochs '
+                             f'{self.stage_epochs}')
+        if self.max_drops >= model.student_encoder.original_depth:
+            raise ValueError(f'BlockDropHook max_drops {self.max_drops} must be below the '
+                             f'encoder depth {model.student_encoder.original_depth}')
+        if self.state['stage'] > 0 or self.state['stopped']:
+            return  # resumed (after_load_checkpoint restored the structure)
+        if has_lora(model.student_encoder):
+            raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
+        t0 = time.perf_counter()
+        self._selection_batches(runner)
+        baseline = self.evaluate(runner)
+        self.state['baseline'] = baseline
+        record = dict(stage=0, dropped=None, depth=model.student_encoder.depth,
+                      kept=list(model.student_encoder.block_ids), metric_before=baseline,
+                      metric_after=baseline, scores=None, selection_s=None,
+                      recovery_s=None, accepted=True, eval_s=time.perf_counter() - t0)
+        record.update(self._profile(runner))
+        self.state['records'].append(record)
+        self._save_stage_weights(runner, 0)
+        print_log(f'BlockDropHook: baseline {self.metric_key} = {baseline:.4f} on '
+                  f'{self._num_samples} training samples', logger='current')
+        self._start_stage(runner)
+
+    def _start_stage(self, runner) -> None:
+        model = self._model(runner)
+        enc = model.student_encoder
+        t0 = time.perf_counter()
+        if self.criterion == 'block_mse':
+            scores = self._block_mse_scores(runner)
+        else:
+            score = self.evaluate if self.criterion == 'map' else self._loss_score
+            scores = {i: score(runner, skip=[i]) for i in enc.block_ids}
+        chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
+        before = scores[chosen] if self.criterion == 'map' else self.evaluate(runner, [chosen])
+        selection_s = time.perf_counter() - t0
+        if self.dynamic_teacher:
+            model.sync_teacher()  # the previous stage's (merged) model
+        enc.remove_blocks([chosen])
+        lora = self._lora_cfg(model)
+        self._apply_lora(model, lora)
+        self._build_optimizer(runner)
+        stage = self.state['stage'] + 1
+        self.state.update(stage=stage, lora=lora)
+        self.state['dropped'].append(chosen)
+        self.state['records'].append(
+            dict(stage=stage, dropped=chosen, depth=enc.depth, kept=list(enc.block_ids),
+                 scores={str(k): v for k, v in scores.items()}, criterion=self.criterion,
+                 metric_before=before, selection_s=selection_s, recovery_s=0.0))
+        self._stage_t0 = time.perf_counter()
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_lora = sum(p.numel() for n, p in enc.named_parameters() if 'lora_' in n)
+        n_enc = sum(p.numel() for n, p in enc.named_parameters() if 'lora_' not in n)
+        print_log(f'BlockDropHook: stage {stage}: drop block {chosen} ({self.criterion} scores '
+                  f'{ {k: round(v, 4) for k, v in scores.items()} }), {self.metric_key} '
+                  f'before recovery {before:.4f}; LoRA rank {lora["rank"]}: {n_lora} params '
+                  f'({100 * n_lora / n_enc:.1f}% of the encoder), {n_train} trainable',
+                  logger='current')
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.state['lora'] is not None and self.state['records']:
+            rec = self.state['records'][-1]
+            if self._stage_t0 is not None:  # training time only (no validation, no saving)
+                rec['recovery_s'] = rec.get('recovery_s', 0.0) + time.perf_counter() - \
+                    self._stage_t0
+            self._stage_t0 = time.perf_counter()
+
+    def before_train_epoch(self, runner) -> None:
+        self._stage_t0 = time.perf_counter()
+
+    def after_train_epoch(self, runner) -> None:
+        """At a stage's last epoch: merge, evaluate, record; stop or start the next stage."""
+        if self.state['lora'] is None or self.state['stopped']:
+            return
+        if (runner.epoch + 1) % self.stage_epochs:  # stages start at multiples of stage_epochs
+            return
+        self._finish_stage(runner)
+
+    def _finish_stage(self, runner) -> None:
+        model = self._model(runner)
+        stage = self.state['stage']
+        merge_lora(model.student_encoder)
+        self.state['lora'] = None
+        rec = self.state['records'][-1]
+        rec['metric_after'] = self.evaluate(runner)
+        rec.update(self._profile(runner))
+        baseline = self.state['baseline']
+        rec['accepted'] = rec['metric_after'] >= baseline - self.tolerance
+        last_epoch = runner.epoch + 1 >= runner.train_loop.max_epochs
+        if not rec['accepted']:
+            good = max(r['stage'] for r in self.state['records'] if r.get('accepted', True))
+            print_log(f'BlockDropHook: stage {stage} recovered {self.metric_key} '
+                      f'{rec["metric_after"]:.4f} < baseline {baseline:.4f} - tolerance '
+                      f'{self.tolerance}: stop, keep stage {good}', logger='current')
+            ckpt = torch.load(self._stage_path(runner, good), map_location='cpu',
+                              weights_only=True)
+            model.load_student(ckpt)
+            self.state['stopped'] = True
+        else:
+            self._save_stage_weights(runner, stage)
+            if stage >= self.max_drops or last_epoch:
+                self.state['stopped'] = True
+        self._report(runner)
+        if self.state['stopped']:
+            runner.train_loop.stop_training = True
+            return
+        self._start_stage(runner)
+
+    # -- files ------------------------------------------------------------------------------
+    @staticmethod
+    def _stage_path(runner, stage: int) -> str:
+        return osp.join(runner.work_dir, f'block_drop_stage{stage}.pth')
+
+    def _save_stage_weights(self, runner, stage: int) -> None:
+        if runner.rank == 0:
+            torch.save(self._model(runner).student.state_dict(), self._stage_path(runner, stage))
+
+    def _report(self, runner) -> None:
+        if runner.rank != 0:
+            return
+        records = self.state['records']
+        with open(osp.join(runner.work_dir, 'block_drop.json'), 'w') as f:
+            json.dump(dict(metric_key=self.metric_key, baseline=self.state['baseline'],
+                           tolerance=self.tolerance, criterion=self.criterion,
+                           dropped=self.state['dropped'], stopped=self.state['stopped'],
+                           stages=records), f, indent=1)
+        print_log('BlockDropHook stages:\n' + format_stage_table(records), logger='current')
+        try:
+            plot_stages(records, osp.join(runner.work_dir, 'block_drop.png'),
+                        self.metric_key or 'metric')
+        except ImportError:  # matplotlib missing: the JSON and the table are the record
+            print_log('BlockDropHook: matplotlib is not installed, no plot', logger='current')
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint[STATE_KEY] = copy.deepcopy(self.state)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Rebuild the checkpoint's structure (dropped blocks, LoRA) before its weights load,
+        rebuild the optimizer and schedulers the runner then restores, and fail on any key
+        mismatch (mmengine's load is not strict)."""
+        model = self._model(runner)
+        state = checkpoint.get(STATE_KEY)
+        if state is not None:
+            self.state = dict(self._fresh_state(), **copy.deepcopy(state))
+        restore_structure(model, checkpoint)
+        if self.state['lora'] is not None:
+            self._set_trainable(model)
+            self._build_optimizer(runner)
+        print_log(f'BlockDropHook: loaded stage {self.state["stage"]}, dropped '
+                  f'{self.state["dropped"]}, LoRA {self.state["lora"]}', logger='current')
+
+
+def restore_structure(model, checkpoint: dict) -> None:
+    """Give a freshly built :class:`BlockDropDistiller` the structure of a block-drop checkpoint.
+
+    Both encoders remove the blocks their saved ``kept_blocks`` leave out; the student gets the
+    LoRA adapters of an unfinished stage (the checkpoint's ``block_drop`` state). Raises
+    ``KeyError`` on any remaining key mismatch (mmengine's own load is not strict). Used by
+    :meth:`BlockDropHook.after_load_checkpoint` and ``tools/export_block_drop.py``.
+    """
+    state = checkpoint.get(STATE_KEY) or {}
+    sd = {k[len('module.'):] if k.startswith('module.') else k: v
+          for k, v in checkpoint['state_dict'].items()}
+    for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
+        kept = sd.get(f'{prefix}{model.encoder_path}.kept_blocks')
+        if kept is not None:
+            extra = set(enc.block_ids) - {int(i) for i in kept}
+            if extra:
+                enc.remove_blocks(extra)
+    lora = state.get('lora')
+    if lora is not None and not has_lora(model.student_encoder):
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or unexpected:
+        raise KeyError(f'BlockDropHook: the checkpoint does not match the model (dropped '
+                       f'blocks {state.get("dropped")}, LoRA {lora}): missing keys '
+                       f'{missing[:8]}{"..." if len(missing) > 8 else ""}, unexpected keys '
+                       f'{unexpected[:8]}{"..." if len(unexpected) > 8 else ""}')

@@ -1,0 +1,3 @@
+from .block_drop_distiller import BlockDropDistiller
+
+__all__ = ['BlockDropDistiller']

@@ -1,0 +1,45 @@
+"""Block-drop configs: the paper's THUMOS14 recipe and no EMA across the changing structure."""
+import glob
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmtad_ext.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BLOCK_DROP = sorted(glob.glob(osp.join(ROOT, 'configs', 'block_drop', 'block-drop_*.py')))
+
+
+def test_every_block_drop_config_wraps_a_videomae_student_without_ema():
+    assert len(BLOCK_DROP) >= 3
+    for path in BLOCK_DROP:
+        cfg = Config.fromfile(path)
+        hooks = [h['type'] for h in cfg.custom_hooks]
+        assert hooks == ['BlockDropHook'], path  # mmengine's EMAHook copies the old structure
+        hook = cfg.custom_hooks[0]
+        assert cfg.train_cfg.max_epochs == hook.stage_epochs * hook.max_drops, path
+        assert cfg.model.type == 'BlockDropDistiller' and cfg.model.student_ckpt, path
+        init_default_scope('mmtad_ext')
+        model = MODELS.build(cfg.model)
+        assert hook.max_drops < model.student_encoder.depth
+
+
+def test_thumos14_paper_recipe():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'block_drop',
+                                   'block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py'))
+    enc = cfg.model.student.backbone.backbone
+    assert (enc.embed_dims, enc.depth, enc.num_heads) == (384, 12, 6)
+    assert cfg.model.student.backbone.sampling_ratio == 1.0  # full end to end, as the paper
+    hook = cfg.custom_hooks[0]
+    assert hook.max_drops == enc.depth // 4 and hook.stage_epochs == 60
+    assert hook.criterion == 'map' and hook.metric_key == 'tad/mAP@0.5'
+    assert hook.get('lora_rank') is None  # default: embed_dims // 4 = 96
+    loss = cfg.model.distill_loss
+    assert loss.temperature == 3.5 and loss.reg_iou == 'diou'
+    assert loss.feat_weight == loss.cls_weight == loss.reg_weight == 1.0
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.lr == 1e-4 and opt.optimizer.weight_decay == 0.05
+    assert opt.clip_grad.max_norm == 1.0
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.begin, warmup.end, cosine.end) == (0, 5, 60)  # stage-relative

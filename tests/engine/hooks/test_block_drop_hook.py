@@ -1,0 +1,211 @@
+"""BlockDropHook: a tiny progressive block-drop run through a real Runner (tiny VideoMAE
+Recognizer3D on synthetic clips), resume mid-stage, the stop rule, the criteria, strict loading."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmtad_ext.engine.hooks import BlockDropHook
+
+pytest.importorskip('peft')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def hook_of(runner):
+    return next(h for h in runner.hooks if isinstance(h, BlockDropHook))
+
+
+def final_state(path):
+    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+
+
+def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
+    work = str(tmp_path / 'a')
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='a'))
+    runner.train()
+    model, hook = runner.model, hook_of(runner)
+    # a stage's optimizer holds exactly the trainable parameters: no teacher, no frozen weights
+    hook._apply_lora(model, hook._lora_cfg(model))
+    hook._build_optimizer(runner)
+    in_optim = {id(p) for g in runner.optim_wrapper.optimizer.param_groups for p in g['params']}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert in_optim and all(not names[i].startswith('teacher.') for i in in_optim)
+    assert in_optim == {id(p) for p in model.parameters() if p.requires_grad}
+    assert all(not names[i].startswith('student.backbone.blocks.') or '.norm' in names[i]
+               or 'lora_' in names[i] for i in in_optim)
+    assert any('lora_' in names[i] for i in in_optim)
+    assert any(names[i].startswith('student.cls_head.') for i in in_optim)
+    assert not any(names[i].startswith('student.backbone.blocks.') and 'attn.qkv.base_layer'
+                   in names[i] for i in in_optim)
+    from mmtad_ext.models.layers import merge_lora
+    merge_lora(model.student_encoder)
+    with open(osp.join(work, 'block_drop.json')) as f:
+        report = json.load(f)
+    stages = report['stages']
+    assert [s['stage'] for s in stages] == [0, 1, 2] and report['stopped']
+    assert [s['depth'] for s in stages] == [4, 3, 2]
+    assert len(set(report['dropped'])) == 2
+    assert stages[0]['macs'] > stages[1]['macs'] > stages[2]['macs'] > 0
+    for s in stages[1:]:
+        assert len(s['scores']) == s['depth'] + 1  # every remaining block was a candidate
+        assert s['metric_before'] == max(s['scores'].values())  # 'map': the chosen one's score
+        assert s['dropped'] not in s['kept'] and s['selection_s'] > 0 and s['recovery_s'] > 0
+        assert s['metric_after'] is not None
+    assert osp.exists(osp.join(work, 'block_drop.png'))
+    sd = final_state(osp.join(work, 'epoch_4.pth'))
+    assert not any('lora_' in k for k in sd)  # merged at the end of the last stage
+    assert sd['student.backbone.kept_blocks'].tolist() == stages[2]['kept']
+    # the fixed teacher is still the uncompressed initial model
+    stage0 = torch.load(osp.join(work, 'block_drop_stage0.pth'), weights_only=True)
+    assert all(torch.equal(sd[f'teacher.{k}'], v) for k, v in stage0.items())
+    assert 'teacher.backbone.kept_blocks' not in sd
+
+    # "killed" after epoch 3 (the middle of stage 2, LoRA unmerged): resume from what is on disk
+    ckpt = final_state(osp.join(work, 'epoch_3.pth'))
+    assert any('lora_' in k for k in ckpt)
+    work_b = str(tmp_path / 'b')
+    cfg = block_drop_cfg(work_b, stage_epochs=2, max_drops=2, name='b')
+    cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_3.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    assert hook_of(resumed).state['dropped'] == report['dropped']
+    sd_b = final_state(osp.join(work_b, 'epoch_4.pth'))
+    assert set(sd_b) == set(sd)
+    assert all(torch.equal(sd[k], sd_b[k]) for k in sd)
+
+
+def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
+    work = str(tmp_path / 'a')
+    Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=1, name='c')).train()
+    ckpt = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu', weights_only=False)
+    ckpt['state_dict'].pop('student.cls_head.fc_cls.bias')
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(ckpt, bad)
+    cfg = block_drop_cfg(str(tmp_path / 'b'), stage_epochs=1, max_drops=1, name='d')
+    cfg.resume, cfg.load_from = True, bad
+    with pytest.raises(KeyError, match=r'missing keys \[.student.cls_head.fc_cls.bias.\]'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypatch):
+    """Scripted metrics: baseline 0.5, stage 1 recovers 0.45 (within 0.1), stage 2 only 0.3:
+    the run stops after stage 2 and the student is stage 1's again."""
+    script = {0: 0.5, 1: 0.45, 2: 0.3}
+
+    def fake_evaluate(self, runner, skip=()):
+        self.metric_key = 'acc/top1'
+        return 0.0 if skip else script[self.state['stage']]
+
+    monkeypatch.setattr(BlockDropHook, 'evaluate', fake_evaluate)
+    work = str(tmp_path / 'a')
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=3, name='e',
+                                      tolerance=0.1, criterion='block_mse'))
+    runner.train()
+    assert runner.train_loop.epoch == 2  # of 3: stopped by the tolerance rule
+    with open(osp.join(work, 'block_drop.json')) as f:
+        report = json.load(f)
+    assert report['stopped'] and [s['accepted'] for s in report['stages']] == [True, True, False]
+    kept1 = report['stages'][1]['kept']
+    student = runner.model.student
+    assert runner.model.student_encoder.block_ids == kept1
+    stage1 = torch.load(osp.join(work, 'block_drop_stage1.pth'), weights_only=True)
+    assert all(torch.equal(v, stage1[k]) for k, v in student.state_dict().items())
+    # block_mse scores: minus the mean squared change of each candidate block
+    assert all(v <= 0 for v in report['stages'][1]['scores'].values())
+
+
+def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
+    init_default_scope('mmtad_ext')
+    runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))
+    runner.model.init_weights()
+    hook = BlockDropHook(stage_epochs=1, max_drops=1, subset_size=8, metric_key='acc/top1')
+    hook.selection_dataloader = None
+    batches = hook._selection_batches(runner)
+    assert sum(len(b['data_samples']) for b in batches) == 8
+    model = runner.model.eval()
+    data = model.data_preprocessor(batches[0], False)
+    with torch.no_grad():
+        with model.student_encoder.skip_blocks([2]):
+            loss = model.parse_losses(model.student_losses(**data))[0]
+        assert hook._loss_score(runner, [2]) == pytest.approx(-float(loss), rel=1e-5)
+        x = data['inputs'].view(-1, *data['inputs'].shape[2:])
+        enc = model.student_encoder
+        outs = enc.block_outputs(x)
+        tokens = enc.patch_embed(x)[0] + enc.pos_embed  # input of block 0
+        inputs = {0: tokens, 1: outs[0], 2: outs[1], 3: outs[2]}
+        mse = {i: float(torch.mean((outs[i] - inputs[i])**2)) for i in range(4)}
+    scores = hook._block_mse_scores(runner)
+    assert scores == pytest.approx({i: -v for i, v in mse.items()}, rel=1e-5)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='criterion'):
+        BlockDropHook(stage_epochs=1, max_drops=1, criterion='flops')
+    with pytest.raises(ValueError, match='stage_epochs'):
+        BlockDropHook(stage_epochs=0, max_drops=1)
+    with pytest.raises(ValueError, match='tolerance'):
+        BlockDropHook(stage_epochs=1, max_drops=1, tolerance=-1)
+
+
+@pytest.fixture(scope='module')
+def tad_videos(tmp_path_factory):
+    from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
+    root = tmp_path_factory.mktemp('bd_video_tad')
+    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
+                                 min_frames=48, max_frames=56, min_action_frames=12,
+                                 max_action_frames=20, seed=1)
+    return str(root)
+
+
+def test_actionformer_detector_block_drop_and_export(tad_videos, tmp_path):
+    """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
+    average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'block_drop',
+        'block-drop_actionformer-videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
+    root = tad_videos
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.update(ann_file=root + '/annotations.json',
+                                   class_map=root + '/class_map.txt',
+                                   data_prefix=dict(video=root + '/videos'))
+    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
+        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
+        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
+        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
+    cfg.train_cfg.update(max_epochs=2, val_interval=100)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=1, max_drops=2, tolerance=100.0,
+                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1)]
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.logger.interval = 1
+    cfg.experiment_name = 'tad'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(osp.join(cfg.work_dir, 'block_drop.json')) as f:
+        report = json.load(f)
+    assert report['metric_key'] == 'tad/average_mAP' and len(report['dropped']) == 2
+    assert [s['depth'] for s in report['stages']] == [3, 2, 1]
+    assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
+    assert len(report['stages'][1]['scores']) == 3
+    cfg_path = str(tmp_path / 'bd_tad.py')
+    cfg.dump(cfg_path)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'export_block_drop', osp.join(REPO, 'tools', 'export_block_drop.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    summary = tool.main(
+        [cfg_path, osp.join(cfg.work_dir, 'epoch_2.pth'), str(tmp_path / 'out')])
+    assert summary['depth'] == 1 and summary['kept_blocks'] == report['stages'][2]['kept']
+    exported = Config.fromfile(summary['config'])
+    init_default_scope('mmtad_ext')
+    from mmtad_ext.registry import MODELS
+    det = MODELS.build(exported.model)
+    det.load_state_dict(torch.load(osp.join(str(tmp_path / 'out'), 'model.pth'),
+                                   weights_only=True), strict=True)
+    assert len(det.backbone.backbone.blocks) == 1

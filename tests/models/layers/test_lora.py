@@ -1,0 +1,35 @@
+"""inject_lora / merge_lora on the VideoMAE encoder: targets, B = 0 start, exact merge."""
+import pytest
+import torch
+
+from mmtad_ext.models.backbones import VideoMAEEncoder
+from mmtad_ext.models.layers import has_lora, inject_lora, merge_lora
+
+pytest.importorskip('peft')
+TINY = dict(img_size=32, patch_size=16, embed_dims=32, depth=3, num_heads=2, num_frames=4,
+            tubelet_size=2)
+
+
+def test_targets_identity_start_and_exact_merge():
+    torch.manual_seed(0)
+    enc = VideoMAEEncoder(**TINY).eval()
+    keys = set(enc.state_dict())
+    x = torch.randn(2, 3, 4, 32, 32)
+    ref = enc(x)
+    inject_lora(enc, rank=8)
+    names = {n.rsplit('.lora_A', 1)[0] for n, _ in enc.named_parameters() if '.lora_A.' in n}
+    # qkv and proj of every block, not patch_embed.projection
+    assert names == {f'blocks.{i}.attn.{p}' for i in range(3) for p in ('qkv', 'proj')}
+    assert torch.equal(enc(x), ref)  # B = 0: the adapters start as the identity
+    for n, p in enc.named_parameters():
+        if 'lora_B' in n:
+            torch.nn.init.normal_(p, std=0.2)
+    adapted = enc(x)
+    assert (adapted - ref).abs().max() > 1e-3
+    with pytest.raises(RuntimeError, match='already holds LoRA'):
+        inject_lora(enc, rank=8)
+    assert merge_lora(enc) == 6 and not has_lora(enc)
+    assert set(enc.state_dict()) == keys  # the original structure and keys
+    assert torch.allclose(enc(x), adapted, atol=1e-5)
+    with pytest.raises(ValueError, match='rank'):
+        inject_lora(enc, rank=0)
