@@ -5,8 +5,8 @@ Run::
     python tools/make_synthetic_tad.py --out-dir data/synthetic_tad            # features
     python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
 
-The feature benchmark is what ``make demo`` trains ETAD on
-(``configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py``).
+The feature benchmark is what ``make demo`` trains ActionFormer (and ETAD's demo config) on
+(``configs/actionformer/actionformer_1xb8-30e_synthetic-tad-feature.py``, ``configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py``).
 """
 import argparse
 import json

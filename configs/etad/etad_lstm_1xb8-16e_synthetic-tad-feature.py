@@ -1,4 +1,5 @@
-# ETAD on the embedded synthetic feature benchmark (what `make demo` runs), 1 process (CPU) x 8
+# ETAD on the embedded synthetic feature benchmark (`make demo` trains ActionFormer on the same data;
+# DEMO_CONFIG=<this file> DEMO_EPOCHS=16 runs this one), 1 process (CPU) x 8
 # videos. Classes come from the built-in video-level classification head, trained jointly. The
 # benchmark is small (160 training videos, 200 validation videos), so the schedule trades the
 # paper's 6 epochs of batch 16 for 16 epochs of batch 8 (320 iterations) and a higher learning
