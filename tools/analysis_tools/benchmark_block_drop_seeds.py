@@ -11,8 +11,8 @@ Per seed, from the uncompressed model ``<baseline-dir>/seed<s>/epoch_30.pth`` (t
 - ``loss`` / ``block_mse``: progressive with the other selection criteria.
 
 Runs at most ``--jobs`` trainings at a time (``OMP_NUM_THREADS=1`` each), counting the baseline
-runs still to finish in ``--work-dir`` (started separately); finished runs (a ``block_drop.json`` with
-``stopped``) are reused. Then prints per-run results (val top-1 after every stage, from
+runs still to finish in ``--work-dir`` (started separately); finished runs (a
+``block_drop.json`` with ``stopped``) are reused. Then prints per-run results (val top-1 after every stage, from
 ``scalars.json``; the selection-subset metric and the dropped blocks from ``block_drop.json``).
 
     python tools/analysis_tools/benchmark_block_drop_seeds.py --seeds 0 1 2 \
