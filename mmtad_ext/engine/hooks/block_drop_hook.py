@@ -81,6 +81,11 @@ class BlockDropHook(Hook):
             uncompressed one (the public ActivityNet config). Defaults to False.
         latency_repeats (int): Timed forwards of the encoder per stage (batch 1, on the
             model's device); 0 skips timing. Defaults to 5.
+        one_shot_ids (Sequence[int], optional): The one-shot ablation: skip selection and drop
+            these blocks (original indices) all at once in a single stage, then recover for
+            ``stage_epochs`` epochs (needs ``max_drops=1``). Used to compare progressive
+            dropping with dropping the same blocks at once and the same total epochs.
+            Defaults to None: progressive.
     """
 
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
@@ -98,7 +103,8 @@ class BlockDropHook(Hook):
                  lora_targets: str = ATTENTION_TARGETS,
                  trainable: Sequence[str] = DEFAULT_TRAINABLE,
                  dynamic_teacher: bool = False,
-                 latency_repeats: int = 5) -> None:
+                 latency_repeats: int = 5,
+                 one_shot_ids: Optional[Sequence[int]] = None) -> None:
         for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
@@ -113,6 +119,15 @@ class BlockDropHook(Hook):
         if lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
             raise ValueError(f'BlockDropHook lora_rank must be None or a positive int, got '
                              f'{lora_rank!r}')
+        if one_shot_ids is not None:
+            if (not one_shot_ids or len(set(one_shot_ids)) != len(one_shot_ids)
+                    or not all(isinstance(i, int) and i >= 0 for i in one_shot_ids)):
+                raise ValueError('BlockDropHook one_shot_ids must be distinct non-negative '
+                                 f'block indices, got {one_shot_ids!r}')
+            if max_drops != 1:
+                raise ValueError('BlockDropHook one_shot_ids drops its blocks in one stage: '
+                                 f'max_drops must be 1, got {max_drops}')
+        self.one_shot_ids = None if one_shot_ids is None else [int(i) for i in one_shot_ids]
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
         self.tolerance = float(tolerance)
@@ -311,6 +326,11 @@ class BlockDropHook(Hook):
         if max_epochs < self.stage_epochs:
             raise ValueError(f'BlockDropHook: max_epochs {max_epochs} < stage_epochs '
                              f'{self.stage_epochs}')
+        if self.one_shot_ids is not None and (
+                len(self.one_shot_ids) >= model.student_encoder.depth
+                or not set(self.one_shot_ids) <= set(model.student_encoder.block_ids)):
+            raise ValueError(f'BlockDropHook one_shot_ids {self.one_shot_ids} must be fewer '
+                             f'than all of the encoder\'s blocks {model.student_encoder.block_ids}')
         if self.max_drops >= model.student_encoder.original_depth:
             raise ValueError(f'BlockDropHook max_drops {self.max_drops} must be below the '
                              f'encoder depth {model.student_encoder.original_depth}')
@@ -337,23 +357,31 @@ class BlockDropHook(Hook):
         model = self._model(runner)
         enc = model.student_encoder
         t0 = time.perf_counter()
-        if self.criterion == 'block_mse':
-            scores = self._block_mse_scores(runner)
+        if self.one_shot_ids is not None:  # ablation: the given blocks at once, no selection
+            chosen, scores = list(self.one_shot_ids), {}
+            before = self.evaluate(runner, chosen)
         else:
-            score = self.evaluate if self.criterion == 'map' else self._loss_score
-            scores = {i: score(runner, skip=[i]) for i in enc.block_ids}
-        chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
-        before = scores[chosen] if self.criterion == 'map' else self.evaluate(runner, [chosen])
+            if self.criterion == 'block_mse':
+                scores = self._block_mse_scores(runner)
+            else:
+                score = self.evaluate if self.criterion == 'map' else self._loss_score
+                scores = {i: score(runner, skip=[i]) for i in enc.block_ids}
+            chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
+            before = scores[chosen] if self.criterion == 'map' else self.evaluate(
+                runner, [chosen])
         selection_s = time.perf_counter() - t0
         if self.dynamic_teacher:
             model.sync_teacher()  # the previous stage's (merged) model
-        enc.remove_blocks([chosen])
+        enc.remove_blocks(chosen if isinstance(chosen, list) else [chosen])
         lora = self._lora_cfg(model)
         self._apply_lora(model, lora)
         self._build_optimizer(runner)
         stage = self.state['stage'] + 1
         self.state.update(stage=stage, lora=lora)
-        self.state['dropped'].append(chosen)
+        if isinstance(chosen, list):
+            self.state['dropped'].extend(chosen)
+        else:
+            self.state['dropped'].append(chosen)
         self.state['records'].append(
             dict(stage=stage, dropped=chosen, depth=enc.depth, kept=list(enc.block_ids),
                  scores={str(k): v for k, v in scores.items()}, criterion=self.criterion,
@@ -377,10 +405,15 @@ class BlockDropHook(Hook):
             self._stage_t0 = time.perf_counter()
 
     def before_train_epoch(self, runner) -> None:
+        """Start the next stage here, not at the end of the previous one, so that the
+        validation after a stage's last epoch (which the loop runs after ``after_train_epoch``)
+        sees the recovered model, not the next block already dropped."""
+        if self.state['lora'] is None and self.state['stage'] > 0 and not self.state['stopped']:
+            self._start_stage(runner)
         self._stage_t0 = time.perf_counter()
 
     def after_train_epoch(self, runner) -> None:
-        """At a stage's last epoch: merge, evaluate, record; stop or start the next stage."""
+        """At a stage's last epoch: merge, evaluate, record; stop or (next epoch) go on."""
         if self.state['lora'] is None or self.state['stopped']:
             return
         if (runner.epoch + 1) % self.stage_epochs:  # stages start at multiples of stage_epochs
@@ -414,8 +447,7 @@ class BlockDropHook(Hook):
         self._report(runner)
         if self.state['stopped']:
             runner.train_loop.stop_training = True
-            return
-        self._start_stage(runner)
+        # else: before_train_epoch starts the next stage, after this epoch's validation
 
     # -- files ------------------------------------------------------------------------------
     @staticmethod

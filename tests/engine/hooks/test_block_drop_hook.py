@@ -141,6 +141,46 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
     assert scores == pytest.approx({i: -v for i, v in mse.items()}, rel=1e-5)
 
 
+def test_validation_after_a_stage_sees_the_recovered_model(block_drop_cfg, tmp_path):
+    """The loop validates after after_train_epoch: the next block must not be dropped yet."""
+    from mmengine.hooks import Hook
+
+    class DepthAtVal(Hook):
+        def __init__(self):
+            self.seen = []
+
+        def before_val_epoch(self, runner):
+            enc = runner.model.student_encoder
+            self.seen.append((enc.depth, any('lora_' in n for n, _ in enc.named_parameters())))
+
+    cfg = block_drop_cfg(str(tmp_path / 'v'), stage_epochs=1, max_drops=2, name='v')
+    cfg.train_cfg.val_interval = 1
+    runner = Runner.from_cfg(cfg)
+    probe = DepthAtVal()
+    runner.register_hook(probe, 'LOWEST')
+    runner.train()
+    assert probe.seen == [(3, False), (2, False)]  # stage 1's and stage 2's merged models
+
+
+def test_one_shot_drops_the_given_blocks_at_once(block_drop_cfg, tmp_path):
+    """one_shot_ids: no selection, blocks 1 and 3 leave together in one stage, then recovery."""
+    work = str(tmp_path / 'o')
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=1, name='o',
+                                            one_shot_ids=(3, 1)))
+    runner.train()
+    with open(osp.join(work, 'block_drop.json')) as f:
+        report = json.load(f)
+    stages = report['stages']
+    assert [s['stage'] for s in stages] == [0, 1] and report['stopped']
+    assert report['dropped'] == [3, 1]
+    assert stages[1]['depth'] == 2 and stages[1]['kept'] == [0, 2]
+    assert stages[1]['scores'] == {} and stages[1]['recovery_s'] > 0
+    assert runner.model.student_encoder.block_ids == [0, 2]
+    sd = final_state(osp.join(work, 'epoch_2.pth'))
+    assert sd['student.backbone.kept_blocks'].tolist() == [0, 2]
+    assert not any('lora_' in k for k in sd)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match='criterion'):
         BlockDropHook(stage_epochs=1, max_drops=1, criterion='flops')
@@ -148,6 +188,10 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=0, max_drops=1)
     with pytest.raises(ValueError, match='tolerance'):
         BlockDropHook(stage_epochs=1, max_drops=1, tolerance=-1)
+    with pytest.raises(ValueError, match='max_drops must be 1'):
+        BlockDropHook(stage_epochs=1, max_drops=2, one_shot_ids=(1, 2))
+    with pytest.raises(ValueError, match='distinct'):
+        BlockDropHook(stage_epochs=1, max_drops=1, one_shot_ids=(1, 1))
 
 
 @pytest.fixture(scope='module')

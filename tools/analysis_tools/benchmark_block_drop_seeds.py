@@ -1,0 +1,188 @@
+"""Seeded block-drop ablations of the tiny VideoMAE classifier (synthetic clips), paired by seed.
+
+Per seed, from the uncompressed model ``<baseline-dir>/seed<s>/epoch_30.pth`` (trained by
+``benchmark_seeds.py`` with ``randomness.seed=<s>``):
+
+- ``progressive``: the shipped block-drop config (3 stages x 4 epochs);
+- ``oneshot``: the blocks progressive chose for this seed dropped at once
+  (``BlockDropHook(one_shot_ids=...)``), then 12 epochs of LoRA + KD recovery (one warm-up +
+  cosine cycle over the 12 epochs);
+- ``nofeat``: progressive with ``CrossDepthDistillLoss(feat_weight=0)`` (class KD only);
+- ``loss`` / ``block_mse``: progressive with the other selection criteria.
+
+Runs at most ``--jobs`` trainings at a time (``OMP_NUM_THREADS=1`` each), counting the baseline
+runs still to finish in ``--work-dir`` (started separately); finished runs (a
+``block_drop.json`` with ``stopped``) are reused. Then prints per-run results (val top-1 after every stage, from
+``scalars.json``; the selection-subset metric and the dropped blocks from ``block_drop.json``).
+
+    python tools/analysis_tools/benchmark_block_drop_seeds.py --seeds 0 1 2 \
+        --variants progressive oneshot nofeat --work-dir work_dirs/bd
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs/block_drop/'
+                  'block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py')
+BASE_NAME = 'videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb'
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--variants', nargs='+', default=['progressive', 'oneshot', 'nofeat'])
+    p.add_argument('--work-dir', default='work_dirs/bd')
+    p.add_argument('--jobs', type=int, default=2)
+    p.add_argument('--report-only', action='store_true')
+    return p.parse_args()
+
+
+def report(work):
+    path = osp.join(work, 'block_drop.json')
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        rep = json.load(f)
+    return rep if rep.get('stopped') else None
+
+
+def val_curve(work):
+    """{epoch: acc/top1} of the run's validations."""
+    out = {}
+    for path in sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                if 'acc/top1' in rec:
+                    out[rec['step']] = rec['acc/top1']
+    return out
+
+
+def cfg_options(variant, seed, args):
+    ckpt = osp.join(args.work_dir, BASE_NAME, f'seed{seed}', 'epoch_30.pth')
+    opts = [f'randomness.seed={seed}', f'model.student_ckpt={ckpt}']
+    if variant == 'nofeat':
+        opts.append('model.distill_loss.feat_weight=0.0')
+    elif variant in ('loss', 'block_mse'):
+        opts.append(f'custom_hooks.0.criterion={variant}')
+    elif variant == 'oneshot':
+        dropped = report(run_dir('progressive', seed, args))['dropped']
+        ids = '[' + ','.join(str(i) for i in dropped) + ']'
+        opts += ['custom_hooks.0.stage_epochs=12', 'custom_hooks.0.max_drops=1',
+                 f'custom_hooks.0.one_shot_ids={ids}', 'train_cfg.val_interval=12',
+                 'param_scheduler.1.T_max=11', 'param_scheduler.1.end=12']
+    return opts
+
+
+def run_dir(variant, seed, args):
+    return osp.join(args.work_dir, f'block_drop_{variant}', f'seed{seed}')
+
+
+def ready(variant, seed, args):
+    if not osp.exists(osp.join(args.work_dir, BASE_NAME, f'seed{seed}', 'epoch_30.pth')):
+        return False
+    return variant != 'oneshot' or report(run_dir('progressive', seed, args)) is not None
+
+
+def baselines_running(args):
+    """Baseline trainings still to finish (benchmark_seeds.py runs them), at most --jobs."""
+    missing = [s for s in args.seeds if not osp.exists(
+        osp.join(args.work_dir, BASE_NAME, f'seed{s}', 'epoch_30.pth'))]
+    return min(len(missing), args.jobs)
+
+
+def mean_se(values):
+    v = np.asarray(values, dtype=float)
+    se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float('nan')
+    return f'{v.mean():.1f} +- {se:.1f} (n={len(v)})'
+
+
+def summarize(args):
+    """Val top-1 (%) mean +- s.e. per variant and stage end; paired differences by seed."""
+    final = {'baseline': {}}
+    for s in args.seeds:
+        curve = val_curve(osp.join(args.work_dir, BASE_NAME, f'seed{s}'))
+        if curve:
+            final['baseline'][s] = 100 * curve[max(curve)]
+    print(f'baseline (30 epochs) val top-1: {mean_se(list(final["baseline"].values()))} '
+          f'{final["baseline"]}')
+    for v in args.variants:
+        final[v] = {}
+        per_epoch = {}
+        for s in args.seeds:
+            if report(run_dir(v, s, args)) is None:
+                continue
+            curve = val_curve(run_dir(v, s, args))
+            for e, acc in curve.items():
+                per_epoch.setdefault(e, {})[s] = 100 * acc
+            final[v][s] = 100 * curve[max(curve)]
+        for e in sorted(per_epoch):
+            print(f'{v} val top-1 after epoch {e}: {mean_se(list(per_epoch[e].values()))} '
+                  f'{per_epoch[e]}')
+    for a, b in [('baseline', v) for v in args.variants] + \
+            [('progressive', v) for v in args.variants if v != 'progressive']:
+        if a not in final or b not in final:
+            continue
+        seeds = sorted(set(final[a]) & set(final[b]))
+        if seeds:
+            d = [final[b][s] - final[a][s] for s in seeds]
+            print(f'paired {b} - {a}: {mean_se(d)} per seed {dict(zip(seeds, d))}')
+
+
+def main():
+    args = parse_args()
+    todo = [(v, s) for v in args.variants for s in args.seeds
+            if report(run_dir(v, s, args)) is None]
+    todo.sort(key=lambda vs: (args.variants.index(vs[0]) > 0, vs[1], vs[0]))
+    running = {}
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    while todo and not args.report_only or running:
+        for key, (proc, t0) in list(running.items()):
+            if proc.poll() is not None:
+                print(f'{key} finished rc={proc.returncode} in {(time.time() - t0) / 60:.1f} min',
+                      flush=True)
+                del running[key]
+        free = args.jobs - len(running) - baselines_running(args)
+        for v, s in list(todo):
+            if free <= 0:
+                break
+            if ready(v, s, args):
+                work = run_dir(v, s, args)
+                os.makedirs(work, exist_ok=True)
+                cmd = [sys.executable, osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir',
+                       work, '--cfg-options'] + cfg_options(v, s, args)
+                log = open(osp.join(work, 'train.log'), 'w')
+                running[(v, s)] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                    env=env), time.time())
+                print(f'start {v} seed {s}: {" ".join(cmd[2:])}', flush=True)
+                todo.remove((v, s))
+                free -= 1
+        if args.report_only:
+            break
+        time.sleep(5)
+    summarize(args)
+    for v in args.variants:
+        for s in args.seeds:
+            rep = report(run_dir(v, s, args))
+            if rep is None:
+                print(f'{v} seed {s}: not finished')
+                continue
+            st = rep['stages']
+            print(json.dumps(dict(
+                variant=v, seed=s, dropped=rep['dropped'], val=val_curve(run_dir(v, s, args)),
+                subset_after=[round(x['metric_after'], 4) for x in st],
+                subset_before=[x['metric_before'] for x in st],
+                selection_s=[x['selection_s'] for x in st],
+                recovery_s=[x['recovery_s'] for x in st])))
+
+
+if __name__ == '__main__':
+    main()
