@@ -43,3 +43,18 @@ def test_thumos14_paper_recipe():
     assert opt.clip_grad.max_norm == 1.0
     warmup, cosine = cfg.param_scheduler
     assert (warmup.begin, warmup.end, cosine.end) == (0, 5, 60)  # stage-relative
+
+
+def test_activitynet_recipe_uses_a_dynamic_teacher():
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'block_drop',
+        'block-drop_actionformer-videomae-s_4xb4-3x10e_activitynet-rgb.py'))
+    hook = cfg.custom_hooks[0]
+    assert hook.dynamic_teacher and hook.metric_key == 'tad/average_mAP'
+    assert hook.stage_epochs == 10 and hook.max_drops == 3
+    student = cfg.model.student
+    assert student.head.num_classes == 1 and student.test_cfg.class_agnostic
+    assert student.projection.window_size == -1 and student.projection.use_abs_pe
+    assert cfg.val_evaluator.nms_cfg.voting_thresh == 0.9 and cfg.val_evaluator.class_score_file
+    ds = cfg.train_dataloader.dataset
+    assert ds.regime == 'resize' and ds.temporal_dim * ds.pipeline[0].clip_len == 768

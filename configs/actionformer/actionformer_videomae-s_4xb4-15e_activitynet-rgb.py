@@ -1,0 +1,72 @@
+# ActionFormer end to end on ActivityNet-1.3 raw video with VideoMAE-S, the ActivityNet model that
+# Progressive Block Drop (arXiv 2503.16916) compresses (its public code,
+# nanxiaolu/Progressive_Block_Drop-TAD, configs/adatad/videomae/e2e_anet_videomae_s_768x1_160_*):
+# every video resized to 768 frames = 48 snippets of 16 frames at 160 px, VideoMAE-S temporal
+# tokens (8 per snippet -> 384 positions; the public code interpolates them to 192, here the
+# detector reads all 384), ActionFormer width 256 with global attention and a position
+# embedding, one class-agnostic class fused with an external video classifier (top 2), AdamW
+# lr 1e-3 (encoder x0.1), 5 warm-up epochs + cosine, 15 epochs, 4 GPUs x 4 videos, clip 1.0;
+# Soft-NMS sigma 0.7, segment voting 0.9. Built and tested, not trained here (no dataset, no GPU).
+_base_ = [
+    '../_base_/models/actionformer.py', '../_base_/datasets/activitynet/video.py',
+    '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
+]
+clip_len, img_size, num_snippets = 16, 160, 48  # 48 x 16 = 768 frames per video
+train_pipeline = [
+    dict(type='DecodeTADSnippets', clip_len=clip_len, frame_interval=1, short_side=182),
+    dict(type='Resize', scale=(-1, 182)),
+    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackTADInputs', input_key='imgs')
+]
+test_pipeline = [
+    dict(type='DecodeTADSnippets', clip_len=clip_len, frame_interval=1, short_side=160),
+    dict(type='Resize', scale=(-1, img_size)),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackTADInputs', input_key='imgs')
+]
+train_dataloader = dict(
+    batch_size=4, dataset=dict(temporal_dim=num_snippets, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, dataset=dict(temporal_dim=num_snippets, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+model = dict(
+    data_preprocessor=dict(
+        _delete_=True, type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], format_shape='NCTHW'),
+    backbone=dict(
+        type='EGSBackboneWrapper',
+        backbone=dict(type='VideoMAEEncoder', out_type='temporal', img_size=224, patch_size=16,
+                      embed_dims=384, depth=12, num_heads=6, mlp_ratio=4, qkv_bias=True,
+                      num_frames=16, tubelet_size=2, drop_path_rate=0.1),
+        sampling_ratio=1.0, mode='joint', chunk_size=8, seed=0, norm_eval=False,
+        keep_temporal=True, with_cp=True,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='data/pretrained/vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400.pth')),
+    projection=dict(in_channels=384, embed_dims=256, window_size=-1, use_abs_pe=True,
+                    max_seq_len=num_snippets * 8),
+    neck=dict(in_channels=256),
+    head=dict(num_classes=1, in_channels=256, feat_channels=256, label_smoothing=0.1,
+              reg_loss_weight=2.0, loss_normalizer=200),
+    test_cfg=dict(class_agnostic=True))
+max_epochs = 15
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-3),
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1), '.scale':
+                                    dict(decay_mult=0.0)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=5, end=max_epochs, T_max=max_epochs - 5,
+         eta_min=0.0, convert_to_iter_based=True)
+]
+val_evaluator = dict(
+    type='TADMetric', tiou_thresholds='activitynet', max_per_video=100, topk_classes=2,
+    nms_cfg=dict(type='soft', sigma=0.7, iou_threshold=0.0, min_score=1e-3, voting_thresh=0.9),
+    class_score_file='data/activitynet/annotations/video_class_scores.json')
+test_evaluator = val_evaluator

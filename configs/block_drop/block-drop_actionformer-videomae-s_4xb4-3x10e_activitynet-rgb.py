@@ -1,0 +1,36 @@
+# Progressive Block Drop (arXiv 2503.16916) with the public code's ActivityNet-1.3 setting
+# (configs/adatad/videomae/e2e_anet_videomae_s_768x1_160_LongLoRA_distillation_auto.py in
+# nanxiaolu/Progressive_Block_Drop-TAD): the end-to-end ActionFormer + VideoMAE-S of
+# ../actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py, trained first, loses up to
+# depth // 4 = 3 blocks; 10 epochs per stage (5 warm-up + cosine), the block kept by average mAP
+# on the training split ("train_mAP"), LoRA rank 96 on qkv/proj + block LayerNorms + patch
+# embedding at lr 1e-4 (wd 0.05), the detector at lr 1e-3; feature, class (T = 3.5) and 1 - DIoU
+# distillation, all weights 1.0, from a DYNAMIC teacher (the previous stage's merged model, the
+# public ActivityNet config's dynamic_teacher=True). No EMA across the changing structure.
+# Built and tested, not trained here (no dataset, no GPU).
+_base_ = ['../actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py']
+student = {{_base_.model}}  # its pretrained init_cfg is skipped: the weights are student_ckpt's
+model = dict(
+    _delete_=True,
+    type='BlockDropDistiller',
+    student=student,
+    encoder_path='backbone.backbone',
+    student_ckpt='work_dirs/actionformer_videomae-s_4xb4-15e_activitynet-rgb/epoch_15.pth',
+    distill_loss=dict(type='CrossDepthDistillLoss', feat_weight=1.0, cls_weight=1.0,
+                      reg_weight=1.0, temperature=3.5, reg_iou='diou'))
+stage_epochs, max_drops = 10, 3
+max_epochs = stage_epochs * max_drops
+train_cfg = dict(max_epochs=max_epochs, val_interval=stage_epochs)
+# detector lr 1e-3; LoRA, norms and patch embedding 1e-4 (x0.1 under the "backbone" key)
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage start
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=5, end=stage_epochs,
+         T_max=stage_epochs - 5, eta_min=0.0, convert_to_iter_based=True)
+]
+custom_hooks = [
+    dict(type='BlockDropHook', stage_epochs=stage_epochs, max_drops=max_drops, tolerance=1.0,
+         criterion='map', metric_key='tad/average_mAP', subset_size=None, dynamic_teacher=True)
+]
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))
