@@ -8,7 +8,7 @@
 # lr 1e-3 (encoder x0.1), 5 warm-up epochs + cosine, 15 epochs, 4 GPUs x 4 videos, clip 1.0;
 # Soft-NMS sigma 0.7, segment voting 0.9. Built and tested, not trained here (no dataset, no GPU).
 _base_ = [
-    '../_base_/models/actionformer.py', '../_base_/datasets/activitynet/video.py',
+    '../_base_/models/actionformer_videomae-s.py', '../_base_/datasets/activitynet/video.py',
     '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
 ]
 clip_len, img_size, num_snippets = 16, 160, 48  # 48 x 16 = 768 frames per video
@@ -34,19 +34,6 @@ val_dataloader = dict(
     batch_size=4, dataset=dict(temporal_dim=num_snippets, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 model = dict(
-    data_preprocessor=dict(
-        _delete_=True, type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], format_shape='NCTHW'),
-    backbone=dict(
-        type='EGSBackboneWrapper',
-        backbone=dict(type='VideoMAEEncoder', out_type='temporal', img_size=224, patch_size=16,
-                      embed_dims=384, depth=12, num_heads=6, mlp_ratio=4, qkv_bias=True,
-                      num_frames=16, tubelet_size=2, drop_path_rate=0.1),
-        sampling_ratio=1.0, mode='joint', chunk_size=8, seed=0, norm_eval=False,
-        keep_temporal=True, with_cp=True,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='data/pretrained/vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400.pth')),
     projection=dict(in_channels=384, embed_dims=256, window_size=-1, use_abs_pe=True,
                     max_seq_len=num_snippets * 8),
     neck=dict(in_channels=256),

@@ -1,0 +1,38 @@
+"""Block-drop state in checkpoints: the key it is saved under and how a fresh model regains the
+structure (dropped blocks, unmerged LoRA) of a block-drop checkpoint before its weights load.
+
+Shared by :class:`~mmtad_ext.engine.hooks.BlockDropHook` (resume) and
+``tools/export_block_drop.py``.
+"""
+from mmtad_ext.models.layers.lora import has_lora, inject_lora
+
+STATE_KEY = 'block_drop'
+
+
+def restore_structure(model, checkpoint: dict) -> None:
+    """Give a freshly built :class:`BlockDropDistiller` the structure of a block-drop checkpoint.
+
+    Both encoders remove the blocks their saved ``kept_blocks`` leave out; the student gets the
+    LoRA adapters of an unfinished stage (the checkpoint's ``block_drop`` state). Raises
+    ``KeyError`` on any remaining key mismatch (mmengine's own load is not strict). Used by
+    :meth:`BlockDropHook.after_load_checkpoint` and ``tools/export_block_drop.py``.
+    """
+    state = checkpoint.get(STATE_KEY) or {}
+    sd = {k[len('module.'):] if k.startswith('module.') else k: v
+          for k, v in checkpoint['state_dict'].items()}
+    for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
+        kept = sd.get(f'{prefix}{model.encoder_path}.kept_blocks')
+        if kept is not None:
+            extra = set(enc.block_ids) - {int(i) for i in kept}
+            if extra:
+                enc.remove_blocks(extra)
+    lora = state.get('lora')
+    if lora is not None and not has_lora(model.student_encoder):
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or unexpected:
+        raise KeyError(f'BlockDropHook: the checkpoint does not match the model (dropped '
+                       f'blocks {state.get("dropped")}, LoRA {lora}): missing keys '
+                       f'{missing[:8]}{"..." if len(missing) > 8 else ""}, unexpected keys '
+                       f'{unexpected[:8]}{"..." if len(unexpected) > 8 else ""}')
