@@ -13,6 +13,9 @@ follows from using mmcv, documented here once:
   same), ``'linear'`` multiplies by ``1 - iou`` when tIoU ``>= iou_threshold``; segments that
   decay below ``min_score`` are dropped, and (ours) segments that start below ``min_score``
   are not kept either;
+- with ``max_num``, Soft-NMS runs on the best-scored candidates first and on more only when
+  the result could differ (exact, see ``_soft_nms_prefix``): mmcv's op is quadratic in the
+  number of segments, and a long video merges tens of thousands of window proposals;
 - zero-length segments (an empty union, where mmcv would divide 0 by 0) are given the smallest
   positive float32 length at their position, so their tIoU with anything is ~0.
 """
@@ -121,14 +124,54 @@ def soft_nms_1d(segments: torch.Tensor,
     candidates = torch.nonzero(scores >= min_score)[:, 0]  # (M,) never kept otherwise
     if candidates.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=device), scores.new_zeros(0)
-    dets, inds = mmcv_soft_nms(segments_to_boxes(segments[candidates]).cpu(),
-                               scores[candidates].float().cpu(), float(iou_threshold),
-                               sigma=float(sigma), min_score=float(min_score), method=method,
-                               offset=0)
-    if max_num is not None and max_num > 0:
-        dets, inds = dets[:max_num], inds[:max_num]
-    keep = candidates[inds.to(device)]
+    limit = max_num if max_num is not None and max_num > 0 else 0
+    boxes = segments_to_boxes(segments[candidates]).cpu()
+    cand_scores = scores[candidates].float().cpu()
+
+    def run(sub: torch.Tensor):
+        return mmcv_soft_nms(boxes[sub], cand_scores[sub], float(iou_threshold),
+                             sigma=float(sigma), min_score=float(min_score), method=method,
+                             offset=0)
+
+    # mmcv's Soft-NMS costs O(N^2) (12 s for the 62k proposals of a 10-minute video); only
+    # the first ``max_num`` picks are kept, and those come from the best-scored candidates
+    # (see _soft_nms_prefix)
+    order = torch.argsort(cand_scores, descending=True, stable=True)
+    size = max(8 * limit, _PREFIX_MIN) if limit else len(order)
+    while True:
+        sub = torch.sort(order[:size]).values  # the input order among the subset
+        dets, inds = run(sub)
+        if size >= len(order) or _soft_nms_prefix(dets[:, 4], limit,
+                                                  float(cand_scores[order[size]])):
+            break
+        size *= 4
+    if limit:
+        dets, inds = dets[:limit], inds[:limit]
+    keep = candidates[sub[inds].to(device)]
     return keep, dets[:, 4].to(device=device, dtype=scores.dtype)
+
+
+_PREFIX_MIN = 1000  # smallest candidate subset tried by soft_nms_1d with max_num
+
+
+def _soft_nms_prefix(picked: torch.Tensor, limit: int, best_left_out: float) -> bool:
+    """Whether Soft-NMS on the best-scored candidates gave the first ``limit`` picks of the
+    run on all of them.
+
+    Soft-NMS picks the highest current score, then only decays the others, so the picked
+    scores never increase and a candidate never scores above its initial score. A candidate
+    left out of the subset (initial score at most ``best_left_out``) could only be picked
+    where the subset's pick scored ``<= best_left_out``, and only a picked segment decays
+    others; so while every pick scores above ``best_left_out`` the two runs make the same
+    picks with the same scores. Exact up to ties between equal scores (mmcv breaks them by
+    array position).
+
+    Args:
+        picked (torch.Tensor): (L,) scores of the subset run's picks, in pick order.
+        limit (int): Picks wanted.
+        best_left_out (float): Highest initial score not in the subset.
+    """
+    return len(picked) >= limit and float(picked[limit - 1]) > best_left_out
 
 
 def segment_voting(kept: torch.Tensor, segments: torch.Tensor, scores: torch.Tensor,

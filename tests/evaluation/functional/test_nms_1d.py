@@ -96,3 +96,34 @@ def test_nms_1d_agrees_with_mmcv_on_unit_height_boxes():
     keep = nms_1d(segs.double(), scores.double(), 0.4)
     assert 20 < len(keep) < 300
     assert keep.tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize('method,scale', [('gaussian', 1.0), ('gaussian', 0.01),
+                                          ('linear', 1.0)])
+@pytest.mark.parametrize('max_num', [1, 100])
+def test_soft_nms_max_num_equals_the_full_run_truncated(monkeypatch, method, scale, max_num):
+    """With max_num, soft_nms_1d first runs on the best-scored candidates (mmcv's op is
+    quadratic); the picks must be those of the run on every candidate. ``scale=0.01``
+    clusters the scores (a long video's windows with random weights) so that the first subset
+    cannot decide and the subset must grow."""
+    import mmtad_ext.evaluation.functional.nms as nms_mod
+    monkeypatch.setattr(nms_mod, '_PREFIX_MIN', 16)  # exercise the growth on a small input
+    calls = []
+    real = nms_mod.mmcv_soft_nms
+    monkeypatch.setattr(nms_mod, 'mmcv_soft_nms',
+                        lambda boxes, *a, **k: calls.append(len(boxes)) or real(boxes, *a, **k))
+    g = torch.Generator().manual_seed(1)
+    n = 3000
+    start = torch.rand(n, generator=g, dtype=torch.float64) * 600
+    segs = torch.stack([start, start + 0.5 + torch.rand(n, generator=g) * 30], 1)
+    scores = 0.5 + scale * torch.rand(n, generator=g, dtype=torch.float64)
+    kw = dict(sigma=0.35, iou_threshold=0.1, min_score=1e-3, method=method)
+    keep, kept_scores = soft_nms_1d(segs, scores, max_num=max_num, **kw)
+    subset_sizes = list(calls)
+    full_keep, full_scores = soft_nms_1d(segs, scores, max_num=None, **kw)
+    assert calls[-1] == n  # the reference ran on every candidate
+    assert keep.tolist() == full_keep[:max_num].tolist()
+    assert torch.equal(kept_scores, full_scores[:max_num])
+    assert subset_sizes[0] < n  # the subset path was taken
+    if scale < 1 and max_num == 100:
+        assert len(subset_sizes) > 1  # clustered scores: the first subset could not decide
