@@ -12,6 +12,11 @@ Progressive Block Drop*, arXiv 2503.16916, Table 4: 1.29x vs 1.09x on a GPU at 2
 MACs are mmengine's ``FlopAnalyzer`` counts (one multiply-add = one); latency is the median of
 ``--rounds`` eval-mode forwards, the models timed round-robin in one process (so machine load
 hits every model alike). Weights are random: latency does not depend on them.
+
+The block-dropped encoders are the recovered models as the hook leaves them: LoRA (peft, rank
+``embed_dims / 4`` on every kept ``attn.qkv`` / ``attn.proj``, non-zero B) injected and merged.
+Each is also timed against a stock mmaction2 ``VisionTransformer`` of the same depth (a model
+trained at that depth from the start; what ``tools/export_block_drop.py`` loads into).
 """
 import argparse
 import os
@@ -26,6 +31,7 @@ import torch
 import mmtad_ext  # noqa: F401  (registers modules, applies compat)
 from mmtad_ext.engine.block_drop_report import count_macs, measure_latency
 from mmtad_ext.models.backbones import VideoMAEEncoder
+from mmtad_ext.models.layers.lora import inject_lora, lora_layers, merge_lora
 
 
 def parse_args(argv=None):
@@ -52,6 +58,24 @@ def build(args, depth_drop: int = 0, mlp_hidden: int = None) -> VideoMAEEncoder:
     return enc
 
 
+def merged_lora(enc: VideoMAEEncoder, rank: int) -> VideoMAEEncoder:
+    """``enc`` after a LoRA recovery: adapters injected, B made non-zero, merged."""
+    inject_lora(enc, rank)
+    with torch.no_grad():
+        for _, layer in lora_layers(enc):
+            layer.lora_B['default'].weight.normal_(std=0.02)
+    merge_lora(enc)
+    return enc.eval()
+
+
+def stock_vit(args, depth: int) -> torch.nn.Module:
+    """mmaction2's ``VisionTransformer`` (VideoMAE) built at ``depth`` from the start."""
+    from mmaction.models.backbones import VisionTransformer
+    return VisionTransformer(img_size=args.size, patch_size=16, embed_dims=args.embed_dims,
+                             depth=depth, num_heads=args.num_heads, mlp_ratio=4.0,
+                             num_frames=args.frames, tubelet_size=2).eval()
+
+
 def equal_mac_width(args, target: int, x: torch.Tensor) -> int:
     """MLP hidden width (a multiple of 8) whose full-depth encoder has ``target`` MACs.
 
@@ -72,8 +96,15 @@ def run(args) -> List[Dict]:
     rows = []
     for k in range(args.max_drops + 1):
         enc = build(args, depth_drop=k)
-        rows.append(dict(method='block drop', drops=k, depth=args.depth - k, width=None,
-                         model=enc, macs=count_macs(enc, (x, ))))
+        if k:
+            enc = merged_lora(enc, args.embed_dims // 4)
+        rows.append(dict(method='block drop (LoRA merged)' if k else 'uncompressed', drops=k,
+                         depth=args.depth - k, width=None, model=enc,
+                         macs=count_macs(enc, (x, ))))
+    for k in range(1, args.max_drops + 1):
+        vit = stock_vit(args, args.depth - k)
+        rows.append(dict(method='stock ViT at that depth', drops=k, depth=args.depth - k,
+                         width=None, model=vit, macs=count_macs(vit, (x, ))))
     for k in range(1, args.max_drops + 1):
         width = equal_mac_width(args, rows[k]['macs'], x)
         enc = build(args, mlp_hidden=width)
@@ -111,6 +142,11 @@ def to_markdown(rows: List[Dict], args, command: str) -> str:
             f"{r['width'] or 4 * args.embed_dims} | {r['macs'] / 1e9:.2f} | "
             f"{r['mac_ratio']:.3f} | {r['latency_s'] * 1e3:.1f} | {r['speedup']:.3f} | "
             f"{r['efficiency']:.3f} |")
+    stock = {r['depth']: r for r in rows if r['method'].startswith('stock')}
+    merged = ', '.join(f"depth {r['depth']}: {r['latency_s'] / stock[r['depth']]['latency_s']:.3f}"
+                       for r in rows if r['method'].startswith('block drop'))
+    lines.append(f'\nLatency of the LoRA-merged block-dropped encoder / a stock ViT built at '
+                 f'that depth: {merged}.')
     return head + '\n' + '\n'.join(lines) + '\n'
 
 
