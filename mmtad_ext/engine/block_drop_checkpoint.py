@@ -4,6 +4,7 @@ structure (dropped blocks, unmerged LoRA) of a block-drop checkpoint before its 
 Shared by :class:`~mmtad_ext.engine.hooks.BlockDropHook` (resume) and
 ``tools/export_block_drop.py``.
 """
+from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers.lora import has_lora, inject_lora
 
 STATE_KEY = 'block_drop'
@@ -21,11 +22,9 @@ def restore_structure(model, checkpoint: dict) -> None:
     sd = {k[len('module.'):] if k.startswith('module.') else k: v
           for k, v in checkpoint['state_dict'].items()}
     for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
-        kept = sd.get(f'{prefix}{model.encoder_path}.kept_blocks')
+        kept = sd.get(f'{prefix}{model.encoder_path}.{KEPT_BLOCKS_KEY}')
         if kept is not None:
-            extra = set(enc.block_ids) - {int(i) for i in kept}
-            if extra:
-                enc.remove_blocks(extra)
+            enc.keep_blocks(kept)
     lora = state.get('lora')
     if lora is not None and not has_lora(model.student_encoder):
         inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])

@@ -131,6 +131,21 @@ class VideoMAEEncoder(VisionTransformer):
         self.blocks = ModuleList([self.blocks[k] for k in keep])
         self.block_ids = [self.block_ids[k] for k in keep]
 
+    def keep_blocks(self, kept: Iterable[int]) -> None:
+        """Remove every block whose *original* index is not in ``kept`` (e.g. a checkpoint's
+        ``kept_blocks``), so that this encoder has the structure of a shortened one.
+
+        Raises:
+            ValueError: ``kept`` names blocks this encoder no longer has.
+        """
+        kept = [int(i) for i in kept]
+        if not set(kept) <= set(self.block_ids):
+            raise ValueError(f'the state dict keeps blocks {kept}, but this encoder only has '
+                             f'blocks {self.block_ids}')
+        extra = set(self.block_ids) - set(kept)
+        if extra:
+            self.remove_blocks(extra)
+
     # -- state dict: a shortened encoder records which blocks it kept ---------------------------
     def _add_kept_blocks(self, module, state_dict, prefix, local_metadata):
         if len(self.block_ids) != self.original_depth:
@@ -141,14 +156,10 @@ class VideoMAEEncoder(VisionTransformer):
                               unexpected_keys, error_msgs):
         kept = state_dict.pop(prefix + KEPT_BLOCKS_KEY, None)
         if kept is not None:
-            kept = [int(i) for i in kept]
-            if kept != self.block_ids:
-                if not set(kept) <= set(self.block_ids):
-                    error_msgs.append(
-                        f'{prefix}{KEPT_BLOCKS_KEY}: the state dict keeps blocks {kept}, but this '
-                        f'encoder only has blocks {self.block_ids}')
-                else:  # runs before the children load: the shorter ModuleList receives them
-                    self.remove_blocks(set(self.block_ids) - set(kept))
+            try:  # runs before the children load: the shorter ModuleList receives them
+                self.keep_blocks(kept)
+            except ValueError as e:
+                error_msgs.append(f'{prefix}{KEPT_BLOCKS_KEY}: {e}')
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
