@@ -50,7 +50,7 @@ def block_drop_clips(tmp_path_factory):
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def block_drop_cfg(block_drop_clips):
     """``block_drop_cfg(work_dir, stage_epochs, max_drops, name, **hook)`` -> the synthetic
     block-drop config shrunk for tests: a 4-block, 32-wide encoder from random init, batch 8,

@@ -27,7 +27,8 @@ def restore_structure(model, checkpoint: dict) -> None:
             enc.keep_blocks(kept)
     lora = state.get('lora')
     if lora is not None and not has_lora(model.student_encoder):
-        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'],
+                    seed=lora.get('seed'))  # initial values moot: the checkpoint's load next
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     if missing or unexpected:

@@ -10,7 +10,7 @@ from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.registry import MODELS
 
 from test_train_test import (  # sibling module (tests/tools is on sys.path)
-    REPO, TRAIN, run, train_until_first_checkpoint_then_kill)
+    REPO, TRAIN, run, train_then_kill)
 
 TABLE = osp.join(REPO, 'tools', 'a3d_budget_table.py')
 A3D_CONFIG = osp.join(REPO, 'configs', 'a3d',
@@ -83,7 +83,7 @@ def test_mutual_training_resumes_after_kill(tmp_path):
     with open(cfg_path, 'w') as f:
         f.write(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=epochs))
     work = str(tmp_path / 'work')
-    train_until_first_checkpoint_then_kill(cfg_path, work, str(tmp_path))
+    train_then_kill(cfg_path, work, str(tmp_path))
     last = osp.join(work, f'epoch_{epochs}.pth')
     assert not osp.exists(last), 'the run was not interrupted'
     log = run([TRAIN, cfg_path, '--work-dir', work, '--resume'], cwd=str(tmp_path))

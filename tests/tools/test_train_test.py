@@ -51,16 +51,25 @@ def test_train_then_test_with_dump(tiny_config, tmp_path):
     assert ck['meta']['epoch'] == 2
 
 
-def train_until_first_checkpoint_then_kill(cfg, work, cwd):
-    """Start tools/train.py, SIGKILL it (whole process group) once its first checkpoint is
-    written; fail if it ended before that."""
+def train_then_kill(cfg, work, cwd, checkpoint=None):
+    """Start tools/train.py and SIGKILL it (whole process group) once ``work/last_checkpoint``
+    exists and, if ``checkpoint`` (a file name such as ``'epoch_3.pth'``) is given, names that
+    checkpoint (the runner writes it after the checkpoint file is complete); fail if the run
+    ended before that."""
     env = tool_env()
     proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    first = osp.join(work, 'last_checkpoint')  # written with the first checkpoint
+    last = osp.join(work, 'last_checkpoint')
+
+    def reached():
+        if not osp.exists(last):
+            return False
+        with open(last) as f:  # may be read mid-write (empty): poll again
+            return checkpoint is None or osp.basename(f.read().strip()) == checkpoint
+
     deadline = time.time() + 300
-    while not osp.exists(first) and proc.poll() is None and time.time() < deadline:
+    while not reached() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, 'the run ended before it could be killed'
     os.killpg(proc.pid, signal.SIGKILL)
@@ -72,7 +81,7 @@ def test_resume_after_kill(tiny_config, tmp_path):
     epochs = 60  # tiny epochs: the run must still be going when it is killed
     cfg = tiny_config(epochs=epochs)
     work = str(tmp_path / 'work')
-    train_until_first_checkpoint_then_kill(cfg, work, str(tmp_path))
+    train_then_kill(cfg, work, str(tmp_path))
     first = osp.join(work, 'last_checkpoint')
     last = osp.join(work, f'epoch_{epochs}.pth')
     assert osp.exists(first) and not osp.exists(last), 'the run was not interrupted'
@@ -83,6 +92,50 @@ def test_resume_after_kill(tiny_config, tmp_path):
     assert f'resumed epoch: {resumed_from}' in log
     final = torch.load(last, map_location='cpu', weights_only=False)
     assert final['meta']['epoch'] == epochs
+
+
+def test_block_drop_killed_mid_stage_2_resumes_like_an_uninterrupted_run(block_drop_cfg,
+                                                                         tmp_path):
+    """Issue 11: a block-drop run (2 stages x 2 epochs, tiny VideoMAE classifier) SIGKILLed
+    once its mid-stage-2 checkpoint (epoch 3: block 2 dropped, LoRA unmerged) is written and
+    resumed with --resume drops the same blocks, records the same stages and ends with the
+    same weights (exactly: same ops in the same order on the CPU, one thread) as a run that
+    was never interrupted."""
+    cfg = block_drop_cfg(str(tmp_path / 'unused'), stage_epochs=2, max_drops=2, name='kill')
+    cfg_path = str(tmp_path / 'block_drop_tiny.py')
+    cfg.dump(cfg_path)
+    full, killed = str(tmp_path / 'full'), str(tmp_path / 'killed')
+    # the uninterrupted run goes alongside the one to kill (tool start-up dominates the time)
+    with open(str(tmp_path / 'full.log'), 'w') as log:
+        proc = subprocess.Popen([sys.executable, TRAIN, cfg_path, '--work-dir', full],
+                                cwd=str(tmp_path), env=tool_env(), stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            train_then_kill(cfg_path, killed, str(tmp_path), checkpoint='epoch_3.pth')
+        finally:
+            proc.wait(timeout=600)
+    with open(str(tmp_path / 'full.log')) as log:
+        assert proc.returncode == 0, log.read()[-3000:]
+    assert not osp.exists(osp.join(killed, 'epoch_4.pth')), 'the run was not interrupted'
+    with open(osp.join(killed, 'block_drop.json')) as f:  # written at stage 1's end only
+        assert [s['stage'] for s in json.load(f)['stages']] == [0, 1]
+    log = run([TRAIN, cfg_path, '--work-dir', killed, '--resume'], cwd=str(tmp_path))
+    assert 'resumed epoch: 3' in log and 'BlockDropHook: loaded stage 2' in log
+
+    reports = []
+    for work in (full, killed):
+        with open(osp.join(work, 'block_drop.json')) as f:
+            report = json.load(f)
+        for s in report['stages']:  # wall-clock fields differ between runs
+            for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_s'):
+                s.pop(key, None)
+        reports.append(report)
+    assert len(reports[0]['dropped']) == 2 and reports[0]['stopped']
+    assert reports[1] == reports[0]  # same drops, candidate scores, metrics, MACs
+    sd, sd_r = (_load_checkpoint(osp.join(w, 'epoch_4.pth'), map_location='cpu')['state_dict']
+                for w in (full, killed))
+    assert set(sd_r) == set(sd) and not any('lora_' in k for k in sd)
+    assert all(torch.equal(sd[k], sd_r[k]) for k in sd)
 
 
 def test_external_project_inherits_package_config(tiny_config, tmp_path):

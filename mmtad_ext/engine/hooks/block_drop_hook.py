@@ -301,13 +301,14 @@ class BlockDropHook(Hook):
             optim_wrapper.initialize_count_status(model, runner.train_loop.iter,
                                                   runner.train_loop.max_iters)
 
-    def _lora_cfg(self, model) -> Dict:
+    def _lora_cfg(self, model, seed: Optional[int] = None) -> Dict:
         enc = model.student_encoder
         rank = self.lora_rank or max(1, enc.embed_dims // 4)
-        return dict(rank=rank, alpha=self.lora_alpha, targets=self.lora_targets)
+        return dict(rank=rank, alpha=self.lora_alpha, targets=self.lora_targets, seed=seed)
 
     def _apply_lora(self, model, lora: Dict) -> None:
-        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'],
+                    seed=lora.get('seed'))
         self._set_trainable(model)
 
     # -- the stage loop ---------------------------------------------------------------------
@@ -335,7 +336,10 @@ class BlockDropHook(Hook):
             raise ValueError(f'BlockDropHook max_drops {self.max_drops} must be below the '
                              f'encoder depth {model.student_encoder.original_depth}')
         if self.state['stage'] > 0 or self.state['stopped']:
-            return  # resumed (after_load_checkpoint restored the structure)
+            # resumed (after_load_checkpoint restored the structure); a stopped run trains no
+            # further epoch (the hook would no longer drive it)
+            runner.train_loop.stop_training = self.state['stopped']
+            return
         if has_lora(model.student_encoder):
             raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
         t0 = time.perf_counter()
@@ -373,10 +377,11 @@ class BlockDropHook(Hook):
         if self.dynamic_teacher:
             model.sync_teacher()  # the previous stage's (merged) model
         enc.remove_blocks(chosen if isinstance(chosen, list) else [chosen])
-        lora = self._lora_cfg(model)
+        stage = self.state['stage'] + 1
+        # seeded, not the global RNG: resumed at a stage end, the run makes the same adapters
+        lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
         self._apply_lora(model, lora)
         self._build_optimizer(runner)
-        stage = self.state['stage'] + 1
         self.state.update(stage=stage, lora=lora)
         if isinstance(chosen, list):
             self.state['dropped'].extend(chosen)
@@ -481,7 +486,9 @@ class BlockDropHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Rebuild the checkpoint's structure (dropped blocks, LoRA) before its weights load,
         rebuild the optimizer and schedulers the runner then restores, and fail on any key
-        mismatch (mmengine's load is not strict)."""
+        mismatch (mmengine's load is not strict). At a stage end (merged) the checkpoint's
+        optimizer and schedulers are the finished stage's (over LoRA parameters merged away):
+        they are dropped, and the next stage builds its own as an uninterrupted run does."""
         model = self._model(runner)
         state = checkpoint.get(STATE_KEY)
         if state is not None:
@@ -490,6 +497,9 @@ class BlockDropHook(Hook):
         if self.state['lora'] is not None:
             self._set_trainable(model)
             self._build_optimizer(runner)
+        elif state is not None:
+            checkpoint.pop('optimizer', None)
+            checkpoint.pop('param_schedulers', None)
         print_log(f'BlockDropHook: loaded stage {self.state["stage"]}, dropped '
                   f'{self.state["dropped"]}, LoRA {self.state["lora"]}', logger='current')
 

@@ -11,6 +11,7 @@ with the original state-dict keys. The encoder must call its projections as modu
 """
 from typing import Optional
 
+import torch
 from torch import nn
 
 # ``blocks.N.attn.qkv`` and ``blocks.N.attn.proj`` only: a bare ``proj`` also matches the patch
@@ -22,7 +23,8 @@ def inject_lora(module: nn.Module,
                 rank: int,
                 alpha: Optional[float] = None,
                 target_modules: str = ATTENTION_TARGETS,
-                dropout: float = 0.0) -> nn.Module:
+                dropout: float = 0.0,
+                seed: Optional[int] = None) -> nn.Module:
     """Inject peft LoRA adapters (adapter ``'default'``) into ``module`` in place.
 
     Args:
@@ -33,6 +35,9 @@ def inject_lora(module: nn.Module,
         target_modules (str): Regex (``re.fullmatch``) on module names relative to ``module``.
             Defaults to :data:`ATTENTION_TARGETS`.
         dropout (float): LoRA dropout. Defaults to 0.0.
+        seed (int, optional): Seed of the adapters' random initialisation (``A``), drawn from
+            a forked CPU generator so that the global RNG is neither used nor advanced (a
+            resumed run re-creates the same adapters). Defaults to None: the global RNG.
 
     Returns:
         nn.Module: ``module`` itself. peft freezes its non-adapter parameters; set what trains
@@ -47,7 +52,12 @@ def inject_lora(module: nn.Module,
     config = LoraConfig(r=rank, lora_alpha=rank if alpha is None else alpha,
                         target_modules=target_modules, lora_dropout=dropout,
                         init_lora_weights=True)  # A: Kaiming-uniform, B: 0
-    return inject_adapter_in_model(config, module)
+    if seed is None:
+        return inject_adapter_in_model(config, module)
+    # peft creates and initialises the adapters on the CPU, then moves them to the base layer
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return inject_adapter_in_model(config, module)
 
 
 def lora_layers(module: nn.Module):

@@ -1,10 +1,12 @@
 """BlockDropHook: a tiny progressive block-drop run through a real Runner (tiny VideoMAE
 Recognizer3D on synthetic clips), resume mid-stage, the stop rule, the criteria, strict loading."""
+import copy
 import json
 import os.path as osp
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -76,6 +78,16 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert set(sd_b) == set(sd)
     assert all(torch.equal(sd[k], sd_b[k]) for k in sd)
 
+    # killed after epoch 2 (stage 1 done and merged, stage 2 not started): the checkpoint's
+    # optimizer is stage 1's (LoRA parameters merged away); stage 2 builds its own
+    work_c = str(tmp_path / 'c')
+    cfg = block_drop_cfg(work_c, stage_epochs=2, max_drops=2, name='c2')
+    cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_2.pth')
+    Runner.from_cfg(cfg).train()
+    sd_c = final_state(osp.join(work_c, 'epoch_4.pth'))
+    assert set(sd_c) == set(sd)
+    assert all(torch.equal(sd[k], sd_c[k]) for k in sd)
+
 
 def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
@@ -115,6 +127,18 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
     assert all(torch.equal(v, stage1[k]) for k, v in student.state_dict().items())
     # block_mse scores: minus the mean squared change of each candidate block
     assert all(v <= 0 for v in report['stages'][1]['scores'].values())
+
+    # resuming the stopped run (e.g. --resume on its work dir) trains no further epoch
+    cfg = block_drop_cfg(str(tmp_path / 'b'), stage_epochs=1, max_drops=3, name='e2',
+                         tolerance=0.1, criterion='block_mse')
+    cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_2.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    assert resumed.train_loop.epoch == 2 and hook_of(resumed).state['stopped']
+    assert not osp.exists(str(tmp_path / 'b' / 'epoch_3.pth'))
+    assert resumed.model.student_encoder.block_ids == kept1
+    assert all(torch.equal(v, stage1[k])
+               for k, v in resumed.model.student.state_dict().items())
 
 
 def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
@@ -253,3 +277,120 @@ def test_actionformer_detector_block_drop_and_export(tad_videos, tmp_path):
     det.load_state_dict(torch.load(osp.join(str(tmp_path / 'out'), 'model.pth'),
                                    weights_only=True), strict=True)
     assert len(det.backbone.backbone.blocks) == 1
+
+
+class TeacherProbe(Hook):
+    """At every stage start (after BlockDropHook's ``before_train_epoch``): the teacher's kept
+    blocks and weights and the optimizer's parameters; at the first iteration of every epoch
+    (the loop has called ``model.train()``): whether the teacher is frozen (eval mode, no
+    grad, not in the optimizer); at every stage end (after the merge): a copy of the student."""
+
+    def __init__(self, stage_epochs):
+        self.stage_epochs = stage_epochs
+        self.starts, self.ends = {}, {}
+
+    def before_train_epoch(self, runner):
+        if runner.epoch % self.stage_epochs == 0:
+            model = runner.model
+            self.starts[runner.epoch // self.stage_epochs + 1] = dict(
+                kept=list(model.teacher_encoder.block_ids), frozen=[],
+                state={k: v.clone() for k, v in model.teacher.state_dict().items()})
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if batch_idx == 0:
+            model = runner.model
+            optim = {id(p) for g in runner.optim_wrapper.optimizer.param_groups
+                     for p in g['params']}
+            self.starts[runner.epoch // self.stage_epochs + 1]['frozen'].append(
+                model.training and not any(m.training for m in model.teacher.modules())
+                and not any(p.requires_grad for p in model.teacher.parameters())
+                and not any(id(p) in optim for p in model.teacher.parameters()))
+
+    def after_train_epoch(self, runner):
+        if (runner.epoch + 1) % self.stage_epochs == 0:
+            self.ends[(runner.epoch + 1) // self.stage_epochs] = copy.deepcopy(
+                runner.model.student).eval()
+
+
+@pytest.fixture(scope='module')
+def dynamic_run(block_drop_cfg, tmp_path_factory):
+    """A dynamic-teacher run, 2 stages x 2 epochs, a checkpoint every epoch, probed."""
+    work = str(tmp_path_factory.mktemp('dynamic_teacher'))
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='dyn',
+                                            dynamic_teacher=True))
+    probe = TeacherProbe(stage_epochs=2)
+    runner.register_hook(probe, 'LOWEST')
+    runner.train()
+    return runner, probe, work
+
+
+def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
+    """dynamic_teacher: stage 1's teacher is the uncompressed initial model; stage 2's is the
+    student at the end of stage 1 after the LoRA merge (same kept blocks, same weights, same
+    outputs), frozen throughout (eval mode in training, no grad, not in the optimizer)."""
+    from mmtad_ext.models.layers.lora import has_lora
+    runner, probe, work = dynamic_run
+    assert sorted(probe.starts) == [1, 2] and sorted(probe.ends) == [1, 2]
+    assert all(s['frozen'] == [True, True] for s in probe.starts.values())
+    stage0 = torch.load(osp.join(work, 'block_drop_stage0.pth'), weights_only=True)
+    first = probe.starts[1]
+    assert first['kept'] == list(range(4)) and set(first['state']) == set(stage0)
+    assert all(torch.equal(first['state'][k], v) for k, v in stage0.items())
+
+    prev, second = probe.ends[1], probe.starts[2]
+    want = prev.state_dict()
+    assert not any('lora_' in k for k in want)  # merged
+    assert second['kept'] == prev.backbone.block_ids == want['backbone.kept_blocks'].tolist()
+    assert len(second['kept']) == 3
+    assert set(second['state']) == set(want)
+    assert all(torch.equal(second['state'][k], v) for k, v in want.items())
+    # stage 1 trained the student: the new teacher is not the initial model
+    assert not all(torch.equal(stage0[k], v) for k, v in want.items() if k in stage0)
+    model = runner.model  # after stage 2: the teacher is still stage 1's merged student
+    assert not has_lora(model.teacher) and model.teacher_encoder.block_ids == second['kept']
+    batch = hook_of(runner)._selection_batches(runner)[0]
+    x = model.data_preprocessor(batch, False)['inputs']
+    with torch.no_grad():
+        assert torch.equal(model.teacher(x, mode='tensor'), prev(x, mode='tensor'))
+    stage1 = torch.load(osp.join(work, 'block_drop_stage1.pth'), weights_only=True)
+    assert all(torch.equal(stage1[k], v) for k, v in want.items())
+
+
+def test_fixed_teacher_is_the_initial_model_in_every_stage(block_drop_cfg, tmp_path):
+    work = str(tmp_path / 'w')
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=2, name='fixed'))
+    probe = TeacherProbe(stage_epochs=1)
+    runner.register_hook(probe, 'LOWEST')
+    runner.train()
+    stage0 = torch.load(osp.join(work, 'block_drop_stage0.pth'), weights_only=True)
+    assert sorted(probe.starts) == [1, 2]
+    for start in probe.starts.values():
+        assert start['frozen'] == [True] and start['kept'] == list(range(4))
+        assert set(start['state']) == set(stage0)
+        assert all(torch.equal(start['state'][k], v) for k, v in stage0.items())
+    assert runner.model.student_encoder.depth == 2
+
+
+@pytest.mark.parametrize('epoch', [3, 2])
+def test_dynamic_teacher_resume(dynamic_run, block_drop_cfg, tmp_path, epoch):
+    """Resume a dynamic-teacher run mid stage 2 (epoch 3: the teacher is stage 1's shortened
+    model, read from the checkpoint) or at the stage boundary (epoch 2: the checkpoint's
+    teacher is still the initial model; stage 2's start syncs it): same drops, same final
+    weights, teacher included, as the uninterrupted run."""
+    _, _, work = dynamic_run
+    ckpt = final_state(osp.join(work, f'epoch_{epoch}.pth'))
+    teacher_kept = ckpt.get('teacher.backbone.kept_blocks')
+    assert (teacher_kept is not None) == (epoch == 3)
+    work_b = str(tmp_path / 'b')
+    cfg = block_drop_cfg(work_b, stage_epochs=2, max_drops=2, name=f'dynres{epoch}',
+                         dynamic_teacher=True)
+    cfg.resume, cfg.load_from = True, osp.join(work, f'epoch_{epoch}.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    with open(osp.join(work, 'block_drop.json')) as f:
+        dropped = json.load(f)['dropped']
+    assert hook_of(resumed).state['dropped'] == dropped
+    sd, sd_b = final_state(osp.join(work, 'epoch_4.pth')), final_state(osp.join(work_b,
+                                                                               'epoch_4.pth'))
+    assert set(sd_b) == set(sd) and 'teacher.backbone.kept_blocks' in sd
+    assert all(torch.equal(sd[k], sd_b[k]) for k in sd)

@@ -33,3 +33,20 @@ def test_targets_identity_start_and_exact_merge():
     assert torch.allclose(enc(x), adapted, atol=1e-5)
     with pytest.raises(ValueError, match='rank'):
         inject_lora(enc, rank=0)
+
+
+def test_seeded_injection_is_reproducible_and_leaves_the_global_rng_alone():
+    def adapters(enc):
+        return {n: p.detach().clone() for n, p in enc.named_parameters() if 'lora_A' in n}
+
+    encs = [VideoMAEEncoder(**TINY) for _ in range(3)]
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    inject_lora(encs[0], rank=4, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)  # neither used nor advanced
+    torch.manual_seed(2)
+    inject_lora(encs[1], rank=4, seed=7)
+    inject_lora(encs[2], rank=4, seed=8)
+    a, b, c = (adapters(e) for e in encs)
+    assert len(a) == 6 and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(torch.equal(a[k], c[k]) for k in a)
