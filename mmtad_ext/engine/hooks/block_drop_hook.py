@@ -5,7 +5,8 @@ sec. 3 and the public code (``nanxiaolu/Progressive_Block_Drop-TAD``). Each stag
 ``stage_epochs`` epochs:
 
 1. selection: every remaining encoder block is a candidate; the model without it is scored on
-   a subset of the *training* split with the test pipeline (``criterion``); the best is dropped
+   a subset of the *training* split with the test pipeline (``criterion``, scored by
+   :class:`~mmtad_ext.engine.block_drop_selection.BlockSelector`); the best is dropped
    (physically: :meth:`VideoMAEEncoder.remove_blocks`);
 2. recovery: peft LoRA on ``blocks.N.attn.(qkv|proj)`` of the student's encoder (rank
    ``embed_dims / 4``, ``B = 0``); LoRA, the blocks' LayerNorms, the patch embedding and
@@ -23,7 +24,7 @@ import copy
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.hooks import Hook
@@ -37,8 +38,8 @@ from mmtad_ext.registry import HOOKS
 from ..block_drop_checkpoint import STATE_KEY, restore_structure
 from ..block_drop_report import (count_macs, encoder_input_shape, format_stage_table,
                                  measure_latency, plot_stages)
+from ..block_drop_selection import CRITERIA, BlockSelector
 
-CRITERIA = ('map', 'loss', 'block_mse')
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
 DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
 
@@ -61,7 +62,8 @@ class BlockDropHook(Hook):
             in the metric's units. Defaults to 1.0.
         criterion (str): ``'map'`` (the run's val metric ``metric_key``, higher is better),
             ``'loss'`` (the student's ground-truth loss) or ``'block_mse'`` (mean squared
-            difference between a block's input and output, one forward for all candidates).
+            difference between a block's input and output, one forward for all candidates);
+            the public code's ``drop_type`` options, see :class:`BlockSelector`.
             Defaults to ``'map'``.
         metric_key (str, optional): Metric of the val evaluator to select with and to record
             (e.g. ``'acc/top1'``, ``'tad/mAP@0.5'``). Defaults to None: the first one.
@@ -131,10 +133,7 @@ class BlockDropHook(Hook):
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
         self.tolerance = float(tolerance)
-        self.criterion = criterion
-        self.metric_key = metric_key
-        self.subset_size = subset_size
-        self.selection_dataloader = selection_dataloader
+        self.selector = BlockSelector(criterion, metric_key, subset_size, selection_dataloader)
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha
         self.lora_targets = lora_targets
@@ -142,9 +141,6 @@ class BlockDropHook(Hook):
         self.dynamic_teacher = dynamic_teacher
         self.latency_repeats = int(latency_repeats)
         self.state = self._fresh_state()
-        self._batches: Optional[List] = None
-        self._evaluator = None
-        self._num_samples = 0
         self._stage_t0: Optional[float] = None  # start of the current timing interval
 
     @staticmethod
@@ -162,106 +158,19 @@ class BlockDropHook(Hook):
                             f'sync_teacher), got {type(model).__name__}')
         return model
 
-    def _selection_batches(self, runner) -> List:
-        """Collated batches of the selection subset, decoded once and reused."""
-        if self._batches is not None:
-            return self._batches
-        cfg = runner.cfg
-        if self.selection_dataloader is not None:
-            loader_cfg = copy.deepcopy(self.selection_dataloader)
-        else:
-            loader_cfg = copy.deepcopy(cfg.train_dataloader)
-            val_loader = cfg.get('val_dataloader') or cfg.test_dataloader
-            loader_cfg['dataset']['pipeline'] = copy.deepcopy(val_loader['dataset']['pipeline'])
-            loader_cfg['dataset']['test_mode'] = True
-            loader_cfg['batch_size'] = val_loader.get('batch_size', loader_cfg['batch_size'])
-            loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
-        loader_cfg['num_workers'] = 0
-        loader_cfg['persistent_workers'] = False
-        if self.subset_size is not None:
-            loader_cfg['dataset']['indices'] = self.subset_size
-        loader = runner.build_dataloader(loader_cfg, seed=0)
-        evaluator_cfg = cfg.get('val_evaluator') or cfg.test_evaluator
-        self._evaluator = runner.build_evaluator(copy.deepcopy(evaluator_cfg))
-        self._evaluator.dataset_meta = self._subset_meta(loader.dataset)
-        self._num_samples = len(loader.dataset)
-        self._batches = list(loader)
-        return self._batches
+    @property
+    def criterion(self) -> str:
+        """The selection criterion (see :class:`BlockSelector`)."""
+        return self.selector.criterion
 
-    @staticmethod
-    def _subset_meta(dataset) -> Optional[dict]:
-        """The dataset's metainfo; a TAD ``ground_truth`` keeps only the subset's videos
-        (videos left out of the subset would count as missed detections)."""
-        meta = getattr(dataset, 'metainfo', None)
-        if not meta or 'ground_truth' not in meta:
-            return meta
-        names = {dataset.get_data_info(i).get('video_name') for i in range(len(dataset))}
-        meta = dict(meta)
-        meta['ground_truth'] = {k: v for k, v in meta['ground_truth'].items() if k in names}
-        return meta
+    @property
+    def metric_key(self) -> Optional[str]:
+        """The recorded metric; None until the first evaluation resolves the default."""
+        return self.selector.metric_key
 
-    @torch.no_grad()
     def evaluate(self, runner, skip: Sequence[int] = ()) -> float:
         """``metric_key`` of the student (without blocks ``skip``) on the selection subset."""
-        model = self._model(runner)
-        batches = self._selection_batches(runner)
-        was_training = model.training
-        model.eval()
-        try:
-            with model.student_encoder.skip_blocks(skip):
-                for batch in batches:
-                    self._evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
-            metrics = self._evaluator.evaluate(self._num_samples)
-        finally:
-            model.train(was_training)
-        key = self.metric_key or next(iter(metrics))
-        if key not in metrics:
-            raise KeyError(f'BlockDropHook metric_key {key!r} is not among the evaluator\'s '
-                           f'metrics {sorted(metrics)}')
-        self.metric_key = key
-        return float(metrics[key])
-
-    @torch.no_grad()
-    def _loss_score(self, runner, skip: Sequence[int]) -> float:
-        """Minus the mean ground-truth loss of the student without ``skip``."""
-        model = self._model(runner)
-        was_training = model.training
-        model.eval()
-        total = 0.0
-        try:
-            with model.student_encoder.skip_blocks(skip):
-                for batch in self._selection_batches(runner):
-                    data = model.data_preprocessor(batch, False)
-                    losses = model.student_losses(data['inputs'], data['data_samples'])
-                    total += float(model.parse_losses(losses)[0])
-        finally:
-            model.train(was_training)
-        return -total / len(self._batches)
-
-    @torch.no_grad()
-    def _block_mse_scores(self, runner) -> Dict[int, float]:
-        """Minus the mean squared change each block makes to its input (one pass)."""
-        model = self._model(runner)
-        enc = model.student_encoder
-        sums = {i: 0.0 for i in enc.block_ids}
-
-        def hook_for(index):
-            def record(module, args, output):
-                sums[index] += float(torch.mean((output - args[0])**2))
-            return record
-
-        handles = [blk.register_forward_hook(hook_for(i))
-                   for i, blk in zip(enc.block_ids, enc.blocks)]
-        was_training = model.training
-        model.eval()
-        try:
-            for batch in self._selection_batches(runner):
-                model.val_step(batch)
-        finally:
-            for h in handles:
-                h.remove()
-            model.train(was_training)
-        return {i: -s / len(self._batches) for i, s in sums.items()}
+        return self.selector.evaluate(runner, self._model(runner), skip)
 
     def _profile(self, runner) -> Dict:
         """Encoder MACs (batch 1) and median latency."""
@@ -343,7 +252,7 @@ class BlockDropHook(Hook):
         if has_lora(model.student_encoder):
             raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
         t0 = time.perf_counter()
-        self._selection_batches(runner)
+        self.selector.batches(runner)
         baseline = self.evaluate(runner)
         self.state['baseline'] = baseline
         record = dict(stage=0, dropped=None, depth=model.student_encoder.depth,
@@ -354,7 +263,7 @@ class BlockDropHook(Hook):
         self.state['records'].append(record)
         self._save_stage_weights(runner, 0)
         print_log(f'BlockDropHook: baseline {self.metric_key} = {baseline:.4f} on '
-                  f'{self._num_samples} training samples', logger='current')
+                  f'{self.selector.num_samples} training samples', logger='current')
         self._start_stage(runner)
 
     def _start_stage(self, runner) -> None:
@@ -365,14 +274,7 @@ class BlockDropHook(Hook):
             chosen, scores = list(self.one_shot_ids), {}
             before = self.evaluate(runner, chosen)
         else:
-            if self.criterion == 'block_mse':
-                scores = self._block_mse_scores(runner)
-            else:
-                score = self.evaluate if self.criterion == 'map' else self._loss_score
-                scores = {i: score(runner, skip=[i]) for i in enc.block_ids}
-            chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
-            before = scores[chosen] if self.criterion == 'map' else self.evaluate(
-                runner, [chosen])
+            chosen, scores, before = self.selector.select(runner, model)
         selection_s = time.perf_counter() - t0
         if self.dynamic_teacher:
             model.sync_teacher()  # the previous stage's (merged) model

@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from mmtad_ext.engine.block_drop_selection import BlockSelector
 from mmtad_ext.engine.hooks import BlockDropHook
 
 pytest.importorskip('peft')
@@ -107,11 +108,11 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
     the run stops after stage 2 and the student is stage 1's again."""
     script = {0: 0.5, 1: 0.45, 2: 0.3}
 
-    def fake_evaluate(self, runner, skip=()):
+    def fake_evaluate(self, runner, model, skip=()):
         self.metric_key = 'acc/top1'
-        return 0.0 if skip else script[self.state['stage']]
+        return 0.0 if skip else script[hook_of(runner).state['stage']]
 
-    monkeypatch.setattr(BlockDropHook, 'evaluate', fake_evaluate)
+    monkeypatch.setattr(BlockSelector, 'evaluate', fake_evaluate)
     work = str(tmp_path / 'a')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=3, name='e',
                                       tolerance=0.1, criterion='block_mse'))
@@ -145,23 +146,22 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
     init_default_scope('mmtad_ext')
     runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))
     runner.model.init_weights()
-    hook = BlockDropHook(stage_epochs=1, max_drops=1, subset_size=8, metric_key='acc/top1')
-    hook.selection_dataloader = None
-    batches = hook._selection_batches(runner)
-    assert sum(len(b['data_samples']) for b in batches) == 8
+    selector = BlockSelector(criterion='loss', metric_key='acc/top1', subset_size=8)
+    batches = selector.batches(runner)
+    assert sum(len(b['data_samples']) for b in batches) == 8 and selector.num_samples == 8
     model = runner.model.eval()
     data = model.data_preprocessor(batches[0], False)
     with torch.no_grad():
         with model.student_encoder.skip_blocks([2]):
             loss = model.parse_losses(model.student_losses(**data))[0]
-        assert hook._loss_score(runner, [2]) == pytest.approx(-float(loss), rel=1e-5)
+        assert selector.loss_score(runner, model, [2]) == pytest.approx(-float(loss), rel=1e-5)
         x = data['inputs'].view(-1, *data['inputs'].shape[2:])
         enc = model.student_encoder
         outs = enc.block_outputs(x)
         tokens = enc.patch_embed(x)[0] + enc.pos_embed  # input of block 0
         inputs = {0: tokens, 1: outs[0], 2: outs[1], 3: outs[2]}
         mse = {i: float(torch.mean((outs[i] - inputs[i])**2)) for i in range(4)}
-    scores = hook._block_mse_scores(runner)
+    scores = selector.block_mse_scores(runner, model)
     assert scores == pytest.approx({i: -v for i, v in mse.items()}, rel=1e-5)
 
 
@@ -348,7 +348,7 @@ def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     assert not all(torch.equal(stage0[k], v) for k, v in want.items() if k in stage0)
     model = runner.model  # after stage 2: the teacher is still stage 1's merged student
     assert not has_lora(model.teacher) and model.teacher_encoder.block_ids == second['kept']
-    batch = hook_of(runner)._selection_batches(runner)[0]
+    batch = hook_of(runner).selector.batches(runner)[0]
     x = model.data_preprocessor(batch, False)['inputs']
     with torch.no_grad():
         assert torch.equal(model.teacher(x, mode='tensor'), prev(x, mode='tensor'))
