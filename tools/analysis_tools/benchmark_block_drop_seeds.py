@@ -20,7 +20,8 @@ variant and validation epoch, paired differences (vs the uncompressed baseline a
 progressive), and one row per run: dropped blocks, val top-1 after every stage (from
 ``scalars.json``), the selection-subset metric after the drop / after recovery, the selection
 wall-clock and the selection cost (candidates x subset clips) per stage and the recovery time
-(from ``block_drop.json`` and the run's dumped config); then the raw records as JSON lines.
+(from ``block_drop.json``; the subset size from the run's log); then the raw records as JSON
+lines.
 
     python tools/analysis_tools/benchmark_block_drop_seeds.py --seeds 0 1 2 \
         --variants progressive oneshot nofeat loss block_mse subset16 --work-dir work_dirs/bd
