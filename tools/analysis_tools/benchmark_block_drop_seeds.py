@@ -8,21 +8,30 @@ Per seed, from the uncompressed model ``<baseline-dir>/seed<s>/epoch_30.pth`` (t
   (``BlockDropHook(one_shot_ids=...)``), then 12 epochs of LoRA + KD recovery (one warm-up +
   cosine cycle over the 12 epochs);
 - ``nofeat``: progressive with ``CrossDepthDistillLoss(feat_weight=0)`` (class KD only);
-- ``loss`` / ``block_mse``: progressive with the other selection criteria.
+- ``loss`` / ``block_mse``: progressive with the other selection criteria;
+- ``subset<N>`` (e.g. ``subset16``): progressive with the first ``N`` training clips as the
+  selection subset instead of the config's ``subset_size`` (the stopping rule's check uses the
+  same subset).
 
 Runs at most ``--jobs`` trainings at a time (``OMP_NUM_THREADS=1`` each), counting the baseline
 runs still to finish in ``--work-dir`` (started separately); finished runs (a
-``block_drop.json`` with ``stopped``) are reused. Then prints per-run results (val top-1 after every stage, from
-``scalars.json``; the selection-subset metric and the dropped blocks from ``block_drop.json``).
+``block_drop.json`` with ``stopped``) are reused. Then prints val top-1 mean +- s.e. per
+variant and validation epoch, paired differences (vs the uncompressed baseline and vs
+progressive), and one row per run: dropped blocks, val top-1 after every stage (from
+``scalars.json``), the selection-subset metric after the drop / after recovery, the selection
+wall-clock and the selection cost (candidates x subset clips) per stage and the recovery time
+(from ``block_drop.json``; the subset size from the run's log); then the raw records as JSON
+lines.
 
     python tools/analysis_tools/benchmark_block_drop_seeds.py --seeds 0 1 2 \
-        --variants progressive oneshot nofeat --work-dir work_dirs/bd
+        --variants progressive oneshot nofeat loss block_mse subset16 --work-dir work_dirs/bd
 """
 import argparse
 import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -33,12 +42,21 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/block_drop/'
                   'block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py')
 BASE_NAME = 'videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb'
+VARIANTS = ('progressive', 'oneshot', 'nofeat', 'loss', 'block_mse')
+
+
+def variant_name(name):
+    """argparse type: a known variant or ``subset<N>``."""
+    if name in VARIANTS or re.fullmatch(r'subset[1-9][0-9]*', name):
+        return name
+    raise argparse.ArgumentTypeError(f'unknown variant {name!r}: one of {VARIANTS} or subset<N>')
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--variants', nargs='+', default=['progressive', 'oneshot', 'nofeat'])
+    p.add_argument('--variants', nargs='+', type=variant_name,
+                   default=['progressive', 'oneshot', 'nofeat'])
     p.add_argument('--work-dir', default='work_dirs/bd')
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--report-only', action='store_true')
@@ -66,6 +84,54 @@ def val_curve(work):
     return out
 
 
+def subset_clips(work):
+    """Selection-subset size the run used (its log's ``BlockDropHook: baseline`` line)."""
+    for path in sorted(glob.glob(osp.join(work, '*', '*.log'))):
+        with open(path) as f:
+            found = re.search(r'BlockDropHook: baseline .* on (\d+) training samples', f.read())
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def selection_forwards(rec, candidates, clips):
+    """Clip forwards of one stage's selection: every candidate scored on the subset (``map``,
+    ``loss``) or one pass for all (``block_mse``), plus one scoring of the chosen drop
+    (``loss``, ``block_mse``, one-shot)."""
+    if not rec['scores']:  # one-shot: no selection, the given blocks scored once
+        return clips
+    if rec.get('criterion') == 'block_mse':
+        return 2 * clips
+    return candidates * clips + (clips if rec.get('criterion') == 'loss' else 0)
+
+
+def run_rows(args):
+    """One line per finished run: blocks, val top-1 per stage, selection cost and time."""
+    print('variant seed | dropped | val top-1 per stage | subset top-1 after drop / recovered | '
+          'selection s per stage | candidates x clips (clip forwards) | recovery s per stage')
+    for v in args.variants:
+        for s in args.seeds:
+            work = run_dir(v, s, args)
+            rep = report(work)
+            if rep is None:
+                print(f'{v} {s} | not finished')
+                continue
+            curve = val_curve(work)
+            clips = subset_clips(work)
+            st = rep['stages']
+            cost = []
+            for prev, rec in zip(st, st[1:]):
+                cand = prev['depth'] if rec['scores'] else 0
+                cost.append(f'{cand}x{clips} ({selection_forwards(rec, cand, clips)})')
+            print(f'{v} {s} | {rep["dropped"]} | '
+                  + ' '.join(f'{100 * curve[e]:.1f}' for e in sorted(curve)) + ' | '
+                  + ' '.join(f'{100 * r["metric_before"]:.1f}/{100 * r["metric_after"]:.1f}'
+                             for r in st[1:]) + ' | '
+                  + ' '.join(f'{r["selection_s"]:.1f}' for r in st[1:]) + ' | '
+                  + ', '.join(cost) + ' | '
+                  + ' '.join(f'{r["recovery_s"]:.0f}' for r in st[1:]))
+
+
 def cfg_options(variant, seed, args):
     ckpt = osp.join(args.work_dir, BASE_NAME, f'seed{seed}', 'epoch_30.pth')
     opts = [f'randomness.seed={seed}', f'model.student_ckpt={ckpt}']
@@ -73,6 +139,8 @@ def cfg_options(variant, seed, args):
         opts.append('model.distill_loss.feat_weight=0.0')
     elif variant in ('loss', 'block_mse'):
         opts.append(f'custom_hooks.0.criterion={variant}')
+    elif variant.startswith('subset'):
+        opts.append(f'custom_hooks.0.subset_size={int(variant[len("subset"):])}')
     elif variant == 'oneshot':
         dropped = report(run_dir('progressive', seed, args))['dropped']
         ids = '[' + ','.join(str(i) for i in dropped) + ']'
@@ -169,6 +237,7 @@ def main():
             break
         time.sleep(5)
     summarize(args)
+    run_rows(args)
     for v in args.variants:
         for s in args.seeds:
             rep = report(run_dir(v, s, args))
