@@ -218,6 +218,11 @@ def main():
                 print(f'{key} finished rc={proc.returncode} in {(time.time() - t0) / 60:.1f} min',
                       flush=True)
                 del running[key]
+                if proc.returncode and key[0] == 'progressive' and ('oneshot', key[1]) in todo:
+                    # one-shot drops the blocks progressive chose: it can never start
+                    print(f'oneshot seed {key[1]}: skipped, its progressive run failed (see '
+                          f'{run_dir(*key, args)}/train.log)', flush=True)
+                    todo.remove(('oneshot', key[1]))
         free = args.jobs - len(running) - baselines_running(args)
         for v, s in list(todo):
             if free <= 0:
