@@ -11,6 +11,7 @@ import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 
 CRITERIA = ('map', 'loss', 'block_mse')
 
@@ -19,7 +20,11 @@ class BlockSelector:
     """Score the remaining encoder blocks of a block-drop student and choose the one to drop.
 
     The selection subset is decoded once (at the first use) and kept in memory for the whole
-    run. ``model`` arguments are the unwrapped
+    run. In a distributed run each rank holds its shard of the subset (mmengine's
+    ``DefaultSampler``, which pads the last shard by repeating the first samples): the ``map``
+    metric is gathered over the ranks by the evaluator, the ``loss`` and ``block_mse`` sums are
+    added over the ranks (means over all the ranks' batches); every rank calls the same
+    scoring methods in the same order (they are collective). ``model`` arguments are the unwrapped
     :class:`~mmtad_ext.models.distillers.BlockDropDistiller`; ``runner`` builds the data loader
     and the evaluator from its config.
 
@@ -145,7 +150,8 @@ class BlockSelector:
                     total += float(model.parse_losses(losses)[0])
         finally:
             model.train(was_training)
-        return -total / len(self._batches)
+        total, count = _sum_over_ranks([total, len(self._batches)])
+        return -total / count
 
     @torch.no_grad()
     def block_mse_scores(self, runner, model) -> Dict[int, float]:
@@ -169,4 +175,15 @@ class BlockSelector:
             for h in handles:
                 h.remove()
             model.train(was_training)
-        return {i: -s / len(self._batches) for i, s in sums.items()}
+        ids = list(sums)
+        *totals, count = _sum_over_ranks([sums[i] for i in ids] + [len(self._batches)])
+        return {i: -s / count for i, s in zip(ids, totals)}
+
+
+def _sum_over_ranks(values: List[float]) -> List[float]:
+    """``values`` summed element-wise over the ranks (float64); unchanged in one process."""
+    if get_world_size() < 2:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    all_reduce(t, op='sum')
+    return t.tolist()

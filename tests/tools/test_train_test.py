@@ -1,7 +1,9 @@
 """End-to-end: tools/train.py and tools/test.py as a user runs them (subprocesses)."""
+import glob
 import json
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -136,6 +138,71 @@ def test_block_drop_killed_mid_stage_2_resumes_like_an_uninterrupted_run(block_d
                 for w in (full, killed))
     assert set(sd_r) == set(sd) and not any('lora_' in k for k in sd)
     assert all(torch.equal(sd[k], sd_r[k]) for k in sd)
+
+
+def block_drop_report(work):
+    """``work/block_drop.json`` without its wall-clock fields (they differ between runs)."""
+    with open(osp.join(work, 'block_drop.json')) as f:
+        report = json.load(f)
+    for s in report['stages']:
+        for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_s'):
+            s.pop(key, None)
+    return report
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason='no torch.distributed')
+def test_block_drop_under_torchrun_two_processes_then_resume(block_drop_cfg, tmp_path,
+                                                             free_port):
+    """Block drop data-parallel (torchrun, 2 CPU processes, gloo): 2 stages x 2 epochs (2
+    iterations per stage, so a DDP wrapper that missed a structure change fails), selection by
+    ``block_mse`` (each rank scores its shard; the sums are added over the ranks). Both ranks
+    drop the same blocks (their own log files, ``log_level='DEBUG'``), rank 0 writes one
+    report, the final checkpoint's encoder is 2 blocks shorter and loads strictly. Then a run
+    resumed under torchrun from the mid-stage-2 checkpoint (epoch 3, LoRA unmerged) records the
+    same stages and ends with the same weights."""
+    from mmengine.registry import init_default_scope
+
+    from mmtad_ext.registry import MODELS
+    cfg = block_drop_cfg(str(tmp_path / 'unused'), stage_epochs=2, max_drops=2, name='ddp',
+                         criterion='block_mse')
+    cfg.log_level = 'DEBUG'  # mmengine then writes one log file per rank
+    cfg_path = str(tmp_path / 'block_drop_ddp.py')
+    cfg.dump(cfg_path)
+    torchrun = ['-m', 'torch.distributed.run', '--nproc_per_node=2',
+                f'--master_port={free_port}', TRAIN, cfg_path, '--launcher', 'pytorch']
+    full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+    run(torchrun + ['--work-dir', full], cwd=str(tmp_path))
+
+    report = block_drop_report(full)
+    assert [s['stage'] for s in report['stages']] == [0, 1, 2] and report['stopped']
+    assert [s['depth'] for s in report['stages']] == [4, 3, 2]
+    for s in report['stages'][1:]:  # rank 0's choice: the best of its recorded scores
+        assert s['criterion'] == 'block_mse' and len(s['scores']) == s['depth'] + 1
+        assert str(s['dropped']) == max(s['scores'], key=lambda k: (s['scores'][k], -int(k)))
+    drops = {}
+    for rank in (0, 1):
+        (log, ) = glob.glob(osp.join(full, '*', f'*_rank{rank}.log'))
+        with open(log) as f:
+            drops[rank] = [int(b) for b in re.findall(r'BlockDropHook: stage \d+: drop block '
+                                                      r'(\d+)', f.read())]
+    assert drops[0] == drops[1] == report['dropped']
+    assert glob.glob(osp.join(full, '**', 'block_drop.json'), recursive=True) == [
+        osp.join(full, 'block_drop.json')]
+
+    sd = _load_checkpoint(osp.join(full, 'epoch_4.pth'), map_location='cpu')['state_dict']
+    assert sd['student.backbone.kept_blocks'].tolist() == report['stages'][2]['kept']
+    assert not any('lora_' in k for k in sd)
+    init_default_scope('mmtad_ext')
+    model = MODELS.build(cfg.model)  # full depth; kept_blocks shortens it on load
+    model.load_state_dict(sd, strict=True)
+    assert len(model.student_encoder.blocks) == 2 and len(model.teacher_encoder.blocks) == 4
+
+    log = run(torchrun + ['--work-dir', resumed, '--resume', osp.join(full, 'epoch_3.pth')],
+              cwd=str(tmp_path))
+    assert 'resumed epoch: 3' in log and 'BlockDropHook: loaded stage 2' in log
+    assert block_drop_report(resumed) == report
+    sd_r = _load_checkpoint(osp.join(resumed, 'epoch_4.pth'), map_location='cpu')['state_dict']
+    assert set(sd_r) == set(sd) and all(torch.equal(sd[k], sd_r[k]) for k in sd)
 
 
 def test_external_project_inherits_package_config(tiny_config, tmp_path):

@@ -19,6 +19,17 @@ It stops when the recovered metric falls more than ``tolerance`` below the uncom
 baseline (the paper's rule; the last good stage's weights are restored) or after ``max_drops``
 stages (the public code's rule). ``work_dir/block_drop.json`` holds every stage's record,
 ``block_drop.png`` the plot; ``block_drop_stage{t}.pth`` the student after stage ``t``.
+
+Distributed (``tools/train.py --launcher pytorch`` under torchrun): after every change of the
+student's structure (block removed, LoRA injected or merged, last good stage restored, structure
+restored on resume) the model is wrapped anew with the config's ``model_wrapper_cfg``
+(:func:`~mmtad_ext.engine.distributed.rewrap_model`) and the optimizer rebuilt over it. The
+selection subset is sharded over the ranks (mmengine's ``DefaultSampler``; the ``map``
+criterion's metric is gathered by the evaluator, ``loss`` and ``block_mse`` are summed over the
+ranks), and every rank takes rank 0's choice, scores and metrics (so the same block and the same
+stop decision). Files are written by rank 0 only; ``work_dir`` must be shared by the ranks
+(rank 0's ``block_drop_stage{t}.pth`` is read back by all when the stop rule restores a stage).
+At each stage end the ranks' student parameters are checked to be equal.
 """
 import copy
 import json
@@ -27,6 +38,7 @@ import time
 from typing import Dict, Optional, Sequence
 
 import torch
+from mmengine.dist import barrier
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -39,6 +51,7 @@ from ..block_drop_checkpoint import STATE_KEY, restore_structure
 from ..block_drop_report import (count_macs, encoder_input_shape, format_stage_table,
                                  measure_latency, plot_stages)
 from ..block_drop_selection import CRITERIA, BlockSelector
+from ..distributed import check_ranks_agree, from_rank0, rewrap_model
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
 DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
@@ -54,6 +67,10 @@ class BlockDropHook(Hook):
     epoch; a missing ``end`` is ``stage_epochs``) and is rebuilt, with ``optim_wrapper``, over
     the trainable parameters at every stage start. Save checkpoints at stage ends at least
     (``CheckpointHook(interval=stage_epochs)`` or a divisor): an early stop saves nothing else.
+    Runs in one process or data-parallel (torchrun, a ``DistributedDataParallel`` wrapper, which
+    the hook rebuilds after every structure change); frozen weights (the teacher, LoRA's base
+    layers) do not require grad, so DDP ignores them and ``find_unused_parameters`` can stay
+    False (mmengine's default).
 
     Args:
         stage_epochs (int): Recovery epochs per dropped block.
@@ -173,13 +190,16 @@ class BlockDropHook(Hook):
         return self.selector.evaluate(runner, self._model(runner), skip)
 
     def _profile(self, runner) -> Dict:
-        """Encoder MACs (batch 1) and median latency."""
-        enc = self._model(runner).student_encoder
-        x = torch.randn(encoder_input_shape(enc), device=enc.pos_embed.device)
-        out = dict(macs=count_macs(enc, (x, )), latency_s=None)
-        if self.latency_repeats > 0:
-            out['latency_s'] = measure_latency(enc, (x, ), repeats=self.latency_repeats)
-        return out
+        """Encoder MACs (batch 1) and median latency, measured on rank 0 (the other ranks
+        wait instead of competing for the machine) and given to every rank."""
+        out = None
+        if runner.rank == 0:
+            enc = self._model(runner).student_encoder
+            x = torch.randn(encoder_input_shape(enc), device=enc.pos_embed.device)
+            out = dict(macs=count_macs(enc, (x, )), latency_s=None)
+            if self.latency_repeats > 0:
+                out['latency_s'] = measure_latency(enc, (x, ), repeats=self.latency_repeats)
+        return from_rank0(out)
 
     def _set_trainable(self, model) -> None:
         import re
@@ -191,7 +211,8 @@ class BlockDropHook(Hook):
         model.teacher.requires_grad_(False)
 
     def _build_optimizer(self, runner) -> None:
-        """Optimizer over the trainable parameters only; stage-relative schedulers."""
+        """Optimizer over the trainable parameters only; stage-relative schedulers. Call it
+        after :func:`rewrap_model` (the count status is initialised on the new wrapper)."""
         model = self._model(runner)
         optim_wrapper = build_optim_wrapper(model, copy.deepcopy(runner.cfg.optim_wrapper))
         optimizer = optim_wrapper.optimizer
@@ -207,7 +228,7 @@ class BlockDropHook(Hook):
                          self.stage_epochs * len(runner.train_dataloader))
         runner.param_schedulers = runner.build_param_scheduler(schedulers)
         if hasattr(runner.train_loop, 'iter'):
-            optim_wrapper.initialize_count_status(model, runner.train_loop.iter,
+            optim_wrapper.initialize_count_status(runner.model, runner.train_loop.iter,
                                                   runner.train_loop.max_iters)
 
     def _lora_cfg(self, model, seed: Optional[int] = None) -> Dict:
@@ -226,11 +247,6 @@ class BlockDropHook(Hook):
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
                             f'{type(runner.train_loop).__name__}')
-        if runner.world_size > 1:
-            raise NotImplementedError(
-                'BlockDropHook changes the model\'s structure between stages, which a '
-                'DistributedDataParallel wrapper built once does not follow; run it in one '
-                'process (no --launcher)')
         model = self._model(runner)
         max_epochs = runner.train_loop.max_epochs
         if max_epochs < self.stage_epochs:
@@ -253,7 +269,7 @@ class BlockDropHook(Hook):
             raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
         t0 = time.perf_counter()
         self.selector.batches(runner)
-        baseline = self.evaluate(runner)
+        baseline = from_rank0(self.evaluate(runner))
         self.state['baseline'] = baseline
         record = dict(stage=0, dropped=None, depth=model.student_encoder.depth,
                       kept=list(model.student_encoder.block_ids), metric_before=baseline,
@@ -275,6 +291,8 @@ class BlockDropHook(Hook):
             before = self.evaluate(runner, chosen)
         else:
             chosen, scores, before = self.selector.select(runner, model)
+        # every rank drops rank 0's choice (and records its scores)
+        chosen, scores, before = from_rank0((chosen, scores, before))
         selection_s = time.perf_counter() - t0
         if self.dynamic_teacher:
             model.sync_teacher()  # the previous stage's (merged) model
@@ -283,6 +301,7 @@ class BlockDropHook(Hook):
         # seeded, not the global RNG: resumed at a stage end, the run makes the same adapters
         lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
         self._apply_lora(model, lora)
+        rewrap_model(runner)  # DDP over the new structure and trainable parameters
         self._build_optimizer(runner)
         self.state.update(stage=stage, lora=lora)
         if isinstance(chosen, list):
@@ -330,19 +349,24 @@ class BlockDropHook(Hook):
     def _finish_stage(self, runner) -> None:
         model = self._model(runner)
         stage = self.state['stage']
+        check_ranks_agree(model.student, f'BlockDropHook stage {stage}')
         merge_lora(model.student_encoder)
         self.state['lora'] = None
         rec = self.state['records'][-1]
-        rec['metric_after'] = self.evaluate(runner)
-        rec.update(self._profile(runner))
         baseline = self.state['baseline']
-        rec['accepted'] = rec['metric_after'] >= baseline - self.tolerance
+        metric = self.evaluate(runner)
+        # the stop decision: rank 0's, on every rank
+        metric, accepted = from_rank0((metric, metric >= baseline - self.tolerance))
+        rec['metric_after'] = metric
+        rec.update(self._profile(runner))
+        rec['accepted'] = accepted
         last_epoch = runner.epoch + 1 >= runner.train_loop.max_epochs
         if not rec['accepted']:
             good = max(r['stage'] for r in self.state['records'] if r.get('accepted', True))
             print_log(f'BlockDropHook: stage {stage} recovered {self.metric_key} '
                       f'{rec["metric_after"]:.4f} < baseline {baseline:.4f} - tolerance '
                       f'{self.tolerance}: stop, keep stage {good}', logger='current')
+            barrier()  # rank 0 wrote the file (at stage ``good``'s end)
             ckpt = torch.load(self._stage_path(runner, good), map_location='cpu',
                               weights_only=True)
             model.load_student(ckpt)
@@ -351,6 +375,7 @@ class BlockDropHook(Hook):
             self._save_stage_weights(runner, stage)
             if stage >= self.max_drops or last_epoch:
                 self.state['stopped'] = True
+        rewrap_model(runner)  # LoRA merged away, or the student replaced
         self._report(runner)
         if self.state['stopped']:
             runner.train_loop.stop_training = True
@@ -388,7 +413,8 @@ class BlockDropHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Rebuild the checkpoint's structure (dropped blocks, LoRA) before its weights load,
         rebuild the optimizer and schedulers the runner then restores, and fail on any key
-        mismatch (mmengine's load is not strict). At a stage end (merged) the checkpoint's
+        mismatch (mmengine's load is not strict); every rank does so (and wraps the model anew
+        under DDP). At a stage end (merged) the checkpoint's
         optimizer and schedulers are the finished stage's (over LoRA parameters merged away):
         they are dropped, and the next stage builds its own as an uninterrupted run does."""
         model = self._model(runner)
@@ -398,6 +424,8 @@ class BlockDropHook(Hook):
         restore_structure(model, checkpoint)
         if self.state['lora'] is not None:
             self._set_trainable(model)
+        rewrap_model(runner)  # before the runner loads the weights into runner.model.module
+        if self.state['lora'] is not None:
             self._build_optimizer(runner)
         elif state is not None:
             checkpoint.pop('optimizer', None)

@@ -25,6 +25,20 @@ def final_state(path):
     return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
 
 
+def params_without_grad(runner):
+    """Trainable parameters that one training-loss backward leaves without a gradient. Under
+    DDP with ``find_unused_parameters=False`` (mmengine's default) any of them fails the next
+    iteration; frozen ones (the teacher, LoRA's base layers) are not DDP's concern."""
+    model = runner.model
+    model.train()
+    model.zero_grad(set_to_none=True)
+    data = model.data_preprocessor(next(iter(runner.train_dataloader)), True)
+    model.parse_losses(model(**data, mode='loss'))[0].backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    return unused
+
+
 def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='a'))
@@ -40,6 +54,7 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert all(not names[i].startswith('student.backbone.blocks.') or '.norm' in names[i]
                or 'lora_' in names[i] for i in in_optim)
     assert any('lora_' in names[i] for i in in_optim)
+    assert params_without_grad(runner) == []  # DDP needs no find_unused_parameters
     assert any(names[i].startswith('student.cls_head.') for i in in_optim)
     assert not any(names[i].startswith('student.backbone.blocks.') and 'attn.qkv.base_layer'
                    in names[i] for i in in_optim)
@@ -260,6 +275,12 @@ def test_actionformer_detector_block_drop_and_export(tad_videos, tmp_path):
     assert [s['depth'] for s in report['stages']] == [3, 2, 1]
     assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
     assert len(report['stages'][1]['scores']) == 3
+    model, hook = runner.model, hook_of(runner)
+    hook._apply_lora(model, hook._lora_cfg(model))  # a stage's trainable set, on the detector
+    assert any('lora_' in n for n, p in model.named_parameters() if p.requires_grad)
+    assert params_without_grad(runner) == []  # DDP needs no find_unused_parameters
+    from mmtad_ext.models.layers import merge_lora
+    merge_lora(model.student_encoder)  # back to the trained checkpoint's structure
     cfg_path = str(tmp_path / 'bd_tad.py')
     cfg.dump(cfg_path)
     import importlib.util
