@@ -39,7 +39,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.dist import barrier
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import build_optim_wrapper
@@ -247,6 +247,12 @@ class BlockDropHook(Hook):
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
                             f'{type(runner.train_loop).__name__}')
+        ema = [type(h).__name__ for h in runner.hooks if isinstance(h, EMAHook)]
+        if ema:
+            raise ValueError(
+                f'BlockDropHook cannot run with {ema[0]}: its averaged copy of the model is '
+                'built once, before the first block is dropped, and would not follow the '
+                'changing structure; remove it from custom_hooks')
         model = self._model(runner)
         max_epochs = runner.train_loop.max_epochs
         if max_epochs < self.stage_epochs:
@@ -370,6 +376,8 @@ class BlockDropHook(Hook):
             ckpt = torch.load(self._stage_path(runner, good), map_location='cpu',
                               weights_only=True)
             model.load_student(ckpt)
+            kept = set(model.student_encoder.block_ids)  # the model kept: stage ``good``'s
+            self.state['dropped'] = [i for i in self.state['dropped'] if i not in kept]
             self.state['stopped'] = True
         else:
             self._save_stage_weights(runner, stage)

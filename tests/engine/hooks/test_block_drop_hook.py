@@ -137,6 +137,9 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
         report = json.load(f)
     assert report['stopped'] and [s['accepted'] for s in report['stages']] == [True, True, False]
     kept1 = report['stages'][1]['kept']
+    # the report's "dropped" describes the model kept (stage 1), not the rejected stage 2
+    assert report['dropped'] == [report['stages'][1]['dropped']]
+    assert hook_of(runner).state['dropped'] == report['dropped']
     student = runner.model.student
     assert runner.model.student_encoder.block_ids == kept1
     stage1 = torch.load(osp.join(work, 'block_drop_stage1.pth'), weights_only=True)
@@ -155,6 +158,14 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
     assert resumed.model.student_encoder.block_ids == kept1
     assert all(torch.equal(v, stage1[k])
                for k, v in resumed.model.student.state_dict().items())
+
+
+def test_ema_hook_is_refused(block_drop_cfg, tmp_path):
+    cfg = block_drop_cfg(str(tmp_path), name='ema')
+    cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.001))
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match='BlockDropHook cannot run with EMAHook'):
+        runner.train()
 
 
 def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
