@@ -1,4 +1,5 @@
 from .block_drop_hook import BlockDropHook
 from .bn_calibration_hook import BNCalibrationHook
+from .epoch_seed_hook import EpochSeedHook
 
-__all__ = ['BlockDropHook', 'BNCalibrationHook']
+__all__ = ['BlockDropHook', 'BNCalibrationHook', 'EpochSeedHook']
