@@ -50,7 +50,7 @@ from mmtad_ext.registry import HOOKS
 from ..block_drop_checkpoint import STATE_KEY, restore_structure
 from ..block_drop_report import (count_macs, encoder_input_shape, format_stage_table,
                                  measure_latency, plot_stages)
-from ..block_drop_selection import CRITERIA, BlockSelector
+from ..block_drop_selection import BlockSelector
 from ..distributed import check_ranks_agree, from_rank0, rewrap_model
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
@@ -127,14 +127,8 @@ class BlockDropHook(Hook):
         for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
-        if criterion not in CRITERIA:
-            raise ValueError(f'BlockDropHook criterion must be one of {CRITERIA}, got '
-                             f'{criterion!r}')
         if tolerance < 0:
             raise ValueError(f'BlockDropHook tolerance must be >= 0, got {tolerance}')
-        if subset_size is not None and (not isinstance(subset_size, int) or subset_size < 1):
-            raise ValueError(f'BlockDropHook subset_size must be None or a positive int, got '
-                             f'{subset_size!r}')
         if lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
             raise ValueError(f'BlockDropHook lora_rank must be None or a positive int, got '
                              f'{lora_rank!r}')
@@ -150,7 +144,11 @@ class BlockDropHook(Hook):
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
         self.tolerance = float(tolerance)
-        self.selector = BlockSelector(criterion, metric_key, subset_size, selection_dataloader)
+        try:  # the selector checks criterion and subset_size
+            self.selector = BlockSelector(criterion, metric_key, subset_size,
+                                          selection_dataloader)
+        except ValueError as e:
+            raise ValueError(f'BlockDropHook: {e}') from e
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha
         self.lora_targets = lora_targets

@@ -241,8 +241,10 @@ def test_one_shot_drops_the_given_blocks_at_once(block_drop_cfg, tmp_path):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match='criterion'):
+    with pytest.raises(ValueError, match='BlockDropHook: .*criterion'):
         BlockDropHook(stage_epochs=1, max_drops=1, criterion='flops')
+    with pytest.raises(ValueError, match='BlockDropHook: .*subset_size'):
+        BlockDropHook(stage_epochs=1, max_drops=1, subset_size=0)
     with pytest.raises(ValueError, match='stage_epochs'):
         BlockDropHook(stage_epochs=0, max_drops=1)
     with pytest.raises(ValueError, match='tolerance'):
