@@ -42,6 +42,18 @@ def spawn_ranks():
 
 
 @pytest.fixture(scope='session')
+def tiny_video_tad(tmp_path_factory):
+    """A tiny synthetic raw-video TAD benchmark (4 train / 2 val videos of 48-56 frames, 32 px,
+    2 classes; ``annotations.json``, ``class_map.txt``, ``videos/``), generated once."""
+    from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
+    root = tmp_path_factory.mktemp('tiny_video_tad')
+    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
+                                 min_frames=48, max_frames=56, min_action_frames=12,
+                                 max_action_frames=20, seed=1)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
 def block_drop_clips(tmp_path_factory):
     """A tiny synthetic clip dataset (16 train / 8 val clips, 4 classes, 16 frames, 32 px)."""
     from mmtad_ext.datasets.synthetic import make_clip_dataset

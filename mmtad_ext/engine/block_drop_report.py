@@ -12,6 +12,8 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
+from mmtad_ext.models.utils import eval_mode
+
 
 def encoder_input_shape(encoder: nn.Module, batch: int = 1) -> Tuple[int, ...]:
     """(B, 3, T, H, W) clip shape a VideoMAE encoder was built for (its position embedding)."""
@@ -30,24 +32,18 @@ def count_macs(module: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> int:
     count that papers report as FLOPs/MACs.
     """
     from mmengine.analysis import FlopAnalyzer
-    was_training = module.training
-    module.eval()
-    try:
+    with eval_mode(module):
         analyzer = FlopAnalyzer(module, inputs)
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return int(analyzer.total())
-    finally:
-        module.train(was_training)
 
 
 @torch.no_grad()
 def measure_latency(module: nn.Module, inputs: Tuple[torch.Tensor, ...], repeats: int = 5,
                     warmup: int = 1) -> float:
     """Median wall-clock seconds of one eval-mode forward (synchronised on CUDA)."""
-    was_training = module.training
-    module.eval()
     sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
-    try:
+    with eval_mode(module):
         for _ in range(warmup):
             module(*inputs)
         times = []
@@ -58,8 +54,6 @@ def measure_latency(module: nn.Module, inputs: Tuple[torch.Tensor, ...], repeats
             sync()
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
-    finally:
-        module.train(was_training)
 
 
 def format_stage_table(records: Sequence[Dict]) -> str:

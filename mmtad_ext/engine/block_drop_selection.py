@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.dist import all_reduce, get_world_size
 
+from mmtad_ext.models.utils import eval_mode
+
 CRITERIA = ('map', 'loss', 'block_mse')
 
 
@@ -120,15 +122,10 @@ class BlockSelector:
     def evaluate(self, runner, model, skip: Sequence[int] = ()) -> float:
         """``metric_key`` of the student (without blocks ``skip``) on the selection subset."""
         batches = self.batches(runner)
-        was_training = model.training
-        model.eval()
-        try:
-            with model.student_encoder.skip_blocks(skip):
-                for batch in batches:
-                    self._evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
+        with eval_mode(model), model.student_encoder.skip_blocks(skip):
+            for batch in batches:
+                self._evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
             metrics = self._evaluator.evaluate(self.num_samples)
-        finally:
-            model.train(was_training)
         key = self.metric_key or next(iter(metrics))
         if key not in metrics:
             raise KeyError(f'BlockDropHook metric_key {key!r} is not among the evaluator\'s '
@@ -139,17 +136,12 @@ class BlockSelector:
     @torch.no_grad()
     def loss_score(self, runner, model, skip: Sequence[int]) -> float:
         """Minus the mean ground-truth loss of the student without ``skip``."""
-        was_training = model.training
-        model.eval()
         total = 0.0
-        try:
-            with model.student_encoder.skip_blocks(skip):
-                for batch in self.batches(runner):
-                    data = model.data_preprocessor(batch, False)
-                    losses = model.student_losses(data['inputs'], data['data_samples'])
-                    total += float(model.parse_losses(losses)[0])
-        finally:
-            model.train(was_training)
+        with eval_mode(model), model.student_encoder.skip_blocks(skip):
+            for batch in self.batches(runner):
+                data = model.data_preprocessor(batch, False)
+                losses = model.student_losses(data['inputs'], data['data_samples'])
+                total += float(model.parse_losses(losses)[0])
         total, count = _sum_over_ranks([total, len(self._batches)])
         return -total / count
 
@@ -166,15 +158,13 @@ class BlockSelector:
 
         handles = [blk.register_forward_hook(hook_for(i))
                    for i, blk in zip(enc.block_ids, enc.blocks)]
-        was_training = model.training
-        model.eval()
         try:
-            for batch in self.batches(runner):
-                model.val_step(batch)
+            with eval_mode(model):
+                for batch in self.batches(runner):
+                    model.val_step(batch)
         finally:
             for h in handles:
                 h.remove()
-            model.train(was_training)
         ids = list(sums)
         *totals, count = _sum_over_ranks([sums[i] for i in ids] + [len(self._batches)])
         return {i: -s / count for i, s in zip(ids, totals)}

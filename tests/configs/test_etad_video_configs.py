@@ -9,7 +9,6 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
 from mmtad_ext.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -33,15 +32,6 @@ def test_build_video_config_models(path):
     assert cfg.model.proposal_sampler.temporal_dim == cfg.train_dataloader.dataset.temporal_dim
 
 
-@pytest.fixture(scope='module')
-def tiny_video_bench(tmp_path_factory):
-    root = tmp_path_factory.mktemp('video_bench')
-    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
-                                 min_frames=48, max_frames=56, min_action_frames=12,
-                                 max_action_frames=20, seed=1)
-    return str(root)
-
-
 class Snapshot(Hook):
     """Parameters after the Runner's weight initialisation, before the first step."""
 
@@ -50,9 +40,9 @@ class Snapshot(Hook):
 
 
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
-def test_runner_trains_and_tests_synthetic_video(tiny_video_bench, tmp_path, mode):
+def test_runner_trains_and_tests_synthetic_video(tiny_video_tad, tmp_path, mode):
     cfg = Config.fromfile(SYNTHETIC)
-    root = tiny_video_bench
+    root = tiny_video_tad
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg[loader]
         dl.update(batch_size=2, num_workers=0, persistent_workers=False)

@@ -4,8 +4,6 @@ import os.path as osp
 
 import pytest
 
-from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-
 from test_train_test import REPO, TEST, TRAIN, run  # sibling module (tests/tools is on sys.path)
 
 FEATURE_CONFIG = osp.join(REPO, 'configs', 'actionformer',
@@ -68,18 +66,9 @@ def test_train_then_test_on_synthetic_features(tiny_data, tmp_path):
     assert len(results) == 4 and all(d['label'] for dets in results.values() for d in dets)
 
 
-@pytest.fixture(scope='module')
-def tiny_videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp('af_video')
-    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
-                                 min_frames=48, max_frames=56, min_action_frames=12,
-                                 max_action_frames=20, seed=1)
-    return str(root)
-
-
-def test_train_then_test_end_to_end_on_synthetic_video(tiny_videos, tmp_path):
+def test_train_then_test_end_to_end_on_synthetic_video(tiny_video_tad, tmp_path):
     cfg = tmp_path / 'af_video.py'
-    text = TINY_VIDEO.format(base=VIDEO_CONFIG, root=tiny_videos)
+    text = TINY_VIDEO.format(base=VIDEO_CONFIG, root=tiny_video_tad)
     text = text.replace("             frozen_modules=None,\n", '')
     text = text.replace("model = dict(backbone=dict(sampling_ratio=0.25, init_cfg=None,",
                         "model = dict(backbone=dict(sampling_ratio=0.25, init_cfg=None, "

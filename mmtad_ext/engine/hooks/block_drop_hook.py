@@ -300,7 +300,8 @@ class BlockDropHook(Hook):
         selection_s = time.perf_counter() - t0
         if self.dynamic_teacher:
             model.sync_teacher()  # the previous stage's (merged) model
-        enc.remove_blocks(chosen if isinstance(chosen, list) else [chosen])
+        ids = chosen if isinstance(chosen, list) else [chosen]  # one-shot: several at once
+        enc.remove_blocks(ids)
         stage = self.state['stage'] + 1
         # seeded, not the global RNG: resumed at a stage end, the run makes the same adapters
         lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
@@ -308,10 +309,7 @@ class BlockDropHook(Hook):
         rewrap_model(runner)  # DDP over the new structure and trainable parameters
         self._build_optimizer(runner)
         self.state.update(stage=stage, lora=lora)
-        if isinstance(chosen, list):
-            self.state['dropped'].extend(chosen)
-        else:
-            self.state['dropped'].append(chosen)
+        self.state['dropped'].extend(ids)
         self.state['records'].append(
             dict(stage=stage, dropped=chosen, depth=enc.depth, kept=list(enc.block_ids),
                  scores={str(k): v for k, v in scores.items()}, criterion=self.criterion,

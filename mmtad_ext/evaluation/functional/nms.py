@@ -90,6 +90,9 @@ def batched_nms_1d(segments: torch.Tensor, scores: torch.Tensor, labels: torch.T
     return keep[:max_num] if max_num > 0 else keep
 
 
+_PREFIX_MIN = 1000  # smallest candidate subset tried by soft_nms_1d with max_num
+
+
 def soft_nms_1d(segments: torch.Tensor,
                 scores: torch.Tensor,
                 sigma: float = 0.5,
@@ -149,9 +152,6 @@ def soft_nms_1d(segments: torch.Tensor,
         dets, inds = dets[:limit], inds[:limit]
     keep = candidates[sub[inds].to(device)]
     return keep, dets[:, 4].to(device=device, dtype=scores.dtype)
-
-
-_PREFIX_MIN = 1000  # smallest candidate subset tried by soft_nms_1d with max_num
 
 
 def _soft_nms_prefix(picked: torch.Tensor, limit: int, best_left_out: float) -> bool:

@@ -255,24 +255,14 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=1, max_drops=1, one_shot_ids=(1, 1))
 
 
-@pytest.fixture(scope='module')
-def tad_videos(tmp_path_factory):
-    from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-    root = tmp_path_factory.mktemp('bd_video_tad')
-    generate_synthetic_video_tad(str(root), num_train=4, num_val=2, num_classes=2, size=32,
-                                 min_frames=48, max_frames=56, min_action_frames=12,
-                                 max_action_frames=20, seed=1)
-    return str(root)
-
-
-def test_actionformer_detector_block_drop_and_export(tad_videos, tmp_path):
+def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
     average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(
         REPO, 'configs', 'block_drop',
         'block-drop_actionformer-videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
-    root = tad_videos
+    root = tiny_video_tad
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
         cfg[loader].dataset.update(ann_file=root + '/annotations.json',
