@@ -20,11 +20,15 @@ from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 
 
 class SubNetForward(nn.Module):
-    """Runs ``model`` at its active sub-network, input ``(B, V, C, T, H, W)`` -> logits."""
+    """Runs ``model`` at its active sub-network, input ``(B, V, C, T, H, W)`` -> logits.
+
+    Takes the model's train/eval mode, so that measuring in eval mode restores that mode.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.extract_feat(x, stage='head')[0]
