@@ -11,12 +11,12 @@ Run::
 
 For every sub-network (gamma_w, gamma_s, gamma_t) of the grid (the config's ``a3d_table``, by
 default the paper's 96; shrink it with ``--widths/--spatial/--temporal``): calibrate BN on
-training batches (``model.calibrate``), measure top-1 on the validation set, count FLOPs
-(mmengine's FlopAnalyzer) and time one clip (helpers in ``tools/a3d_profiling.py``).
+training batches (``model.calibrate``), measure top-1 on the validation set, count MACs
+(mmengine's FlopAnalyzer) and time one clip (:mod:`mmtad_ext.apis.a3d_budget`).
 Writes ``budget_table.json`` (all rows, Pareto fronts), ``budget_table.png`` and
 ``a3d_deploy.pth``: the weights plus the calibrated BN statistics and the rows of every
 sub-network of the table (``--keep pareto``: only the rows of the two Pareto fronts, a smaller
-file; the budget choice is the same), so that ``model.set_budget(gflops=...)`` /
+file; the budget choice is the same), so that ``model.set_budget(gmacs=...)`` /
 ``set_budget(latency_ms=...)`` or ``model.set_subnet((w, s, t))`` switches instantly without
 data.
 """
@@ -32,10 +32,11 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
-from a3d_profiling import evaluate_subnets, plot_table  # sibling helper module in tools/
+from mmtad_ext.apis.a3d_budget import evaluate_subnets
 from mmtad_ext.evaluation.functional import pareto_front
 from mmtad_ext.models.utils import subnet_grid
 from mmtad_ext.registry import MODELS
+from mmtad_ext.visualization import plot_budget_table
 
 
 def parse_args():
@@ -103,9 +104,9 @@ def main():
     rows = evaluate_subnets(model, subnets, calib_batches, val_batches, input_shape,
                             latency_runs=args.latency_runs)
 
-    front_flops = pareto_front(rows, cost='gflops')
+    front_macs = pareto_front(rows, cost='gmacs')
     front_latency = pareto_front(rows, cost='latency_ms')
-    kept_rows = rows if args.keep == 'all' else front_flops + front_latency
+    kept_rows = rows if args.keep == 'all' else front_macs + front_latency
     keep = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in kept_rows}
     # the kept rows and only their BN statistics go into the deploy checkpoint
     model.set_budget_table(
@@ -113,14 +114,14 @@ def main():
     model.set_subnet((1.0, 1.0, 1.0), use_bank=True)
 
     table = dict(config=args.config, checkpoint=args.checkpoint, input_shape=input_shape,
-                 calib_batches=calib, rows=rows, pareto_gflops=front_flops,
+                 calib_batches=calib, rows=rows, pareto_gmacs=front_macs,
                  pareto_latency=front_latency, threads=torch.get_num_threads())
     with open(osp.join(out_dir, 'budget_table.json'), 'w') as f:
         json.dump(table, f, indent=1)
-    plot_table(rows, osp.join(out_dir, 'budget_table.png'))
+    plot_budget_table(rows, osp.join(out_dir, 'budget_table.png'))
     torch.save(dict(meta=dict(config=args.config, source=args.checkpoint),
                     state_dict=model.state_dict()), osp.join(out_dir, 'a3d_deploy.pth'))
-    print_log(f'{len(front_flops)} Pareto rows (GFLOPs); {len(keep)} sub-networks in '
+    print_log(f'{len(front_macs)} Pareto rows (GMACs); {len(keep)} sub-networks in '
               f'a3d_deploy.pth; wrote {out_dir}/budget_table.json, budget_table.png, '
               'a3d_deploy.pth', logger='current')
 

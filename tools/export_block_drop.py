@@ -29,7 +29,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat)
-from mmtad_ext.engine.block_drop_checkpoint import STATE_KEY, restore_structure
+from mmtad_ext.engine.block_drop.checkpoint import STATE_KEY, restore_structure
 from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers import merge_lora
 from mmtad_ext.registry import MODELS

@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.apis import inference_detector, init_detector
-from tad_timeline import plot_timeline  # tools/tad_timeline.py (matplotlib, Agg)
+from mmtad_ext.visualization import plot_timeline
 
 
 def parse_args(argv=None):

@@ -1,6 +1,7 @@
 # Individually trained baseline of the synthetic A3D task: the same tiny Slow ResNet and
 # schedule, plain mmaction2 Recognizer3D + ResNet3dSlowOnly as the full network.
-# tools/benchmark_a3d.py trains it also as smaller networks (base_channels, frames, size).
+# tools/analysis_tools/benchmark_a3d.py trains it also as smaller networks (base_channels,
+# frames, size).
 _base_ = ['./a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py']
 model = dict(
     _delete_=True,

@@ -62,27 +62,24 @@ def tiny_config(tiny_data, tmp_path):
 
 @pytest.fixture(scope='session')
 def load_tool():
-    """``load_tool(name)`` imports ``tools/<name>.py`` in-process (the source tree's modules).
-
-    ``tools/`` is not a package: a tool imports its sibling helper modules (e.g.
-    ``a3d_profiling``) by name, as ``python tools/<name>.py`` allows; ``tools/`` is appended to
-    ``sys.path`` only while the module loads (appended: ``tools/test.py`` must not shadow the
-    standard library's ``test``).
-    """
+    """``load_tool(name)`` imports the script ``tools/<name>.py`` in-process from the source tree
+    (``name`` may hold a folder: ``'analysis_tools/get_flops'``). Tools import only the package,
+    so nothing is added to ``sys.path``; the module is registered as ``_tool_<name>`` (a tool
+    named ``test`` must not shadow the standard library's ``test``)."""
 
     def load(name):
-        if name in sys.modules:
-            return sys.modules[name]
-        tools = osp.join(REPO, 'tools')
-        spec = importlib.util.spec_from_file_location(name, osp.join(tools, f'{name}.py'))
-        module = importlib.util.module_from_spec(spec)
-        sys.path.append(tools)
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(tools)
-        sys.modules[name] = module
-        return module
+        key = '_tool_' + name.replace('/', '_')
+        if key not in sys.modules:
+            path = osp.join(REPO, 'tools', f'{name}.py')
+            spec = importlib.util.spec_from_file_location(key, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[key]
+                raise
+        return sys.modules[key]
 
     return load
 

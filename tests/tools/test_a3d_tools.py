@@ -48,7 +48,7 @@ def test_train_budget_table_and_deploy(tmp_path):
         table = json.load(f)
     rows = table['rows']
     assert len(rows) == 8 and osp.exists(osp.join(out, 'budget_table.png'))
-    flops = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r['gflops'] for r in rows}
+    flops = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r['gmacs'] for r in rows}
     # counted FLOPs: the full network is the most expensive, the smallest the cheapest
     assert max(flops, key=flops.get) == (1.0, 1.0, 1.0)
     assert min(flops, key=flops.get) == (0.5, 0.57, 0.5)
@@ -61,9 +61,9 @@ def test_train_budget_table_and_deploy(tmp_path):
     model.eval()
     assert len(model.bn_bank) == 8 and len(model.budget_table) == 8  # every sub-network
     budget = sorted(flops.values())[3] * 1.0001
-    row = model.set_budget(gflops=budget)
-    fits = [r for r in rows if r['gflops'] <= budget]
-    assert row['top1'] == max(r['top1'] for r in fits) and row['gflops'] <= budget
+    row = model.set_budget(gmacs=budget)
+    fits = [r for r in rows if r['gmacs'] <= budget]
+    assert row['top1'] == max(r['top1'] for r in fits) and row['gmacs'] <= budget
     subnet = (row['gamma_w'], row['gamma_s'], row['gamma_t'])
     assert model.active_subnet == subnet
     bn = model.backbone.conv1.bn

@@ -129,7 +129,7 @@ def test_block_drop_killed_mid_stage_2_resumes_like_an_uninterrupted_run(block_d
         with open(osp.join(work, 'block_drop.json')) as f:
             report = json.load(f)
         for s in report['stages']:  # wall-clock fields differ between runs
-            for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_s'):
+            for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_ms'):
                 s.pop(key, None)
         reports.append(report)
     assert len(reports[0]['dropped']) == 2 and reports[0]['stopped']
@@ -145,7 +145,7 @@ def block_drop_report(work):
     with open(osp.join(work, 'block_drop.json')) as f:
         report = json.load(f)
     for s in report['stages']:
-        for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_s'):
+        for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_ms'):
             s.pop(key, None)
     return report
 

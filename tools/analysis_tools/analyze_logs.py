@@ -24,6 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmtad_ext.visualization import plot_curves
+
 
 def load_json_log(path: str) -> Dict[str, List[dict]]:
     """Read an mmengine scalar log into its training and validation records.
@@ -85,31 +87,18 @@ def plot_curve(logs: Sequence[str], keys: Sequence[str], out: str,
     Returns:
         dict: ``{key: {log: (x, y)}}``, the plotted points.
     """
-    import matplotlib
-    matplotlib.use('Agg')  # files only, no display needed
-    import matplotlib.pyplot as plt
-
     legend = list(legend) if legend else list(logs)
     if len(legend) != len(logs):
         raise ValueError(f'--legend needs one name per log ({len(logs)}), got {len(legend)}')
     all_records = [load_json_log(p) for p in logs]
     points = defaultdict(dict)
-    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3 * len(keys)), squeeze=False)
-    for ax, key in zip(axes[:, 0], keys):
+    series = defaultdict(dict)
+    for key in keys:
         for path, name, records in zip(logs, legend, all_records):
             xs, ys, x_label = curve(records, key, path)
             points[key][path] = (xs, ys)
-            ax.plot(xs, ys, marker='o' if len(xs) < 30 else None, markersize=3,
-                    linewidth=1, label=name)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+            series[key][name] = (xs, ys, x_label)
+    plot_curves(series, out, title)
     print(f'saved curves of {list(keys)} to {out}')
     return dict(points)
 

@@ -29,9 +29,9 @@ from typing import Dict, List
 import torch
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat)
-from mmtad_ext.engine.block_drop_report import count_macs, measure_latency
 from mmtad_ext.models.backbones import VideoMAEEncoder
 from mmtad_ext.models.layers.lora import inject_lora, lora_layers, merge_lora
+from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 
 
 def parse_args(argv=None):
@@ -111,17 +111,17 @@ def run(args) -> List[Dict]:
         rows.append(dict(method='MLP-width pruning', drops=k, depth=args.depth, width=width,
                          model=enc, macs=count_macs(enc, (x, ))))
     for r in rows:  # warm-up
-        measure_latency(r['model'], (x, ), repeats=1, warmup=1)
+        measure_latency_ms(r['model'], (x, ), repeats=1, warmup=1)
         r['times'] = []
     for _ in range(args.rounds):  # round-robin: load changes hit every model alike
         for r in rows:
-            r['times'].append(measure_latency(r['model'], (x, ), repeats=1, warmup=0))
+            r['times'].append(measure_latency_ms(r['model'], (x, ), repeats=1, warmup=0))
     base = rows[0]
     base_latency = statistics.median(base['times'])
     for r in rows:
-        r['latency_s'] = statistics.median(r['times'])
+        r['latency_ms'] = statistics.median(r['times'])
         r['mac_ratio'] = base['macs'] / r['macs']
-        r['speedup'] = base_latency / r['latency_s']
+        r['speedup'] = base_latency / r['latency_ms']
         r['efficiency'] = r['speedup'] / r['mac_ratio']
         del r['model']
     return rows
@@ -140,10 +140,10 @@ def to_markdown(rows: List[Dict], args, command: str) -> str:
         lines.append(
             f"| {r['method']} | {r['drops']} | {r['depth']} | "
             f"{r['width'] or 4 * args.embed_dims} | {r['macs'] / 1e9:.2f} | "
-            f"{r['mac_ratio']:.3f} | {r['latency_s'] * 1e3:.1f} | {r['speedup']:.3f} | "
+            f"{r['mac_ratio']:.3f} | {r['latency_ms']:.1f} | {r['speedup']:.3f} | "
             f"{r['efficiency']:.3f} |")
     stock = {r['depth']: r for r in rows if r['method'].startswith('stock')}
-    merged = ', '.join(f"depth {r['depth']}: {r['latency_s'] / stock[r['depth']]['latency_s']:.3f}"
+    merged = ', '.join(f"depth {r['depth']}: {r['latency_ms'] / stock[r['depth']]['latency_ms']:.3f}"
                        for r in rows if r['method'].startswith('block drop'))
     lines.append(f'\nLatency of the LoRA-merged block-dropped encoder / a stock ViT built at '
                  f'that depth: {merged}.')

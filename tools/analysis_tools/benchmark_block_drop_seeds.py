@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from mmtad_ext.utils.measure import format_mean_se
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/block_drop/'
@@ -167,12 +167,6 @@ def baselines_running(args):
     return min(len(missing), args.jobs)
 
 
-def mean_se(values):
-    v = np.asarray(values, dtype=float)
-    se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float('nan')
-    return f'{v.mean():.1f} +- {se:.1f} (n={len(v)})'
-
-
 def summarize(args):
     """Val top-1 (%) mean +- s.e. per variant and stage end; paired differences by seed."""
     final = {'baseline': {}}
@@ -180,7 +174,7 @@ def summarize(args):
         curve = val_curve(osp.join(args.work_dir, BASE_NAME, f'seed{s}'))
         if curve:
             final['baseline'][s] = 100 * curve[max(curve)]
-    print(f'baseline (30 epochs) val top-1: {mean_se(list(final["baseline"].values()))} '
+    print(f'baseline (30 epochs) val top-1: {format_mean_se(list(final["baseline"].values()))} '
           f'{final["baseline"]}')
     for v in args.variants:
         final[v] = {}
@@ -193,7 +187,7 @@ def summarize(args):
                 per_epoch.setdefault(e, {})[s] = 100 * acc
             final[v][s] = 100 * curve[max(curve)]
         for e in sorted(per_epoch):
-            print(f'{v} val top-1 after epoch {e}: {mean_se(list(per_epoch[e].values()))} '
+            print(f'{v} val top-1 after epoch {e}: {format_mean_se(list(per_epoch[e].values()))} '
                   f'{per_epoch[e]}')
     for a, b in [('baseline', v) for v in args.variants] + \
             [('progressive', v) for v in args.variants if v != 'progressive']:
@@ -202,7 +196,7 @@ def summarize(args):
         seeds = sorted(set(final[a]) & set(final[b]))
         if seeds:
             d = [final[b][s] - final[a][s] for s in seeds]
-            print(f'paired {b} - {a}: {mean_se(d)} per seed {dict(zip(seeds, d))}')
+            print(f'paired {b} - {a}: {format_mean_se(d)} per seed {dict(zip(seeds, d))}')
 
 
 def main():

@@ -13,6 +13,7 @@ times; (c) peak RSS of ``tools/infer.py`` on both videos (one subprocess each); 
 ``tools/extract_features.py`` throughput with 1 and 2 processes (torchrun).
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -70,8 +71,10 @@ def tool_env() -> dict:
 
 def rss_child(argv) -> None:
     """Run tools/infer.py in this process and print its peak RSS (MiB)."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    import infer
+    spec = importlib.util.spec_from_file_location('infer_tool',
+                                                  osp.join(REPO, 'tools', 'infer.py'))
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
     infer.main(argv)
     print(f'PEAK_RSS_MIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}')
 

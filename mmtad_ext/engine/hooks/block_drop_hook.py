@@ -6,7 +6,7 @@ sec. 3 and the public code (``nanxiaolu/Progressive_Block_Drop-TAD``). Each stag
 
 1. selection: every remaining encoder block is a candidate; the model without it is scored on
    a subset of the *training* split with the test pipeline (``criterion``, scored by
-   :class:`~mmtad_ext.engine.block_drop_selection.BlockSelector`); the best is dropped
+   :class:`~mmtad_ext.engine.block_drop.selection.BlockSelector`); the best is dropped
    (physically: :meth:`VideoMAEEncoder.remove_blocks`);
 2. recovery: peft LoRA on ``blocks.N.attn.(qkv|proj)`` of the student's encoder (rank
    ``embed_dims / 4``, ``B = 0``); LoRA, the blocks' LayerNorms, the patch embedding and
@@ -23,7 +23,7 @@ stages (the public code's rule). ``work_dir/block_drop.json`` holds every stage'
 Distributed (``tools/train.py --launcher pytorch`` under torchrun): after every change of the
 student's structure (block removed, LoRA injected or merged, last good stage restored, structure
 restored on resume) the model is wrapped anew with the config's ``model_wrapper_cfg``
-(:func:`~mmtad_ext.engine.distributed.rewrap_model`) and the optimizer rebuilt over it. The
+(:func:`~mmtad_ext.utils.dist.rewrap_model`) and the optimizer rebuilt over it. The
 selection subset is sharded over the ranks (mmengine's ``DefaultSampler``; the ``map``
 criterion's metric is gathered by the evaluator, ``loss`` and ``block_mse`` are summed over the
 ranks), and every rank takes rank 0's choice, scores and metrics (so the same block and the same
@@ -47,11 +47,12 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
 from mmtad_ext.registry import HOOKS
-from ..block_drop_checkpoint import STATE_KEY, restore_structure
-from ..block_drop_report import (count_macs, encoder_input_shape, format_stage_table,
-                                 measure_latency, plot_stages)
-from ..block_drop_selection import BlockSelector
-from ..distributed import check_ranks_agree, from_rank0, rewrap_model
+from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
+from mmtad_ext.utils.measure import count_macs, measure_latency_ms
+from mmtad_ext.visualization import plot_block_drop_stages
+from ..block_drop.checkpoint import STATE_KEY, restore_structure
+from ..block_drop.report import encoder_input_shape, format_stage_table
+from ..block_drop.selection import BlockSelector
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
 DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
@@ -194,9 +195,10 @@ class BlockDropHook(Hook):
         if runner.rank == 0:
             enc = self._model(runner).student_encoder
             x = torch.randn(encoder_input_shape(enc), device=enc.pos_embed.device)
-            out = dict(macs=count_macs(enc, (x, )), latency_s=None)
+            out = dict(macs=count_macs(enc, (x, )), latency_ms=None)
             if self.latency_repeats > 0:
-                out['latency_s'] = measure_latency(enc, (x, ), repeats=self.latency_repeats)
+                out['latency_ms'] = measure_latency_ms(enc, (x, ), repeats=self.latency_repeats,
+                                                       warmup=1)
         return from_rank0(out)
 
     def _set_trainable(self, model) -> None:
@@ -405,8 +407,8 @@ class BlockDropHook(Hook):
                            stages=records), f, indent=1)
         print_log('BlockDropHook stages:\n' + format_stage_table(records), logger='current')
         try:
-            plot_stages(records, osp.join(runner.work_dir, 'block_drop.png'),
-                        self.metric_key or 'metric')
+            plot_block_drop_stages(records, osp.join(runner.work_dir, 'block_drop.png'),
+                                   self.metric_key or 'metric')
         except ImportError:  # matplotlib missing: the JSON and the table are the record
             print_log('BlockDropHook: matplotlib is not installed, no plot', logger='current')
 
@@ -425,6 +427,10 @@ class BlockDropHook(Hook):
         state = checkpoint.get(STATE_KEY)
         if state is not None:
             self.state = dict(self._fresh_state(), **copy.deepcopy(state))
+            for r in self.state['records']:  # older checkpoints timed the encoder in seconds
+                if 'latency_s' in r:
+                    s = r.pop('latency_s')
+                    r['latency_ms'] = None if s is None else s * 1e3
         restore_structure(model, checkpoint)
         if self.state['lora'] is not None:
             self._set_trainable(model)

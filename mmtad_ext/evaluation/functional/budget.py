@@ -3,13 +3,13 @@
 *A3D: Adaptive 3D Networks for Video Action Recognition* (arXiv 2011.12384), sec. 3.3.
 
 A row is a dict with the sub-network (``gamma_w``, ``gamma_s``, ``gamma_t``), its cost
-(``gflops``, ``latency_ms``) and its accuracy (``top1``); ``tools/a3d_budget_table.py`` measures
-them.
+(``gmacs``, ``latency_ms``) and its accuracy (``top1``); ``tools/a3d_budget_table.py`` measures
+them (:mod:`mmtad_ext.apis.a3d_budget`).
 """
 from typing import Dict, List, Optional
 
 
-def pareto_front(rows: List[Dict], cost: str = 'gflops', score: str = 'top1') -> List[Dict]:
+def pareto_front(rows: List[Dict], cost: str = 'gmacs', score: str = 'top1') -> List[Dict]:
     """Rows not dominated by a cheaper-or-equal row with a higher-or-equal score.
 
     Returns them sorted by increasing cost (each is strictly more accurate than the previous).
@@ -21,25 +21,25 @@ def pareto_front(rows: List[Dict], cost: str = 'gflops', score: str = 'top1') ->
     return front
 
 
-def select_row(rows: List[Dict], gflops: Optional[float] = None,
+def select_row(rows: List[Dict], gmacs: Optional[float] = None,
                latency_ms: Optional[float] = None) -> Dict:
     """The most accurate row within the budget (ties: the cheaper one).
 
     Args:
-        rows (list[dict]): Table rows with ``gflops``, ``latency_ms``, ``top1`` and the
+        rows (list[dict]): Table rows with ``gmacs``, ``latency_ms``, ``top1`` and the
             sub-network.
-        gflops (float, optional): FLOPs budget. Defaults to None.
+        gmacs (float, optional): Budget in GMACs per clip. Defaults to None.
         latency_ms (float, optional): Latency budget. Defaults to None.
 
     Returns:
         dict: The chosen row.
     """
-    if (gflops is None) == (latency_ms is None):
-        raise ValueError('give exactly one of gflops= or latency_ms=')
+    if (gmacs is None) == (latency_ms is None):
+        raise ValueError('give exactly one of gmacs= or latency_ms=')
     if not rows:
         raise ValueError('the budget table is empty: build it with '
                          'tools/a3d_budget_table.py and load the deploy checkpoint it writes')
-    key, budget = ('gflops', gflops) if gflops is not None else ('latency_ms', latency_ms)
+    key, budget = ('gmacs', gmacs) if gmacs is not None else ('latency_ms', latency_ms)
     fits = [r for r in rows if r[key] <= budget]
     if not fits:
         cheapest = min(r[key] for r in rows)

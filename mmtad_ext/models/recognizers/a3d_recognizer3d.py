@@ -21,13 +21,14 @@ from mmengine.optim import OptimWrapper
 
 from mmtad_ext.evaluation.functional.budget import select_row
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils.deprecation import renamed_arg, warn_deprecated
 from ..layers.slimmable_conv import SlimmableLinear
 from ..utils.bn_calibration import bn_layers, calibrate_bn, load_bn_stats, snapshot_bn_stats
 from ..utils.subnet import SubNet, resample_clip, subnet_key
 
 _STATE = 'a3d_state.'
 #: Numeric fields of a budget-table row (as stored in checkpoints and in the JSON table).
-TABLE_FIELDS = ('gamma_w', 'gamma_s', 'gamma_t', 'gflops', 'latency_ms', 'top1')
+TABLE_FIELDS = ('gamma_w', 'gamma_s', 'gamma_t', 'gmacs', 'latency_ms', 'top1')
 FULL_SUBNET: SubNet = (1.0, 1.0, 1.0)
 
 DEFAULT_MUTUAL_CFG = dict(
@@ -154,6 +155,10 @@ class A3DRecognizer3D(Recognizer3D):
         """
         table = []
         for row in rows:
+            if 'gflops' in row and 'gmacs' not in row:  # tables written before the rename
+                warn_deprecated('A3DRecognizer3D.set_budget_table', "a row's 'gflops'",
+                                "'gmacs'")
+                row = {('gmacs' if k == 'gflops' else k): v for k, v in row.items()}
             missing = [f for f in TABLE_FIELDS if f not in row]
             if missing:
                 raise KeyError(f'budget-table row {row!r} lacks {missing}')
@@ -166,14 +171,20 @@ class A3DRecognizer3D(Recognizer3D):
         self.budget_table = table
         self.bn_bank = {k: v for k, v in self.bn_bank.items() if k in subnets}
 
-    def set_budget(self, gflops: Optional[float] = None,
-                   latency_ms: Optional[float] = None) -> dict:
+    def set_budget(self, gmacs: Optional[float] = None, latency_ms: Optional[float] = None,
+                   gflops: Optional[float] = None) -> dict:
         """Switch to the most accurate sub-network of the budget table within the budget.
+
+        Args:
+            gmacs (float, optional): Budget in GMACs per clip. Defaults to None.
+            latency_ms (float, optional): Budget in milliseconds per clip. Defaults to None.
+            gflops (float, optional): Deprecated name of ``gmacs``.
 
         Returns:
             dict: The chosen table row.
         """
-        row = select_row(self.budget_table, gflops=gflops, latency_ms=latency_ms)
+        gmacs = renamed_arg('A3DRecognizer3D.set_budget', 'gflops', 'gmacs', gflops, gmacs, None)
+        row = select_row(self.budget_table, gmacs=gmacs, latency_ms=latency_ms)
         self.set_subnet((row['gamma_w'], row['gamma_s'], row['gamma_t']), use_bank=True)
         return row
 

@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from mmtad_ext.engine.block_drop_selection import BlockSelector
+from mmtad_ext.engine.block_drop import BlockSelector
 from mmtad_ext.engine.hooks import BlockDropHook
 
 pytest.importorskip('peft')

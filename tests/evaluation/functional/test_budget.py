@@ -4,8 +4,8 @@ import pytest
 from mmtad_ext.evaluation.functional import pareto_front, select_row
 
 
-def _row(w, gflops, latency_ms, top1):
-    return dict(gamma_w=w, gamma_s=1.0, gamma_t=1.0, gflops=gflops, latency_ms=latency_ms,
+def _row(w, gmacs, latency_ms, top1):
+    return dict(gamma_w=w, gamma_s=1.0, gamma_t=1.0, gmacs=gmacs, latency_ms=latency_ms,
                 top1=top1)
 
 
@@ -22,19 +22,19 @@ def test_pareto_front_by_cost():
 
 
 def test_select_row_within_budget():
-    assert select_row(ROWS, gflops=3.5)['gamma_w'] == 0.6
-    assert select_row(ROWS, gflops=4.0)['gamma_w'] == 1.0
+    assert select_row(ROWS, gmacs=3.5)['gamma_w'] == 0.6
+    assert select_row(ROWS, gmacs=4.0)['gamma_w'] == 1.0
     assert select_row(ROWS, latency_ms=5.5)['gamma_w'] == 0.6
-    assert select_row(ROWS, gflops=1.0)['gamma_w'] == 0.5  # the budget is inclusive
+    assert select_row(ROWS, gmacs=1.0)['gamma_w'] == 0.5  # the budget is inclusive
     tie = [_row(0.5, 1.0, 1.0, 0.7), _row(0.6, 2.0, 2.0, 0.7)]
-    assert select_row(tie, gflops=10)['gamma_w'] == 0.5  # equal accuracy: the cheaper one
+    assert select_row(tie, gmacs=10)['gamma_w'] == 0.5  # equal accuracy: the cheaper one
 
 
 @pytest.mark.parametrize('rows,kwargs,match', [
     (ROWS, dict(), 'exactly one'),
-    (ROWS, dict(gflops=1.0, latency_ms=1.0), 'exactly one'),
-    ([], dict(gflops=1.0), 'empty'),
-    (ROWS, dict(gflops=0.5), r'no sub-network fits gflops <= 0.5; the cheapest row needs 1'),
+    (ROWS, dict(gmacs=1.0, latency_ms=1.0), 'exactly one'),
+    ([], dict(gmacs=1.0), 'empty'),
+    (ROWS, dict(gmacs=0.5), r'no sub-network fits gmacs <= 0.5; the cheapest row needs 1'),
 ])
 def test_select_row_errors(rows, kwargs, match):
     with pytest.raises(ValueError, match=match):

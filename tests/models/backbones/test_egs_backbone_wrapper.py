@@ -16,6 +16,7 @@ from mmengine.structures import InstanceData
 
 from mmaction.structures import ActionDataSample
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils.measure import SavedTensorMeter
 
 B, N, T_CLIP, SIZE = 2, 8, 4, 16
 
@@ -216,15 +217,9 @@ def test_activation_checkpointing_same_gradients():
 def saved_backbone_bytes(model, data):
     """Bytes of the activations autograd saves during one joint forward of the backbone."""
     x = model.data_preprocessor(copy.deepcopy(data), True)['inputs']
-    total = [0]
-
-    def pack(t):
-        total[0] += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedTensorMeter() as meter:
         model.backbone(x)
-    return total[0]
+    return meter.total_bytes
 
 
 def test_saved_activation_memory_scales_with_ratio():

@@ -4,6 +4,7 @@ from mmengine.structures import InstanceData
 
 from mmaction.structures import ActionDataSample
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils.measure import SavedTensorMeter
 
 
 def etad_cfg(ratio=0.06, temporal_dim=32, strategy='random', **kw):
@@ -80,17 +81,10 @@ def test_temporal_dim_mismatch_is_a_clear_error():
 
 
 def _saved_bytes(model, x, data_samples):
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedTensorMeter() as meter:
         losses = model(x, data_samples, mode='loss')
     sum(losses.values()).backward()
-    return total
+    return meter.total_bytes
 
 
 def test_dps_saves_activation_memory():

@@ -87,8 +87,8 @@ def test_state_dict_roundtrip_bank_table_generator(build_tiny, batch):
     batches = [batch(seed=i) for i in range(2)]
     model.calibrate(batches, [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)], 2)
     model.set_budget_table([
-        dict(gamma_w=0.5, gamma_s=0.5, gamma_t=0.5, gflops=0.01, latency_ms=1.0, top1=0.5),
-        dict(gamma_w=1.0, gamma_s=1.0, gamma_t=1.0, gflops=0.1, latency_ms=5.0, top1=0.9)])
+        dict(gamma_w=0.5, gamma_s=0.5, gamma_t=0.5, gmacs=0.01, latency_ms=1.0, top1=0.5),
+        dict(gamma_w=1.0, gamma_s=1.0, gamma_t=1.0, gmacs=0.1, latency_ms=5.0, top1=0.9)])
     model.sample_subnets()
     state = model.state_dict()
     other = build_tiny()
@@ -97,14 +97,30 @@ def test_state_dict_roundtrip_bank_table_generator(build_tiny, batch):
     assert set(other.bn_bank) == set(model.bn_bank)
     assert other.sample_subnets() == model.sample_subnets()
     # budget switching: instant, no data
-    row = other.set_budget(gflops=0.05)
+    row = other.set_budget(gmacs=0.05)
     assert row['gamma_w'] == 0.5 and other.active_subnet == (0.5, 0.5, 0.5)
     torch.testing.assert_close(other.backbone.conv1.bn.running_mean[:8],
                                model.bn_bank[(0.5, 0.5, 0.5)]['backbone.conv1.bn']['mean'])
     assert other.set_budget(latency_ms=10)['gamma_w'] == 1.0
     with pytest.raises(ValueError, match='no sub-network fits'):
-        other.set_budget(gflops=0.001)
+        other.set_budget(gmacs=0.001)
 
+
+
+def test_gflops_names_still_work_with_a_deprecation_warning(build_tiny, batch):
+    """``gflops`` (the budget in GMACs before the rename) in set_budget and in a table row."""
+    model = build_tiny()
+    model.calibrate([batch(seed=0)], [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)], 1)
+    with pytest.warns(DeprecationWarning, match="'gflops'.*'gmacs'"):
+        model.set_budget_table([
+            dict(gamma_w=0.5, gamma_s=0.5, gamma_t=0.5, gflops=0.01, latency_ms=1.0, top1=0.5),
+            dict(gamma_w=1.0, gamma_s=1.0, gamma_t=1.0, gflops=0.1, latency_ms=5.0, top1=0.9)])
+    assert [r['gmacs'] for r in model.budget_table] == [0.01, 0.1]
+    with pytest.warns(DeprecationWarning, match='gflops=.*gmacs='):
+        row = model.set_budget(gflops=0.05)
+    assert row['gamma_w'] == 0.5 and model.active_subnet == (0.5, 0.5, 0.5)
+    with pytest.raises(TypeError, match='pass only gmacs'):
+        model.set_budget(gmacs=0.05, gflops=0.05)
 
 def test_checkpoint_with_pre_rename_keys_loads(build_tiny, batch):
     """Checkpoints written before the "config" -> "subnet" rename stored the active sub-network
@@ -189,7 +205,7 @@ def test_calibrate_and_budget_table_arguments(build_tiny, batch):
         model.calibrate([], [(1.0, 1.0, 1.0)])
     with pytest.raises(ValueError, match='no sub-network'):
         model.calibrate([batch()], [])
-    row = dict(gamma_w=0.5, gamma_s=1.0, gamma_t=1.0, gflops=0.01, latency_ms=1.0, top1=0.5)
+    row = dict(gamma_w=0.5, gamma_s=1.0, gamma_t=1.0, gmacs=0.01, latency_ms=1.0, top1=0.5)
     with pytest.raises(KeyError, match='no calibrated BN statistics'):
         model.set_budget_table([row])
     with pytest.raises(KeyError, match='lacks'):

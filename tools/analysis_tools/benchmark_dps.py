@@ -19,13 +19,13 @@ sec. 3.2, Fig. 4 and Table 5. Two parts, both on the synthetic feature benchmark
 Run::
 
     python tools/make_synthetic_tad.py --out-dir data/synthetic_tad
-    python tools/benchmark_dps.py --batch-size 16 --repeats 3            # step time + memory
-    python tools/benchmark_dps.py --skip-steps --train --seeds 5 --jobs 2 --oracle-classes \
+    python tools/analysis_tools/benchmark_dps.py --batch-size 16 --repeats 3  # step time + memory
+    python tools/analysis_tools/benchmark_dps.py --skip-steps --train --seeds 5 --jobs 2 \
+        --oracle-classes \
         --work-dir work_dirs/dps_bench                                   # mAP, 5 seeds
 """
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import platform
@@ -43,6 +43,7 @@ from mmengine.registry import init_default_scope
 
 import mmtad_ext  # noqa: F401
 from mmtad_ext.registry import DATASETS, MODELS
+from mmtad_ext.utils.measure import SavedTensorMeter, mean_se
 
 CONFIG = 'configs/etad/etad_lstm_1xb8-16e_synthetic-tad-feature.py'
 SETTINGS = [('1.0 (all)', 1.0, 'random'), ('0.06 random', 0.06, 'random'),
@@ -86,18 +87,11 @@ def build(cfg, ratio, strategy, device):
 
 def saved_bytes_and_step(model, data):
     """One training step; returns bytes saved for backward and the loss."""
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedTensorMeter() as meter:
         losses = model(**data, mode='loss')
     loss = sum(losses.values())
     loss.backward()
-    return total, float(loss.detach())
+    return meter.total_bytes, float(loss.detach())
 
 
 def step_time(model, data, device):
@@ -215,13 +209,6 @@ def test_oracle(args, key, seed, class_score_file, max_epochs):
     return result
 
 
-def mean_sd_se(values):
-    """Mean, sample standard deviation and standard error of the mean (sd / sqrt(n))."""
-    m = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else float('nan')
-    return m, sd, sd / math.sqrt(len(values))
-
-
 def train_all(args):
     seeds = list(range(args.seed, args.seed + args.seeds))
     jobs = [(key, seed) for seed in seeds for key in args.train_settings]
@@ -249,7 +236,7 @@ def print_map_table(args, seeds, table, metric):
     for key in args.train_settings:
         vals = [table[(KEYS[key], s)][metric] for s in seeds]
         secs = statistics.fmean(table[(KEYS[key], s)]['seconds'] for s in seeds)
-        m, sd, se = mean_sd_se(vals)
+        m, sd, se = mean_se(vals)
         print(f'| {KEYS[key]} | ' + ' | '.join(f'{v:.2f}' for v in vals) +
               f' | {m:.2f} +- {sd:.2f} | {se:.2f} | {secs / 60:.1f} |')
     if 'all' in args.train_settings and len(seeds) > 1:
@@ -260,7 +247,7 @@ def print_map_table(args, seeds, table, metric):
                 continue
             diffs = [table[(KEYS[key], s)][metric] - table[(KEYS['all'], s)][metric]
                      for s in seeds]
-            m, _, se = mean_sd_se(diffs)
+            m, _, se = mean_se(diffs)
             print(f'| {KEYS[key]} - 1.0 | {m:+.2f} | {se:.2f} | {min(diffs):+.2f} | '
                   f'{max(diffs):+.2f} |')
 

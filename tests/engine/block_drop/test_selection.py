@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from mmengine.config import Config
 
-from mmtad_ext.engine.block_drop_selection import BlockSelector
+from mmtad_ext.engine.block_drop import BlockSelector
 
 
 class FakeLoader(list):

@@ -9,10 +9,13 @@ from mmengine.registry import init_default_scope
 
 from mmtad_ext.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-import get_flops  # noqa: E402
 
+@pytest.fixture(scope='module')
+def get_flops(load_tool):
+    return load_tool('analysis_tools/get_flops')
+
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 ETAD = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
 SLOW = osp.join(REPO, 'configs', 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
 
@@ -25,7 +28,7 @@ def _build(path, **options):
     return cfg, model
 
 
-def test_etad_features_tensor_mode():
+def test_etad_features_tensor_mode(get_flops):
     cfg, model = _build(ETAD)
     shape = get_flops.default_input_shape(cfg)
     assert shape == (1, 64, 64)  # (B, neck.in_channels, proposal_sampler.temporal_dim)
@@ -39,7 +42,7 @@ def test_etad_features_tensor_mode():
     assert res['uncalled'] == ['cls_head', 'proposal_head']  # not in mode='tensor'
 
 
-def test_etad_predict_counts_the_proposal_and_class_heads():
+def test_etad_predict_counts_the_proposal_and_class_heads(get_flops):
     # 32 snippets (528 valid proposals instead of 2080) keeps the trace short
     _, model = _build(ETAD, **{'model.proposal_sampler.temporal_dim': 32})
     res = get_flops.complexity(model, (1, 64, 32), 'tensor')
@@ -53,7 +56,7 @@ def test_etad_predict_counts_the_proposal_and_class_heads():
     assert all('boundary_branch' in n for n in full['uncalled'])  # training-only branches
 
 
-def test_recognizer_default_shape_and_exact_stem_flops():
+def test_recognizer_default_shape_and_exact_stem_flops(get_flops):
     cfg, model = _build(SLOW)
     shape = get_flops.default_input_shape(cfg)
     assert shape == (1, 1, 3, 8, 32, 32)  # SampleFrames clip_len 8, Resize (32, 32)
@@ -64,7 +67,7 @@ def test_recognizer_default_shape_and_exact_stem_flops():
     assert res['uncalled'] == ['cls_head']  # mode='tensor' is the backbone, as mmaction2's
 
 
-def test_lstm_handle_bidirectional_two_layers():
+def test_lstm_handle_bidirectional_two_layers(get_flops):
     lstm = torch.nn.LSTM(10, 20, num_layers=2, bidirectional=True)  # (T, B, C) input
     res = get_flops.complexity(_Seq(lstm), (7, 3, 10))
     # per step, per direction: layer 0 reads 10 features, layer 1 both directions' 40
@@ -80,7 +83,7 @@ class _Seq(torch.nn.Module):
         return self.lstm(x)[0]
 
 
-def test_shape_needs_the_pipeline():
+def test_shape_needs_the_pipeline(get_flops):
     cfg = Config(dict(model=dict(type='Recognizer3D'), test_pipeline=[dict(type='DecordInit')]))
     with pytest.raises(ValueError, match='--shape'):
         get_flops.default_input_shape(cfg)
@@ -88,7 +91,7 @@ def test_shape_needs_the_pipeline():
         get_flops.complexity(torch.nn.Linear(2, 2), (1, 2), 'loss')
 
 
-def test_cli_prints_table_and_summary(monkeypatch, capsys):
+def test_cli_prints_table_and_summary(get_flops, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', ['get_flops.py', ETAD, '--shape', '2', '64', '64'])
     get_flops.main()
     out = capsys.readouterr().out

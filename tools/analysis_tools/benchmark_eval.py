@@ -2,7 +2,7 @@
 
 Run (after ``make install``; from the repository root)::
 
-    python tools/benchmark_eval.py --num-preds 100000 --repeats 3
+    python tools/analysis_tools/benchmark_eval.py --num-preds 100000 --repeats 3
 
 Generates a seeded synthetic ground truth (videos with 1-8 actions of random classes) and
 predictions (half jittered ground truth, some with a wrong label, half random segments),
@@ -135,7 +135,7 @@ def main():
         '| scope | mmaction2 `ActivityNetLocalization` (s) | mmtad_ext `eval_detection` (s) '
         '| speed-up |', '|---|---:|---:|---:|'
     ] + [f'| {name} | {r:.3f} | {o:.3f} | {r / o:.1f}x |' for name, r, o in rows] + [
-        '', f'Command: `python tools/benchmark_eval.py --num-preds {args.num_preds} '
+        '', f'Command: `python tools/analysis_tools/benchmark_eval.py --num-preds {args.num_preds} '
         f'--num-videos {args.num_videos} --num-classes {args.num_classes} --seed {args.seed} '
         f'--repeats {args.repeats}`',
         f'Machine: {platform.processor() or platform.machine()}, '

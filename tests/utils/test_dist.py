@@ -1,4 +1,4 @@
-"""engine/distributed.py: re-wrapping after a structure change, rank 0's decisions, the in-sync
+"""utils/dist.py: re-wrapping after a structure change, rank 0's decisions, the in-sync
 check; in 2 spawned CPU processes (gloo) and in one process (all no-ops)."""
 import types
 
@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from torch import nn
 
-from mmtad_ext.engine.distributed import check_ranks_agree, from_rank0, rewrap_model
+from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
 
 WORLD = 2
 WRAPPER_CFG = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,

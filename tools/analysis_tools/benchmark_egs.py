@@ -6,7 +6,7 @@ sec. 3.3 and 4.5.
 Run::
 
     python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
-    python tools/benchmark_egs.py \
+    python tools/analysis_tools/benchmark_egs.py \
         configs/etad/etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py \
         --work-dir work_dirs/benchmark_egs
 
@@ -48,6 +48,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 import mmtad_ext  # noqa: F401  (registers modules, enables mmtad_ext:: configs)
+from mmtad_ext.utils.measure import SavedTensorMeter
 
 
 def parse_args():
@@ -130,66 +131,6 @@ def load_cfg(args) -> Config:
 
 
 # -- part 1: one training step per setting, in a child process --------------------------------
-class _Saved:
-    """What the pack hook returns: the tensor, and a finaliser that un-counts it when freed."""
-
-    __slots__ = ('tensor', 'release', '__weakref__')
-
-    def __init__(self, tensor, release):
-        self.tensor = tensor
-        self.release = release
-
-    def __del__(self):
-        self.release()
-
-
-class SavedActivationMeter:
-    """Peak bytes of live tensors saved for backward (unique storages, parameters excluded).
-
-    Tensors saved while ``active`` is set (i.e. inside the backbone's forward) count towards
-    ``backbone``; all count towards ``total``.
-    """
-
-    def __init__(self, params):
-        self.params = {p.untyped_storage().data_ptr() for p in params}
-        self.live = {}  # storage ptr -> [bytes, refs, is_backbone]
-        self.cur = dict(backbone=0, total=0)
-        self.peak = dict(backbone=0, total=0)
-        self.active = False
-
-    def _add(self, nbytes, backbone, sign):
-        self.cur['total'] += sign * nbytes
-        if backbone:
-            self.cur['backbone'] += sign * nbytes
-        for k in self.peak:
-            self.peak[k] = max(self.peak[k], self.cur[k])
-
-    def pack(self, t):
-        key = t.untyped_storage().data_ptr()
-        if key in self.params:
-            return t
-        entry = self.live.get(key)
-        if entry is None:
-            self.live[key] = [t.untyped_storage().nbytes(), 1, self.active]
-            self._add(self.live[key][0], self.active, 1)
-        else:
-            entry[1] += 1
-
-        def release():
-            entry = self.live.get(key)
-            if entry is not None:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self.live[key]
-                    self._add(entry[0], entry[2], -1)
-
-        return _Saved(t, release)
-
-    @staticmethod
-    def unpack(saved):
-        return saved.tensor if isinstance(saved, _Saved) else saved
-
-
 def make_batch(cfg, args, seed=0):
     """A batch of B videos of N snippets (C, T, H, W) and a ground truth; the config's shape
     unless ``--batch-size`` / ``--num-snippets`` / ``--crop`` say otherwise."""
@@ -245,15 +186,11 @@ def run_setting(args, ratio, mode):
         model.train_step(copy.deepcopy(batch), optim_wrapper)
         times.append(time.perf_counter() - t0)
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    meter = SavedActivationMeter(model.parameters())
-    inner = model.backbone.backbone
-    inner.register_forward_pre_hook(lambda *a: setattr(meter, 'active', True))
-    inner.register_forward_hook(lambda *a: setattr(meter, 'active', False))
-    with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+    with SavedTensorMeter(model.parameters(), scope=model.backbone.backbone) as meter:
         model.train_step(copy.deepcopy(batch), optim_wrapper)
     print(json.dumps(dict(ratio=ratio, mode=mode, step_s=min(times),
-                          saved_backbone_bytes=meter.peak['backbone'],
-                          saved_total_bytes=meter.peak['total'],
+                          saved_backbone_bytes=meter.peak_bytes['scope'],
+                          saved_total_bytes=meter.peak_bytes['total'],
                           peak_rss_kb=rss1, rss_growth_kb=rss1 - rss0)))
 
 
@@ -262,9 +199,6 @@ def run_encoder(args):
     from mmtad_ext.models.task_modules.snippet_sampler import SnippetSampler
     model, optim_wrapper, batch = build_child(args)
     wrapper, inner = model.backbone, model.backbone.backbone
-    meter = None
-    inner.register_forward_pre_hook(lambda *a: meter and setattr(meter, 'active', True))
-    inner.register_forward_hook(lambda *a: meter and setattr(meter, 'active', False))
     settings = [(r, m) for r in args.ratios for m in args.modes]
     samplers = {r: SnippetSampler(r, wrapper.sampler.strategy, seed=0) for r in args.ratios}
 
@@ -276,13 +210,11 @@ def run_encoder(args):
 
     res = {}
     for ratio, mode in settings:  # warm-up step, counting the saved activations
-        meter = SavedActivationMeter(model.parameters())
-        with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+        with SavedTensorMeter(model.parameters(), scope=inner) as meter:
             step(ratio, mode)
         res[(ratio, mode)] = dict(ratio=ratio, mode=mode, times=[],
-                                  saved_backbone_bytes=meter.peak['backbone'],
-                                  saved_total_bytes=meter.peak['total'])
-        meter = None
+                                  saved_backbone_bytes=meter.peak_bytes['scope'],
+                                  saved_total_bytes=meter.peak_bytes['total'])
     for _ in range(args.rounds):
         for ratio, mode in settings:
             res[(ratio, mode)]['times'].append(step(ratio, mode))

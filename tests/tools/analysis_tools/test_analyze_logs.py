@@ -6,9 +6,11 @@ import sys
 import pytest
 from PIL import Image
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-import analyze_logs  # noqa: E402
+
+@pytest.fixture(scope='module')
+def analyze_logs(load_tool):
+    return load_tool('analysis_tools/analyze_logs')
+
 
 # two epochs of 3 logged training records, validation after each epoch (step = epoch)
 LINES = [
@@ -31,7 +33,7 @@ def log(tmp_path):
     return str(path)
 
 
-def test_plot_curve_writes_png_with_the_logged_points(log, tmp_path):
+def test_plot_curve_writes_png_with_the_logged_points(analyze_logs, log, tmp_path):
     out = str(tmp_path / 'curves.png')
     points = analyze_logs.plot_curve([log], ['loss', 'tad/average_mAP'], out)
     with open(out, 'rb') as f:
@@ -47,13 +49,13 @@ def test_plot_curve_writes_png_with_the_logged_points(log, tmp_path):
     assert xs.tolist() == [1, 2] and ys.tolist() == [10.0, 15.0]
 
 
-def test_validation_keys_are_by_epoch_training_keys_by_iteration(log):
+def test_validation_keys_are_by_epoch_training_keys_by_iteration(analyze_logs, log):
     records = analyze_logs.load_json_log(log)
     assert analyze_logs.curve(records, 'lr')[2] == 'iter'
     assert analyze_logs.curve(records, 'tad/mAP@0.5')[2] == 'epoch'
 
 
-def test_unknown_key_names_it_and_the_available_keys(log, tmp_path, monkeypatch):
+def test_unknown_key_names_it_and_the_available_keys(analyze_logs, log, tmp_path, monkeypatch):
     with pytest.raises(KeyError) as err:
         analyze_logs.plot_curve([log], ['loss', 'mAP'], str(tmp_path / 'x.png'))
     msg = err.value.args[0]
@@ -67,7 +69,7 @@ def test_unknown_key_names_it_and_the_available_keys(log, tmp_path, monkeypatch)
     assert "error: key 'mAP' is not in" in str(exit_.value.code)
 
 
-def test_cal_train_time(log, monkeypatch, capsys):
+def test_cal_train_time(analyze_logs, log, monkeypatch, capsys):
     t = analyze_logs.cal_train_time(log)
     # the first record of each epoch is left out: epoch 1 (0.2, 0.4), epoch 2 (0.5, 0.7)
     assert t['epoch_times'] == pytest.approx({1: 0.3, 2: 0.6})
@@ -80,7 +82,7 @@ def test_cal_train_time(log, monkeypatch, capsys):
     assert 'average iter time: 0.4500 s/iter' in capsys.readouterr().out
 
 
-def test_bad_logs(tmp_path):
+def test_bad_logs(analyze_logs, tmp_path):
     with pytest.raises(FileNotFoundError, match='scalars.json'):
         analyze_logs.load_json_log(str(tmp_path / 'missing.json'))
     bad = tmp_path / 'bad.json'

@@ -1,22 +1,22 @@
-"""Benchmark A3D against the issue's performance targets on the synthetic clip task (CPU).
+"""Benchmark A3D on the synthetic clip task (CPU).
 
 Run::
 
-    PYTHONPATH=. python tools/benchmark_a3d.py --work-dir work_dirs/bench_a3d
+    python tools/analysis_tools/benchmark_a3d.py --work-dir work_dirs/bench_a3d
 
 1. Renders the synthetic clips (if absent), trains one A3D model
    (``configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py``) and
    individually trained baselines
    (``configs/a3d/slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py`` at the minimum, a
    middle and the full network, same epochs), then builds the budget table of the A3D model
-   (BN calibration, top-1, counted FLOPs, latency) and compares the rows with the baselines.
+   (BN calibration, top-1, counted MACs, latency) and compares the rows with the baselines.
 2. Mutual-training cost: wall-clock per iteration of A3D vs the full network alone, (a) from
    the two Runner trainings (data loading included) and (b) in memory on one fixed batch
-   (interleaved), against the counted FLOPs ratio of the sandwiches actually run.
-3. Latency vs FLOPs of every table row, and of every sub-network of the 96-row grid on a
+   (interleaved), against the counted MACs ratio of the sandwiches actually run.
+3. Latency vs MACs of every table row, and of every sub-network of the 96-row grid on a
    Slow R50 at 8 x ``--r50-size``^2 (random weights; ``--skip-r50`` leaves it out).
 
-The whole default run takes about 15 minutes on a 2-core CPU (the R50 grid alone: 96 FLOP
+The whole default run takes about 15 minutes on a 2-core CPU (the R50 grid alone: 96 MAC
 counts and 3 timing sweeps at 224 px, about 8 minutes; ``--skip-r50`` leaves it out).
 
 Single parts: ``--only-r50-mutual`` (mutual-training step vs full-network step of a Slow R50)
@@ -42,12 +42,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat)
-from a3d_profiling import (  # sibling helper module in tools/
-    count_gflops, evaluate_subnets, measure_latency_ms, plot_table)
+from mmtad_ext.apis.a3d_budget import count_subnet_gmacs, evaluate_subnets, subnet_latency_ms
 from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.evaluation.functional import pareto_front
 from mmtad_ext.models.utils import resampled_size, subnet_grid
 from mmtad_ext.registry import MODELS
+from mmtad_ext.visualization import plot_budget_table
 
 A3D_CFG = 'configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'
 BASE_CFG = 'configs/a3d/slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'
@@ -74,7 +74,7 @@ def parse_args():
                         'synthetic batch) against the full network alone')
     parser.add_argument('--only-r50-latency', action='store_true',
                         help='only time every sub-network of the table grid (96) on a Slow '
-                        'R50 (random weights) against its counted FLOPs')
+                        'R50 (random weights) against its counted MACs')
     parser.add_argument('--r50-batch', type=int, default=2, help='clips per R50 batch')
     parser.add_argument('--r50-size', type=int, default=224,
                         help='R50 input crop (Kinetics configs: 224)')
@@ -161,32 +161,32 @@ def in_memory_timing(a3d_model, plain_model, batch, iters):
     return ta[4:], tp[4:], sampled[4:]
 
 
-def cached_gflops(model, shape):
-    """``gflops(subnet)``: counted FLOPs of one clip, each sub-network counted once."""
-    return functools.lru_cache(maxsize=None)(lambda subnet: count_gflops(model, subnet, shape))
+def cached_gmacs(model, shape):
+    """``gmacs(subnet)``: counted MACs of one clip, each sub-network counted once."""
+    return functools.lru_cache(maxsize=None)(lambda subnet: count_subnet_gmacs(model, subnet, shape))
 
 
-def sandwich_flops_ratios(gflops, sampled):
-    """Per iteration: 1 + sum of the sub-networks' FLOPs / the full network's FLOPs."""
-    full = gflops((1.0, 1.0, 1.0))
-    return [1 + sum(gflops(c) for c in subs) / full for subs in sampled]
+def sandwich_macs_ratios(gmacs, sampled):
+    """Per iteration: 1 + sum of the sub-networks' MACs / the full network's MACs."""
+    full = gmacs((1.0, 1.0, 1.0))
+    return [1 + sum(gmacs(c) for c in subs) / full for subs in sampled]
 
 
 def summarise_mutual_cost(t_a3d, t_plain, sandwich):
-    """Wall-clock vs counted FLOPs ratios of interleaved A3D / plain iterations.
+    """Wall-clock vs counted MACs ratios of interleaved A3D / plain iterations.
 
-    ``wallclock_over_flops`` is the median over iterations of (A3D s / plain s of the same
-    iteration) / (counted FLOPs ratio of that iteration's sandwich): the target figure; the
+    ``wallclock_over_macs`` is the median over iterations of (A3D s / plain s of the same
+    iteration) / (counted MACs ratio of that iteration's sandwich): the target figure; the
     medians and totals are reported too.
     """
     ta, tp, fl = np.asarray(t_a3d), np.asarray(t_plain), np.asarray(sandwich)
     return dict(
-        wallclock_over_flops=float(np.median(ta / tp / fl)),
-        wallclock_over_flops_totals=float(ta.sum() / tp.sum() / fl.mean()),
+        wallclock_over_macs=float(np.median(ta / tp / fl)),
+        wallclock_over_macs_totals=float(ta.sum() / tp.sum() / fl.mean()),
         in_memory_iter_ratio=float(np.median(ta / tp)),
         in_memory_a3d_s=float(np.median(ta)), in_memory_full_s=float(np.median(tp)),
-        flops_ratio_sampled=float(fl.mean()),
-        per_iter=[dict(a3d_s=a, full_s=p, flops_ratio=f) for a, p, f in zip(ta, tp, fl)])
+        macs_ratio_sampled=float(fl.mean()),
+        per_iter=[dict(a3d_s=a, full_s=p, macs_ratio=f) for a, p, f in zip(ta, tp, fl)])
 
 
 def build_r50_pair():
@@ -215,13 +215,13 @@ def r50_mutual_cost(args):
                          for _ in samples], data_samples=samples)
     t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
     res = summarise_mutual_cost(t_a3d, t_plain,
-                                sandwich_flops_ratios(cached_gflops(model, shape), sampled))
+                                sandwich_macs_ratios(cached_gmacs(model, shape), sampled))
     res.update(batch=args.r50_batch, input_shape=shape, iters=args.timing_iters)
     return res
 
 
 def r50_latency_grid(args):
-    """Latency vs counted FLOPs of every sub-network of the table grid on a Slow R50.
+    """Latency vs counted MACs of every sub-network of the table grid on a Slow R50.
 
     Batch of one clip, ``torch.no_grad``, eval mode. Each sub-network is timed in a block
     (``--latency-warmup`` untimed runs, then ``--latency-runs`` timed ones: the steady state of a
@@ -233,23 +233,23 @@ def r50_latency_grid(args):
     shape = (3, 8, args.r50_size, args.r50_size)
     subnets = subnet_grid(cfg.a3d_table.widths, cfg.a3d_table.spatial_factors,
                           cfg.a3d_table.temporal_factors)[::-1]  # full network first
-    rows = {c: dict(subnet=c, gflops=count_gflops(model, c, shape)) for c in subnets}
+    rows = {c: dict(subnet=c, gmacs=count_subnet_gmacs(model, c, shape)) for c in subnets}
     for sweep in range(args.sweeps):
         for c in subnets:
             model.set_subnet(c, use_bank=False)
-            lat = measure_latency_ms(model, shape, runs=args.latency_runs,
-                                     warmup=args.latency_warmup)
+            lat = subnet_latency_ms(model, shape, repeats=args.latency_runs,
+                                    warmup=args.latency_warmup)
             rows[c]['latency_ms'] = min(lat, rows[c].get('latency_ms', float('inf')))
         print_log(f'latency sweep {sweep + 1}/{args.sweeps} done', logger='current')
-    f0, l0 = rows[(1.0, 1.0, 1.0)]['gflops'], rows[(1.0, 1.0, 1.0)]['latency_ms']
+    f0, l0 = rows[(1.0, 1.0, 1.0)]['gmacs'], rows[(1.0, 1.0, 1.0)]['latency_ms']
     out = []
     for c in subnets:
         r = rows[c]
-        r.update(flops_reduction=f0 / r['gflops'], speedup=l0 / r['latency_ms'])
-        r['efficiency'] = r['speedup'] / r['flops_reduction']
+        r.update(macs_reduction=f0 / r['gmacs'], speedup=l0 / r['latency_ms'])
+        r['efficiency'] = r['speedup'] / r['macs_reduction']
         out.append(r)
-    out.sort(key=lambda r: -r['gflops'])
-    target = [r for r in out if r['flops_reduction'] <= 4.0]
+    out.sort(key=lambda r: -r['gmacs'])
+    target = [r for r in out if r['macs_reduction'] <= 4.0]
     return dict(input_shape=shape, threads=torch.get_num_threads(), sweeps=args.sweeps,
                 latency_runs=args.latency_runs, rows=out,
                 rows_down_to_quarter=len(target),
@@ -321,44 +321,44 @@ def main():
             subnets.append(tuple(baselines[name]['subnet']))
     rows = evaluate_subnets(model, subnets, calib, val, shape)
     by_subnet = {(r['gamma_w'], r['gamma_s'], r['gamma_t']): r for r in rows}
-    results['table'] = dict(rows=rows, pareto_gflops=pareto_front(rows, 'gflops'),
+    results['table'] = dict(rows=rows, pareto_gmacs=pareto_front(rows, 'gmacs'),
                             pareto_latency=pareto_front(rows, 'latency_ms'))
     with open(osp.join(args.work_dir, 'budget_table.json'), 'w') as f:
         json.dump(results['table'], f, indent=1)
-    plot_table(rows, osp.join(args.work_dir, 'budget_table.png'),
+    plot_budget_table(rows, osp.join(args.work_dir, 'budget_table.png'),
                title='A3D-Slow-tiny-[0.016,1], synthetic clips (CPU)')
     results['a3d_vs_baseline'] = {
         name: dict(subnet=b['subnet'], a3d_top1=by_subnet[tuple(b['subnet'])]['top1'],
-                   baseline_top1=b['top1'], gflops=by_subnet[tuple(b['subnet'])]['gflops'])
+                   baseline_top1=b['top1'], gmacs=by_subnet[tuple(b['subnet'])]['gmacs'])
         for name, b in baselines.items()
     }
 
     # 2. mutual-training cost ------------------------------------------------------------
-    full_f = by_subnet[(1.0, 1.0, 1.0)]['gflops']
+    full_f = by_subnet[(1.0, 1.0, 1.0)]['gmacs']
     plain = MODELS.build(base_cfg.model)
     plain.init_weights()
     batch = calib[0]
     t_a3d, t_plain, sampled = in_memory_timing(model, plain, batch, args.timing_iters)
-    flops = cached_gflops(model, shape)
-    sandwich = sandwich_flops_ratios(flops, sampled)
+    macs = cached_gmacs(model, shape)
+    sandwich = sandwich_macs_ratios(macs, sampled)
     widths = np.linspace(*a3d_cfg.model.mutual_cfg.width_range, 6)
     sp, tp = a3d_cfg.model.mutual_cfg.spatial_factors, a3d_cfg.model.mutual_cfg.temporal_factors
-    expected = 1 + np.mean([flops((widths[0], s, t)) for s in sp for t in tp]) / full_f + \
-        np.mean([flops((float(w), s, t)) for w in widths for s in sp for t in tp]) / full_f
+    expected = 1 + np.mean([macs((widths[0], s, t)) for s in sp for t in tp]) / full_f + \
+        np.mean([macs((float(w), s, t)) for w in widths for s in sp for t in tp]) / full_f
     results['mutual_cost'] = dict(
         summarise_mutual_cost(t_a3d, t_plain, sandwich),
         runner_iter_ratio=a3d_iter_s / baselines['full']['median_iter_s'],
-        flops_ratio_expected=float(expected))
+        macs_ratio_expected=float(expected))
 
-    # 3. latency vs FLOPs ------------------------------------------------------------------
+    # 3. latency vs MACs ------------------------------------------------------------------
     full_lat = by_subnet[(1.0, 1.0, 1.0)]['latency_ms']
-    results['latency_vs_flops'] = [
+    results['latency_vs_macs'] = [
         dict(subnet=(r['gamma_w'], r['gamma_s'], r['gamma_t']),
-             flops_reduction=full_f / r['gflops'], speedup=full_lat / r['latency_ms'],
-             efficiency=(full_lat / r['latency_ms']) / (full_f / r['gflops']))
-        for r in sorted(rows, key=lambda r: -r['gflops'])]
+             macs_reduction=full_f / r['gmacs'], speedup=full_lat / r['latency_ms'],
+             efficiency=(full_lat / r['latency_ms']) / (full_f / r['gmacs']))
+        for r in sorted(rows, key=lambda r: -r['gmacs'])]
     if not args.skip_r50:
-        results['r50_latency_vs_flops'] = r50_latency_grid(args)
+        results['r50_latency_vs_macs'] = r50_latency_grid(args)
     results['machine']['load_avg_end'] = os.getloadavg()
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)

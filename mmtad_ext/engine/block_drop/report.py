@@ -1,0 +1,39 @@
+"""The per-stage report of block drop: the encoder's input shape and the stage table.
+
+Used by :class:`~mmtad_ext.engine.hooks.BlockDropHook` and
+``tools/analysis_tools/benchmark_block_drop.py``. MACs and latency are counted by
+:mod:`mmtad_ext.utils.measure`; the stage plot is
+:func:`mmtad_ext.visualization.plot_block_drop_stages`.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+from torch import nn
+
+
+def encoder_input_shape(encoder: nn.Module, batch: int = 1) -> Tuple[int, ...]:
+    """(B, 3, T, H, W) clip shape a VideoMAE encoder was built for (its position embedding)."""
+    proj = encoder.patch_embed.projection  # Conv3d: kernel (tubelet, patch, patch)
+    tubelet, patch = proj.kernel_size[0], proj.kernel_size[1]
+    gh, gw = encoder.grid_size
+    num_t = encoder.pos_embed.shape[1] // (gh * gw)
+    return (batch, proj.in_channels, num_t * tubelet, gh * patch, gw * patch)
+
+
+def format_stage_table(records: Sequence[Dict]) -> str:
+    """Plain-text table of block-drop stage records (one row per stage)."""
+    head = ('stage', 'dropped', 'depth', 'before', 'after', 'GMACs', 'latency ms', 'select s',
+            'recover s', 'kept')
+    rows: List[Tuple] = [head]
+    for r in records:
+        rows.append((r['stage'], '-' if r.get('dropped') is None else r['dropped'], r['depth'],
+                     _fmt(r.get('metric_before')), _fmt(r.get('metric_after')),
+                     _fmt(None if r.get('macs') is None else r['macs'] / 1e9, 4),
+                     _fmt(r.get('latency_ms'), 2),
+                     _fmt(r.get('selection_s'), 1), _fmt(r.get('recovery_s'), 1),
+                     'yes' if r.get('accepted', True) else 'no'))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    return '\n'.join('  '.join(str(v).rjust(w) for v, w in zip(row, widths)) for row in rows)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return '-' if value is None else f'{value:.{digits}f}'
