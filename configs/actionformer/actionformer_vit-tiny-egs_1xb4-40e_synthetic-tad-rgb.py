@@ -10,7 +10,7 @@
 #       --work-dir work_dirs/vit_pretrain
 #   python tools/train.py \
 #       configs/actionformer/actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py
-# model.backbone.sampling_ratio=0 is the frozen encoder, 1.0 full end-to-end training.
+# model.backbone.ratio=0 is the frozen encoder, 1.0 full end-to-end training.
 _base_ = [
     '../_base_/models/actionformer.py', '../_base_/datasets/synthetic_tad/video.py',
     '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
@@ -24,7 +24,7 @@ model = dict(
         backbone=dict(type='VideoMAEEncoder', out_type='temporal', img_size=32, patch_size=8,
                       embed_dims=64, depth=8, num_heads=4, mlp_ratio=4, num_frames=4,
                       tubelet_size=2, drop_path_rate=0.0),
-        sampling_ratio=0.1,
+        ratio=0.1,
         strategy='random',
         mode='joint',
         chunk_size=32,

@@ -10,7 +10,7 @@ _base_ = ['../actionformer/actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.
 model = dict(
     backbone=dict(
         backbone=dict(qkv_bias=True, use_mean_pooling=True),
-        sampling_ratio=1.0, chunk_size=64, frozen_modules=(), init_cfg=None),
+        ratio=1.0, chunk_size=64, frozen_modules=(), init_cfg=None),
     projection=dict(max_seq_len=64))
 optim_wrapper = dict(paramwise_cfg=dict(
     _delete_=True, norm_decay_mult=0.0, bias_decay_mult=0.0,

@@ -8,6 +8,22 @@ from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers.lora import has_lora, inject_lora
 
 STATE_KEY = 'block_drop'
+# keys of the saved LoRA config renamed since: old -> current
+_RENAMED_LORA_KEYS = {'targets': 'target_modules'}
+
+
+def upgrade_state(state: dict) -> dict:
+    """The block-drop state of a checkpoint with the current key names.
+
+    A checkpoint saved before the rename holds the LoRA target regex as ``lora['targets']``;
+    it becomes ``lora['target_modules']`` (peft's name), so old checkpoints still resume and
+    export. ``state`` itself is not changed.
+    """
+    lora = state.get('lora')
+    if not lora or not any(k in lora for k in _RENAMED_LORA_KEYS):
+        return state
+    lora = {_RENAMED_LORA_KEYS.get(k, k): v for k, v in lora.items()}
+    return dict(state, lora=lora)
 
 
 def restore_structure(model, checkpoint: dict) -> None:
@@ -18,7 +34,7 @@ def restore_structure(model, checkpoint: dict) -> None:
     ``KeyError`` on any remaining key mismatch (mmengine's own load is not strict). Used by
     :meth:`BlockDropHook.after_load_checkpoint` and ``tools/export_block_drop.py``.
     """
-    state = checkpoint.get(STATE_KEY) or {}
+    state = upgrade_state(checkpoint.get(STATE_KEY) or {})
     sd = {k[len('module.'):] if k.startswith('module.') else k: v
           for k, v in checkpoint['state_dict'].items()}
     for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
@@ -27,7 +43,7 @@ def restore_structure(model, checkpoint: dict) -> None:
             enc.keep_blocks(kept)
     lora = state.get('lora')
     if lora is not None and not has_lora(model.student_encoder):
-        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'],
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'],
                     seed=lora.get('seed'))  # initial values moot: the checkpoint's load next
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
