@@ -9,7 +9,7 @@ from test_train_test import REPO, TEST, TRAIN, run  # sibling module (tests/tool
 FEATURE_CONFIG = osp.join(REPO, 'configs', 'actionformer',
                           'actionformer_1xb8-30e_synthetic-tad-feature.py')
 VIDEO_CONFIG = osp.join(REPO, 'configs', 'actionformer',
-                        'actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
+                        'actionformer_videomae-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
 
 TINY_FEATURE = '''
 _base_ = {base!r}
