@@ -108,8 +108,8 @@ class BlockDropHook(Hook):
             ``stage_epochs`` epochs (needs ``max_drops=1``). Used to compare progressive
             dropping with dropping the same blocks at once and the same total epochs.
             Defaults to None: progressive.
-        lora_targets (str, optional): Deprecated name of ``lora_target_modules`` (warns;
-            removed in the next release). Defaults to None.
+        lora_targets (str, optional): Deprecated name of ``lora_target_modules`` (warns, and
+            wins when both are set; removed in the next release). Defaults to None.
     """
 
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)

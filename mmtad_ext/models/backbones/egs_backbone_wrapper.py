@@ -85,8 +85,8 @@ class EGSBackboneWrapper(BaseModule):
             (``torch.utils.checkpoint``): only the chunk's input is saved and the backbone
             is re-run in the backward pass. Defaults to False.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
-        sampling_ratio (float, optional): Deprecated name of ``ratio`` (warns; removed in the
-            next release). Defaults to None.
+        sampling_ratio (float, optional): Deprecated name of ``ratio`` (warns, and wins over
+            ``ratio`` when both are set; removed in the next release). Defaults to None.
     """
 
     MODES = ('joint', 'two_phase')
