@@ -11,7 +11,7 @@ Run::
         --work-dir work_dirs/benchmark_egs
 
 1. Memory and time (``--skip-train`` runs only this part): one ETAD training step on the same
-   batch, for ``sampling_ratio`` 1.0 / 0.1 and both modes, each setting in its own subprocess:
+   batch, for ``ratio`` 1.0 / 0.1 and both modes, each setting in its own subprocess:
 
    - peak of the backbone's live saved activations (``torch.autograd.graph.saved_tensors_hooks``;
      unique storages, parameters excluded), and of all saved activations of the step;
@@ -159,7 +159,7 @@ def make_batch(cfg, args, seed=0):
 def build_child(args, **backbone):
     """Model (seeded, training mode), optimizer wrapper and batch of a child process.
 
-    ``backbone`` overrides keys of ``model.backbone`` (``sampling_ratio``, ``mode``).
+    ``backbone`` overrides keys of ``model.backbone`` (``ratio``, ``mode``).
     """
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
@@ -177,7 +177,7 @@ def build_child(args, **backbone):
 
 def run_setting(args, ratio, mode):
     """Child: time and measure one training step of one setting; print a JSON line."""
-    model, optim_wrapper, batch = build_child(args, sampling_ratio=ratio, mode=mode)
+    model, optim_wrapper, batch = build_child(args, ratio=ratio, mode=mode)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # model and batch, no step yet
     model.train_step(copy.deepcopy(batch), optim_wrapper)  # warm-up
     times = []
@@ -282,7 +282,7 @@ def train_and_test(args, ratio, seed) -> dict:
     """Child: train the config with EGS ratio ``ratio`` and return the test metrics."""
     from mmengine.runner import Runner
     cfg = load_cfg(args)
-    cfg.model.backbone.sampling_ratio = ratio
+    cfg.model.backbone.ratio = ratio
     cfg.randomness = dict(seed=seed, diff_rank_seed=False, deterministic=False)
     cfg.model.backbone.seed = seed
     cfg.work_dir = osp.join(args.work_dir, f'ratio{ratio:g}_seed{seed}')
