@@ -48,7 +48,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 import mmtad_ext  # noqa: F401  (registers modules, enables mmtad_ext:: configs)
-from mmtad_ext.utils.measure import SavedTensorMeter
+from mmtad_ext.utils.measure import SavedTensorMeter, mean_se, paired_differences
 
 
 def parse_args():
@@ -299,16 +299,34 @@ def train_and_test(args, ratio, seed) -> dict:
 
 
 def detection(args) -> list:
+    """Train and test every ratio x seed; per ratio the mean (and mean +- s.e. of the average
+    mAP), and the per-seed paired differences of the average mAP to the full end-to-end run
+    (ratio 1.0) when it is among ``--train-ratios``."""
     from concurrent.futures import ThreadPoolExecutor
-    jobs = [(ratio, seed) for ratio in args.train_ratios for seed in args.seeds]
+    jobs = [(ratio, seed) for seed in args.seeds for ratio in args.train_ratios]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(zip(jobs, pool.map(lambda j: spawn(args, f'train:{j[0]}:{j[1]}'), jobs)))
+    metric = 'tad/average_mAP'
+    by_seed = {ratio: {seed: results[(ratio, seed)][metric] for seed in args.seeds}
+               for ratio in args.train_ratios}
     rows = []
     for ratio in args.train_ratios:
         runs = [results[(ratio, seed)] for seed in args.seeds]
         keys = [k for k in runs[0] if k.startswith('tad/')]
-        rows.append(dict(ratio=ratio, seeds=args.seeds, runs=runs,
-                         **{k: sum(r[k] for r in runs) / len(runs) for k in keys}))
+        row = dict(ratio=ratio, seeds=args.seeds, runs=runs,
+                   **{k: sum(r[k] for r in runs) / len(runs) for k in keys})
+        row['average_mAP_mean_sd_se'] = mean_se(list(by_seed[ratio].values()))
+        if 1.0 in by_seed and ratio != 1.0:
+            diffs, m, sd, se = paired_differences(by_seed[ratio], by_seed[1.0])
+            row['average_mAP_minus_full'] = dict(by_seed=diffs, mean=m, sd=sd, se=se)
+        rows.append(row)
+    print(f'\n| ratio | average mAP, mean +- s.e. (n={len(args.seeds)}) | paired - ratio 1.0 |')
+    print('|---|---:|---:|')
+    for row in rows:
+        m, _, se = row['average_mAP_mean_sd_se']
+        d = row.get('average_mAP_minus_full')
+        paired = f"{d['mean']:+.2f} +- {d['se']:.2f}" if d else '-'
+        print(f"| {row['ratio']:g} | {m:.2f} +- {se:.2f} | {paired} |")
     return rows
 
 
