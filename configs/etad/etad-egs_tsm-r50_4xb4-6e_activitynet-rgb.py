@@ -31,7 +31,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/tsm_r50_k400.pth')),
     neck=dict(in_channels=2048),
     cls_head=None)  # video-level classes from an external classifier (paper: [52])
-test_evaluator = dict(class_score_file='data/activitynet/cuhk_val_simp_share.json')
+test_evaluator = dict(class_score_file='data/activitynet/annotations/video_class_scores.json')
 val_evaluator = test_evaluator
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
