@@ -126,13 +126,17 @@ def _without_init(cfg: dict) -> dict:
 def write_loaded_checkpoints(cfg, cwd: str) -> list:
     """Random-weight stand-ins (right keys) for the checkpoints the model config loads:
     block drop's trained ``student_ckpt`` and ``Pretrained`` backbone ``init_cfg`` files."""
+    from mmengine.registry import DefaultScope
+
     from mmtad_ext.registry import MODELS
     model, written = cfg.model, []
+    # mmcv's conv/norm builders resolve names in the default scope, as under the Runner
+    scope = DefaultScope.get_instance(f'rehearsal-{id(cfg)}', scope_name='mmtad_ext')
 
     def save(module, path):
         path = osp.join(cwd, path)
         os.makedirs(osp.dirname(path), exist_ok=True)
-        torch.save(dict(state_dict=module.state_dict(), meta=dict()), path)
+        torch.save(dict(state_dict=module.state_dict(), meta=dict(scope=scope.scope_name)), path)
         written.append(path)
 
     if model.get('student_ckpt'):

@@ -148,12 +148,26 @@ def child_cost(config: str, args) -> dict:
                 peak_rss_gb=_peak_rss_gb())
 
 
+def _status_gb(field: str) -> float:
+    with open('/proc/self/status') as f:
+        kb = next(line.split()[1] for line in f if line.startswith(field + ':'))
+    return int(kb) / 2**20
+
+
 def child_memory(config: str, args) -> dict:
-    """Peak RSS of one pass of the train loader (the data pipeline only)."""
+    """Peak RSS of one pass of the train loader (the data pipeline only): the process's peak
+    is reset (Linux ``clear_refs``) after the model and the dataset are built."""
     cfg, runner = _runner(config, tempfile.mkdtemp())
     loader = runner.build_dataloader(cfg.train_dataloader, seed=args.seed)
-    n = sum(1 for _ in loader)
-    return dict(batches=n, samples=len(loader.dataset), peak_rss_gb=_peak_rss_gb())
+    base = _status_gb('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM, the peak RSS
+    n = 0
+    for batch in loader:
+        n += 1
+        del batch  # one batch alive at a time, as in training
+    return dict(batches=n, samples=len(loader.dataset), peak_rss_gb=_status_gb('VmHWM'),
+                base_rss_gb=base)
 
 
 def run_child(config: str, like: str, modality: str, counts: dict, args, mode: str) -> dict:
@@ -201,9 +215,10 @@ def main():
             if 'error' not in small and 'error' not in large:
                 ratio = large['peak_rss_gb'] / small['peak_rss_gb']
                 results[config]['ratio'] = ratio
-                print(f"{config}: peak RSS {small['peak_rss_gb']:.2f} GB ({small['samples']} "
-                      f"samples) -> {large['peak_rss_gb']:.2f} GB ({large['samples']} samples), "
-                      f'x{ratio:.3f}', flush=True)
+                print(f"{config}: train-loader pass peak RSS {small['peak_rss_gb']:.3f} GB "
+                      f"({small['samples']} samples; {small['base_rss_gb']:.3f} GB before) -> "
+                      f"{large['peak_rss_gb']:.3f} GB ({large['samples']} samples; "
+                      f"{large['base_rss_gb']:.3f} GB before), x{ratio:.3f}", flush=True)
             else:
                 print(f'{config}: {small.get("error") or large.get("error")}', flush=True)
             continue
