@@ -127,9 +127,9 @@ def child_cost(config: str, args) -> dict:
         if i:
             times.append(t2 - t0)
             data_times.append(t1 - t0)
-    num_train_videos = len({d['video_name'] if 'video_name' in d else d.get('filename')
-                            for d in loader.dataset.data_list}) or 1
-    samples_per_video = len(loader.dataset) / num_train_videos
+    infos = [loader.dataset.get_data_info(i) for i in range(len(loader.dataset))]
+    num_train_videos = len({d.get('video_name', d.get('filename')) for d in infos})
+    samples_per_video = len(infos) / num_train_videos  # sliding windows per video
     test_loader = runner.build_dataloader(cfg.test_dataloader, seed=args.seed)
     model.eval()
     seen, t0 = set(), time.perf_counter()
