@@ -140,7 +140,8 @@ def band_attention(q: Tensor, k: Tensor, v: Tensor, kv_mask: Tensor, half_window
         half_window (int): w; the window is 2w + 1 keys.
         drop (Tensor, optional): Attention dropout as a (B, h, T, 2w + 1) multiplier (the
             keep mask divided by the keep probability). Defaults to None.
-        block (int): Queries per block. Defaults to :data:`BLOCK`.
+        block (int): Queries per block at most (the blocks are evened out over T).
+            Defaults to :data:`BLOCK`.
 
     Returns:
         Tensor: (B, h, T, d).
@@ -150,6 +151,8 @@ def band_attention(q: Tensor, k: Tensor, v: Tensor, kv_mask: Tensor, half_window
                          f'{tuple(k.shape)}, {tuple(v.shape)}')
     if half_window < 1 or block < 1:
         raise ValueError(f'half_window and block must be >= 1, got {half_window}, {block}')
+    t = q.shape[2]
+    block = -(-t // -(-t // block))  # as many blocks as needed, evened out: < 1 row a block padded
     dtype = q.dtype
     with torch.autocast(q.device.type, enabled=False):
         return _BandAttention.apply(q, k.to(dtype), v.to(dtype), kv_mask, drop, half_window,
