@@ -9,13 +9,14 @@ T x window x d is materialised: unlike ``unfold`` + ``einsum`` (which copies eve
 value window and keeps the copies for backward) or Longformer's sliding chunks (which keep
 chunked copies of q, k, v and the diagonalised probabilities), the autograd node here keeps
 the padded q, k, v (one copy each) and the (B, h, T, 2w + 1) probabilities, and its backward
-recomputes the block matrices from them.
+recomputes the block matrices from them. Without gradients (inference, or a jit trace such as
+mmengine's ``FlopAnalyzer``) the same forward runs as plain tensor operations.
 
 Masking follows ActionFormer (arXiv 2202.07925) / OpenTAD's ``LocalMaskedMHCA``: keys outside
 the sequence get ``-inf``, padded keys inside it ``-1e4`` (a query whose window is all padding
 stays finite), padded queries get all-zero probabilities.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -79,25 +80,32 @@ def window_bias(kv_mask: Tensor, w: int, dtype: torch.dtype) -> Tensor:
     return bias[:, None]
 
 
+def _attend(q: Tensor, k: Tensor, v: Tensor, kv_mask: Tensor, drop: Optional[Tensor], w: int,
+            block: int) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+    """The forward: output (B, h, T, d) and what backward needs (stores of q, k, v; probs)."""
+    b, h, t, d = q.shape
+    length = -(-t // block) * block
+    n, span = b * h * length // block, block + 2 * w
+    qs, ks, vs = _store(q, 0, length), _store(k, w, length), _store(v, w, length)
+    scores = torch.bmm(qs.view(n, block, d), _windows(ks, n, span, block).transpose(1, 2))
+    att = _band(scores, w).reshape(b, h, length, 2 * w + 1)[:, :, :t]  # (B, h, T, 2w+1)
+    acc = torch.promote_types(q.dtype, torch.float32)  # softmax in at least fp32
+    att = (att.to(acc) + window_bias(kv_mask, w, acc)).softmax(-1)
+    att = att.masked_fill(~kv_mask[:, None, :, None], 0.0).to(q.dtype)  # padded queries
+    probs = att if drop is None else att * drop
+    out = torch.bmm(_banded(probs, length, block), _windows(vs, n, span, block))
+    return out.view(b, h, length, d)[:, :, :t], (qs, ks, vs, att)
+
+
 class _BandAttention(torch.autograd.Function):
     """softmax(q k^T + bias) v restricted to the band |t - s| <= w (see the module docstring)."""
 
     @staticmethod
     def forward(ctx, q, k, v, kv_mask, drop, w, block):
-        b, h, t, d = q.shape
-        length = -(-t // block) * block
-        n, span = b * h * length // block, block + 2 * w
-        qs, ks, vs = _store(q, 0, length), _store(k, w, length), _store(v, w, length)
-        scores = torch.bmm(qs.view(n, block, d), _windows(ks, n, span, block).transpose(1, 2))
-        att = _band(scores, w).reshape(b, h, length, 2 * w + 1)[:, :, :t]  # (B, h, T, 2w+1)
-        acc = torch.promote_types(q.dtype, torch.float32)  # softmax in at least fp32
-        att = (att.to(acc) + window_bias(kv_mask, w, acc)).softmax(-1)
-        att = att.masked_fill(~kv_mask[:, None, :, None], 0.0).to(q.dtype)  # padded queries
-        probs = att if drop is None else att * drop
-        out = torch.bmm(_banded(probs, length, block), _windows(vs, n, span, block))
-        ctx.save_for_backward(qs, ks, vs, att, drop)
+        out, saved = _attend(q, k, v, kv_mask, drop, w, block)
+        ctx.save_for_backward(*saved, drop)
         ctx.shape, ctx.w, ctx.block = q.shape, w, block
-        return out.view(b, h, length, d)[:, :, :t]
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -153,7 +161,9 @@ def band_attention(q: Tensor, k: Tensor, v: Tensor, kv_mask: Tensor, half_window
         raise ValueError(f'half_window and block must be >= 1, got {half_window}, {block}')
     t = q.shape[2]
     block = -(-t // -(-t // block))  # as many blocks as needed, evened out: < 1 row a block padded
-    dtype = q.dtype
+    k, v = k.to(q.dtype), v.to(q.dtype)
     with torch.autocast(q.device.type, enabled=False):
-        return _BandAttention.apply(q, k.to(dtype), v.to(dtype), kv_mask, drop, half_window,
-                                    block)
+        if torch.jit.is_tracing() or not (torch.is_grad_enabled() and any(
+                x.requires_grad for x in (q, k, v))):
+            return _attend(q, k, v, kv_mask, drop, half_window, block)[0]  # plain ops
+        return _BandAttention.apply(q, k, v, kv_mask, drop, half_window, block)

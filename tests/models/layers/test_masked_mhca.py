@@ -72,6 +72,18 @@ def test_attention_dropout_drops_window_probabilities():
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_macs_are_counted_through_a_trace():
+    """count_macs (a jit trace) sees the window attention as its two block matmuls:
+    (B*h*T/L) blocks of L queries x (L + 2w) keys x d, for the scores and for the values."""
+    from mmtad_ext.utils.measure import count_macs
+    attn = MaskedMHCA(16, 4, window_size=5)
+    x, mask = torch.randn(1, 16, 40), torch.ones(1, 40, dtype=torch.bool)
+    total = count_macs(attn, (x, mask))
+    attn._local = lambda q, k, v, kv_mask: q + k + v  # the module without the attention
+    blocks, length, span, d = 4, 40, 40 + 4, 4  # 4 heads, one block of 40, w = 2
+    assert total - count_macs(attn, (x, mask)) == 2 * blocks * length * span * d
+
+
 def test_block_outputs_do_not_depend_on_padding():
     """Zero padding (as the detector pads) only adds masked positions: the valid outputs are the
     same (window and global attention, stride 1 and 2)."""
