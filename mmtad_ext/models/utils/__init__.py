@@ -6,7 +6,7 @@ from .subnet import (SubNet, SubNetWarning, check_factor, check_subnet, resample
                      resampled_size, subnet_grid, subnet_key, temporal_indices)
 
 __all__ = [
-    'bn_layers', 'calibrate_bn', 'eval_mode', 'load_bn_stats', 'snapshot_bn_stats', 'SubNet', 'SubNetWarning',
-    'check_factor', 'check_subnet', 'subnet_grid',
-    'subnet_key', 'resample_clip', 'resampled_size', 'temporal_indices'
+    'bn_layers', 'calibrate_bn', 'check_factor', 'check_subnet', 'eval_mode', 'load_bn_stats',
+    'snapshot_bn_stats', 'SubNet', 'SubNetWarning', 'subnet_grid', 'subnet_key', 'resample_clip',
+    'resampled_size', 'temporal_indices'
 ]

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmtad_ext.models.utils import (check_factor, check_subnet, resample_clip, resampled_size, subnet_grid, subnet_key,
-                                    temporal_indices)
+from mmtad_ext.models.utils import (check_factor, check_subnet, resample_clip, resampled_size,
+                                    subnet_grid, subnet_key, temporal_indices)
 
 
 def test_subnet_key_and_grid():
