@@ -7,10 +7,10 @@ from mmaction.models.backbones import VisionTransformer
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.tool_run import TEST, run
 from mmtad_ext.engine.hooks.block_drop_hook import STATE_KEY
 from mmtad_ext.models.layers import ATTENTION_TARGETS, inject_lora
 from mmtad_ext.registry import MODELS
-from test_train_test import TEST, run  # sibling module (tests/tools is on sys.path)
 
 pytest.importorskip('peft')
 

