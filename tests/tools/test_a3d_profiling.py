@@ -56,6 +56,7 @@ def test_count_gflops_counts_the_subnet_and_restores_the_model(prof, model):
     assert 1 / 32 < gflops / full < 1 / 8
 
 
+@pytest.mark.slow  # over 1 s
 def test_evaluate_subnets_rows_match_the_calibrated_model(prof, model, tmp_path):
     calib, val = _batches(2, seed=1), _batches(2, seed=2)
     subnets = [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)]

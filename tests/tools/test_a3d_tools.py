@@ -2,18 +2,21 @@
 import json
 import os.path as osp
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmtad_ext.datasets.synthetic import make_clip_dataset
-from mmtad_ext.registry import MODELS
-
 from _helpers.paths import TOOLS
 from _helpers.tiny_configs import write_a3d_config
 from _helpers.tool_run import TRAIN, run, train_then_kill
+from mmtad_ext.datasets.synthetic import make_clip_dataset
+from mmtad_ext.registry import MODELS
+
+pytestmark = pytest.mark.slow  # tool subprocesses: trainings, kill/resume, torchrun
 
 TABLE = osp.join(TOOLS, 'a3d_budget_table.py')
+
 
 def test_train_budget_table_and_deploy(tmp_path):
     data = str(tmp_path / 'clips')

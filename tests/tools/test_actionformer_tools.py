@@ -8,6 +8,8 @@ from _helpers.tiny_configs import (write_actionformer_feature_config,
                                    write_actionformer_video_config)
 from _helpers.tool_run import TEST, TRAIN, run
 
+pytestmark = pytest.mark.slow  # tool subprocesses: trainings
+
 
 def test_train_then_test_on_synthetic_features(tiny_data, tmp_path):
     cfg = write_actionformer_feature_config(tmp_path / 'af.py', tiny_data)

@@ -32,6 +32,7 @@ def interrupted_checkpoint(cfg, path):
     return model.eval()
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_export_loads_into_stock_mmaction2_and_matches(block_drop_cfg, load_tool, tmp_path):
     cfg = block_drop_cfg(str(tmp_path / 'work'))
     cfg_path = str(tmp_path / 'bd.py')

@@ -47,6 +47,7 @@ def args(root, out, ckpt, *extra):
             '--stride', '4', '--no-progress', *extra]
 
 
+@pytest.mark.slow  # over 1 s: runs the extractor three times
 def test_features_read_by_tad_dataset(video_dir, checkpoint, tmp_path, load_tool, caplog):
     tool = load_tool('extract_features')
     out = tmp_path / 'features'

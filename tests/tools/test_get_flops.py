@@ -39,6 +39,7 @@ def test_etad_features_tensor_mode():
     assert res['uncalled'] == ['cls_head', 'proposal_head']  # not in mode='tensor'
 
 
+@pytest.mark.slow  # over 1 s
 def test_etad_predict_counts_the_proposal_and_class_heads():
     # 32 snippets (528 valid proposals instead of 2080) keeps the trace short
     _, model = _build(ETAD, **{'model.proposal_sampler.temporal_dim': 32})

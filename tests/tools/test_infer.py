@@ -26,6 +26,7 @@ def video_setup(tmp_path_factory):
     return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_infer_equals_test_dump(video_setup, tmp_path, load_tool):
     root, cfg, ckpt = video_setup
     dump = str(tmp_path / 'dump.json')

@@ -12,6 +12,8 @@ from _helpers.tool_run import TEST, run, run_failing
 from mmtad_ext.registry import MODELS
 from mmtad_ext.utils import CheckpointError
 
+pytestmark = pytest.mark.slow  # tool subprocesses
+
 
 def untrained_checkpoint(cfg_path, path, cfg_options=None):
     """A runner-style checkpoint of the config's (untrained) model."""

@@ -12,6 +12,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from _helpers.tool_run import TEST, TRAIN, block_drop_report, run, tool_env, train_then_kill
 
+pytestmark = pytest.mark.slow  # tool subprocesses: trainings, kill/resume, torchrun
+
 
 def test_train_then_test_with_dump(tiny_config, tmp_path):
     cfg = tiny_config(epochs=2)

