@@ -188,7 +188,6 @@ def test_several_extensions_and_filename_template(tmp_path, video_files):
         TADDataset(str(ann), modality='video', filename_tmpl='v_')
 
 
-@pytest.mark.slow  # over 1 s: re-encodes video
 def test_warning_for_videos_shorter_than_one_snippet(tmp_path, video_files):
     ann, vdir = one_video(tmp_path, name='short.mp4', duration=0.04)
     video_files.reencode(bunny(), osp.join(vdir, 'short.mp4'), max_frames=1)
