@@ -13,9 +13,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmtad_ext.registry import TRANSFORMS
+from mmtad_ext.utils.errors import UserError
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(UserError, ValueError):
     """A video file cannot be opened or decoded (corrupt, truncated, unsupported)."""
 
 
