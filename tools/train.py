@@ -20,6 +20,8 @@ from mmengine.runner import Runner
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.compat import configure_cpu_distributed
+from mmtad_ext.utils import run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args():
@@ -46,6 +48,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -106,4 +109,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
