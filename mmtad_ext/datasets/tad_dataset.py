@@ -318,7 +318,8 @@ class TADDataset(BaseDataset):
                         'without it would count its actions as missed): remove it from the '
                         'annotation file or list it in blocked_videos') from e
                 self._report_unreadable(vid, e)
-                unreadable.append(vid)
+                if vid not in unreadable:
+                    unreadable.append(vid)
                 idx = self._replacement(first, attempt)
                 continue
             if data is None:  # a transform rejected the sample (BaseDataset's contract)
