@@ -12,12 +12,14 @@ Which exceptions are user errors (:func:`is_user_error`), anywhere in the chain 
   ``VideoDecodeError``, ``FeatureFileError``, ``ConfigError``...);
 - a bad path: ``FileNotFoundError``, ``IsADirectoryError``, ``NotADirectoryError``,
   ``PermissionError``;
-- a ``ValueError`` or ``KeyError`` raised by the package's own validation or by the tool
-  itself (the frame that raised it lies in ``mmtad_ext/`` or in the tool's folder);
+- a ``ValueError`` raised by the package's own validation or by the tool itself (the frame
+  that raised it lies in ``mmtad_ext/`` or in the tool's folder; not ``KeyError``, which a
+  bug's dict lookup raises as well);
 - an error of mmengine's config parser or registry (a config file that does not parse, a
   ``type`` not in the registry, a keyword the class does not take): ``ValueError``,
   ``KeyError``, ``TypeError``, ``SyntaxError`` or ``NameError`` raised in
-  ``mmengine/config`` or ``mmengine/registry``.
+  ``mmengine/config`` or ``mmengine/registry`` (a ``SyntaxError`` anywhere under the config
+  parser).
 """
 import os.path as osp
 import sys
@@ -25,7 +27,7 @@ import traceback
 from typing import Callable, Iterator, Optional, Sequence
 
 PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
-OWN_CODE_ERRORS = (ValueError, KeyError)
+OWN_CODE_ERRORS = (ValueError, )
 CONFIG_CODE_ERRORS = (ValueError, KeyError, TypeError, SyntaxError, NameError)
 CONFIG_CODE_DIRS = (osp.join('mmengine', 'config'), osp.join('mmengine', 'registry'))
 DEBUG_HELP = 'show the full traceback of an error (user errors print one line without it)'
@@ -63,6 +65,14 @@ def _origin(exc: BaseException) -> str:
     return osp.abspath(tb.tb_frame.f_code.co_filename)
 
 
+def _frames(exc: BaseException) -> Iterator[str]:
+    """Files of every frame of the traceback of ``exc``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        yield osp.abspath(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+
+
 def _package_dir() -> str:
     return osp.dirname(osp.dirname(osp.abspath(__file__)))  # mmtad_ext/
 
@@ -90,6 +100,9 @@ def is_user_error(exc: BaseException, own_dirs: Sequence[str] = ()) -> bool:
         if (isinstance(e, CONFIG_CODE_ERRORS)
                 and any(osp.sep + d + osp.sep in origin for d in CONFIG_CODE_DIRS)):
             return True
+        if isinstance(e, SyntaxError) and any(  # the config parser's ast.parse
+                osp.sep + CONFIG_CODE_DIRS[0] + osp.sep in f for f in _frames(e)):
+            return True
     return False
 
 
@@ -99,6 +112,11 @@ def user_error_message(exc: BaseException) -> str:
     An error re-raised from a DataLoader worker carries the worker's traceback in its
     message; only its last line (the original message) is kept.
     """
+    if isinstance(exc, SyntaxError):
+        return f'syntax error in the config, line {exc.lineno}: {exc.msg}'
+    if (isinstance(exc, OSError) and exc.filename is not None and exc.strerror
+            and str(exc).startswith('[Errno')):
+        return f'{exc.strerror}: {exc.filename}'
     msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     if 'Original Traceback (most recent call last)' in msg:
         lines = [ln for ln in msg.strip().splitlines() if ln.strip()]
