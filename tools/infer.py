@@ -13,7 +13,9 @@ time (memory does not grow with the video's length), and post-processed exactly 
 ``tools/test.py --dump`` on the same videos. ``--out`` writes the ActivityNet submission format
 ``{"version", "results": {video: [{label, score, segment}]}, "external_data"}``; ``--plot``
 draws a timeline PNG per video (a file name for one video, else a folder), with the ground truth
-of ``--ann-file`` when given.
+of ``--ann-file`` when given: bars coloured by absolute score (colour bar), overlapping
+detections in separate lanes; it draws the detections with score >= ``--plot-score-thr``
+(0.1) and at most ``--plot-topk`` (20) per class, out of those written to the JSON.
 
 A feature file in the resize regime does not say how long its video is: give ``--duration``
 (seconds, one value per input) or an ``--ann-file`` holding the video with its ``duration``.
@@ -39,7 +41,8 @@ from mmtad_ext.datasets.feature_io import FEATURE_EXTS
 from mmtad_ext.utils import UserError, run_cli
 from mmtad_ext.utils.errors import (DEBUG_HELP, format_exception_line, is_user_error,
                                     user_error_message)
-from mmtad_ext.visualization import plot_timeline
+from mmtad_ext.visualization import (TIMELINE_SCORE_THR, TIMELINE_TOPK_PER_CLASS,
+                                     plot_timeline)
 
 
 class InferenceFailed(UserError):
@@ -54,6 +57,12 @@ def parse_args(argv=None):
                         'config); the file name without extension is the video id')
     parser.add_argument('--out', help='ActivityNet submission JSON to write')
     parser.add_argument('--plot', help='timeline PNG (one video) or folder of PNGs')
+    parser.add_argument('--plot-score-thr', type=float, default=TIMELINE_SCORE_THR,
+                        help='timeline PNG: draw detections with score >= this (default: '
+                        '%(default)s; the JSON is not filtered by it)')
+    parser.add_argument('--plot-topk', type=int, default=TIMELINE_TOPK_PER_CLASS,
+                        help='timeline PNG: draw at most the best k detections per class '
+                        '(default: %(default)s; 0: all)')
     parser.add_argument('--score-thr', type=float, default=0.0,
                         help='keep detections with score >= this (default: all)')
     parser.add_argument('--topk', type=int, default=0,
@@ -80,6 +89,8 @@ def parse_args(argv=None):
         bad = [d for d in args.duration if not (math.isfinite(d) and d > 0)]
         if bad:
             parser.error(f'--duration must be finite positive seconds, got {bad}')
+    if args.plot_topk < 0:
+        parser.error(f'--plot-topk must be >= 0, got {args.plot_topk}')
     return args
 
 
@@ -121,7 +132,8 @@ def detect_one(model, video, duration, args, database):
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         gt = database.get(res['video_name'], {}).get('annotations')
         plot_timeline(path, res['video_name'], res['duration'], dets, gt,
-                      classes=model.dataset_meta['classes'])
+                      classes=model.dataset_meta['classes'], score_thr=args.plot_score_thr,
+                      topk_per_class=args.plot_topk)
         print_log(f'timeline written to {path}', logger='current')
     return res['video_name'], dets
 
