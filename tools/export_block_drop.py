@@ -33,6 +33,8 @@ from mmtad_ext.engine.block_drop.checkpoint import STATE_KEY, restore_structure
 from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers import merge_lora
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils import run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args(argv=None):
@@ -40,6 +42,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='the block-drop (BlockDropDistiller) config')
     parser.add_argument('checkpoint', help='a checkpoint of that run')
     parser.add_argument('out', help='output folder')
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     return parser.parse_args(argv)
 
 
@@ -113,4 +116,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -23,7 +23,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmtad_ext.compat import configure_cpu_distributed
-from mmtad_ext.utils import check_checkpoint_matches, read_checkpoint
+from mmtad_ext.utils import check_checkpoint_matches, read_checkpoint, run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args():
@@ -43,6 +44,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -93,4 +95,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -16,11 +16,13 @@ import torch
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
+from .errors import UserError
+
 REVISE_KEYS = [(r'^module\.', '')]  # mmengine's default: DDP checkpoints load into a bare model
 SHOWN_KEYS = 10  # keys listed per kind in a mismatch message
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint file cannot be read or does not match the model."""
 
 
