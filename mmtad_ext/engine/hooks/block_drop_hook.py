@@ -284,7 +284,7 @@ class BlockDropHook(Hook):
         if has_lora(model.student_encoder):
             raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
         t0 = time.perf_counter()
-        self.selector.batches(runner)
+        self.selector.loader(runner)
         baseline = from_rank0(self.evaluate(runner))
         self.state['baseline'] = baseline
         record = dict(stage=0, dropped=None, depth=model.student_encoder.depth,

@@ -190,7 +190,7 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
     runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))
     runner.model.init_weights()
     selector = BlockSelector(criterion='loss', metric_key='acc/top1', subset_size=8)
-    batches = selector.batches(runner)
+    batches = list(selector.loader(runner))
     assert sum(len(b['data_samples']) for b in batches) == 8 and selector.num_samples == 8
     model = runner.model.eval()
     data = model.data_preprocessor(batches[0], False)
@@ -198,6 +198,12 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
         with model.student_encoder.skip_blocks([2]):
             loss = model.parse_losses(model.student_losses(**data))[0]
         assert selector.loss_score(runner, model, [2]) == pytest.approx(-float(loss), rel=1e-5)
+        # one pass for several candidates scores each as its own pass does
+        both = selector.loss_scores(runner, model, [[2], [0]])
+        assert both == pytest.approx([selector.loss_score(runner, model, [2]),
+                                      selector.loss_score(runner, model, [0])], rel=1e-6)
+        metrics = selector.metric_scores(runner, model, [[1], [], [3]])
+        assert metrics == [selector.evaluate(runner, model, s) for s in ([1], [], [3])]
         x = data['inputs'].view(-1, *data['inputs'].shape[2:])
         enc = model.student_encoder
         outs = enc.block_outputs(x)
@@ -434,7 +440,7 @@ def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     assert not all(torch.equal(stage0[k], v) for k, v in want.items() if k in stage0)
     model = runner.model  # after stage 2: the teacher is still stage 1's merged student
     assert not has_lora(model.teacher) and model.teacher_encoder.block_ids == second['kept']
-    batch = hook_of(runner).selector.batches(runner)[0]
+    batch = next(iter(hook_of(runner).selector.loader(runner)))
     x = model.data_preprocessor(batch, False)['inputs']
     with torch.no_grad():
         assert torch.equal(model.teacher(x, mode='tensor'), prev(x, mode='tensor'))
