@@ -177,12 +177,68 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
                for k, v in resumed.model.student.state_dict().items())
 
 
-def test_ema_hook_is_refused(block_drop_cfg, tmp_path):
-    cfg = block_drop_cfg(str(tmp_path), name='ema')
-    cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.001))
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError, match='BlockDropHook cannot run with EMAHook'):
-        runner.train()
+@pytest.mark.slow
+def test_ema_follows_every_stage_scores_with_the_average_and_resumes_exactly(
+        block_drop_cfg, tmp_path, monkeypatch):
+    """mmengine's EMAHook in the same run: the averaged model loses the same blocks, gets and
+    merges the same LoRA, is the model scored for selection and kept as each stage's result
+    (stage files, checkpoint ``state_dict``, dynamic teacher), and a resume mid-stage ends with
+    exactly the weights and averages of the uninterrupted run."""
+    from mmtad_ext.engine.block_drop.ema import find_ema
+    from mmtad_ext.models.layers.lora import has_lora
+    scored = []
+    select = BlockSelector.select
+
+    def spy(self, runner, model):
+        scored.append((model is find_ema(runner).module, has_lora(model.student_encoder),
+                       model.student_encoder.block_ids == runner.model.student_encoder.block_ids))
+        return select(self, runner, model)
+
+    monkeypatch.setattr(BlockSelector, 'select', spy)
+
+    def make(name):
+        cfg = block_drop_cfg(str(tmp_path / name), stage_epochs=2, max_drops=2, name=name,
+                             dynamic_teacher=True)
+        cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.2))  # visible in 4 epochs
+        return cfg
+
+    runner = Runner.from_cfg(make('a'))
+    runner.train()
+    ema = find_ema(runner)
+    model = runner.model
+    assert scored == [(True, False, True)] * 2  # both selections on the averaged model
+    assert ema.module.student_encoder.block_ids == model.student_encoder.block_ids
+    assert len(model.student_encoder.block_ids) == 2 and not has_lora(ema.module)
+    assert not any(p.requires_grad for p in ema.module.parameters())
+    assert set(ema.avg_parameters) == {n for n, _ in model.named_parameters()}
+    ckpt = torch.load(osp.join(str(tmp_path / 'a'), 'epoch_4.pth'), map_location='cpu',
+                      weights_only=False)
+    sd, raw = ckpt['state_dict'], ckpt['ema_state_dict']
+    averaged = ema.module.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in averaged.items())  # state_dict: the average
+    assert all(torch.equal(raw[f'module.{k}'], v) for k, v in model.state_dict().items())
+    key = 'student.cls_head.fc_cls.weight'
+    assert not torch.equal(sd[key], raw[f'module.{key}'])  # the average is not the model
+    stage2 = torch.load(osp.join(str(tmp_path / 'a'), 'block_drop_stage2.pth'),
+                        weights_only=True)
+    assert all(torch.equal(stage2[k], v) for k, v in ema.module.student.state_dict().items())
+    # the dynamic teacher of stage 2 was stage 1's averaged student (merged)
+    stage1 = torch.load(osp.join(str(tmp_path / 'a'), 'block_drop_stage1.pth'),
+                        weights_only=True)
+    assert all(torch.equal(stage1[k], v) for k, v in model.teacher.state_dict().items())
+    with open(osp.join(str(tmp_path / 'a'), 'block_drop.json')) as f:
+        stages = json.load(f)['stages']
+    assert stages[-1]['metric_after'] == hook_of(runner).evaluate(runner)
+
+    # killed after epoch 3 (stage 2 unmerged): resumed, weights and averages equal exactly
+    cfg = make('b')
+    cfg.resume, cfg.load_from = True, osp.join(str(tmp_path / 'a'), 'epoch_3.pth')
+    Runner.from_cfg(cfg).train()
+    ckpt_b = torch.load(osp.join(str(tmp_path / 'b'), 'epoch_4.pth'), map_location='cpu',
+                        weights_only=False)
+    for part in ('state_dict', 'ema_state_dict'):
+        assert set(ckpt_b[part]) == set(ckpt[part])
+        assert all(torch.equal(ckpt[part][k], ckpt_b[part][k]) for k in ckpt[part]), part
 
 
 def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
