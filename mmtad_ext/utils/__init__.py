@@ -1,11 +1,13 @@
 """Utilities: checkpoint loading with clear errors, deprecated names, and mmengine's
 ``register_all_modules``."""
 from .checkpoint import (CheckpointError, check_checkpoint_matches, load_detector_checkpoint,
-                         read_checkpoint, state_dict_mismatch)
+                         read_checkpoint, restore_checkpoint_structure,
+                         state_dict_mismatch)
 from .deprecation import renamed_arg, warn_deprecated
 from .setup_env import register_all_modules
 
 __all__ = [
     'CheckpointError', 'check_checkpoint_matches', 'load_detector_checkpoint', 'read_checkpoint',
+    'restore_checkpoint_structure',
     'register_all_modules', 'renamed_arg', 'state_dict_mismatch', 'warn_deprecated'
 ]

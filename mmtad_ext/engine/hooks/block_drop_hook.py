@@ -52,7 +52,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import build_optim_wrapper
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 
 from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
 from mmtad_ext.registry import HOOKS
@@ -482,6 +482,8 @@ class BlockDropHook(Hook):
         if ema is not None:
             load_ema_checkpoint(ema, checkpoint, resume=bool(getattr(runner, '_resume', False)))
         rewrap_model(runner)  # before the runner loads the weights into runner.model.module
+        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+            return  # testing (tools/test.py): no optimizer to rebuild
         if self.state['lora'] is not None:
             self._build_optimizer(runner)
         elif state is not None:

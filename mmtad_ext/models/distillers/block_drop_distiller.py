@@ -178,6 +178,13 @@ class BlockDropDistiller(BaseModel):
         self.teacher.load_state_dict(source.state_dict(), strict=True)
         self.teacher.requires_grad_(False)
 
+    def restore_checkpoint_structure(self, checkpoint: dict) -> None:
+        """Remove the blocks a block-drop checkpoint's student (and teacher) dropped and inject
+        the LoRA adapters of an unfinished stage, so that its keys match strictly (see
+        :func:`mmtad_ext.utils.check_checkpoint_matches`)."""
+        from mmtad_ext.engine.block_drop.checkpoint import restore_structure
+        restore_structure(self, checkpoint, check=False)
+
     def load_student(self, state_dict: Dict[str, Tensor]) -> None:
         """Replace the student by a fresh build loaded (strictly) with ``state_dict``.
 
