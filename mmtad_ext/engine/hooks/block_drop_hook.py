@@ -54,7 +54,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 
-from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
+from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lora, inject_lora,
+                                         merge_lora)
 from mmtad_ext.registry import HOOKS
 from mmtad_ext.utils.deprecation import renamed_arg
 from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
@@ -121,6 +122,10 @@ class BlockDropHook(Hook):
             Defaults to None: progressive.
         lora_targets (str, optional): Deprecated name of ``lora_target_modules`` (warns, and
             wins when both are set; removed in the next release). Defaults to None.
+        lora_init (str): Initialisation of LoRA's ``A``: ``'peft'`` (Kaiming-uniform, std
+            0.0295 on VideoMAE-S) or ``'public'`` (the public code's ``randn / sqrt(r)``, std
+            0.102 at rank 96; see :func:`~mmtad_ext.models.layers.inject_lora`). Defaults to
+            ``'peft'``.
     """
 
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
@@ -140,7 +145,8 @@ class BlockDropHook(Hook):
                  dynamic_teacher: bool = False,
                  latency_repeats: int = 5,
                  one_shot_ids: Optional[Sequence[int]] = None,
-                 lora_targets: Optional[str] = None) -> None:
+                 lora_targets: Optional[str] = None,
+                 lora_init: str = 'peft') -> None:
         for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
@@ -157,6 +163,10 @@ class BlockDropHook(Hook):
             if max_drops != 1:
                 raise ValueError('BlockDropHook one_shot_ids drops its blocks in one stage: '
                                  f'max_drops must be 1, got {max_drops}')
+        if lora_init not in LORA_INITS:
+            raise ValueError(f'BlockDropHook lora_init must be one of {LORA_INITS}, got '
+                             f'{lora_init!r}')
+        self.lora_init = lora_init
         self.one_shot_ids = None if one_shot_ids is None else [int(i) for i in one_shot_ids]
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
@@ -271,11 +281,11 @@ class BlockDropHook(Hook):
         enc = model.student_encoder
         rank = self.lora_rank or max(1, enc.embed_dims // 4)
         return dict(rank=rank, alpha=self.lora_alpha, target_modules=self.lora_target_modules,
-                    seed=seed)
+                    seed=seed, init=self.lora_init)
 
     def _apply_lora(self, model, lora: Dict) -> None:
         inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'],
-                    seed=lora.get('seed'))
+                    seed=lora.get('seed'), init=lora.get('init', 'peft'))
         self._set_trainable(model)
 
     def _apply_lora_all(self, runner, lora: Dict) -> None:

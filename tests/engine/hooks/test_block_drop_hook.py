@@ -324,7 +324,8 @@ def test_deprecated_names_warn_and_still_work():
     assert old.lora_target_modules == r'.*attn\.qkv'
     model = SimpleNamespace(student_encoder=SimpleNamespace(embed_dims=64))
     assert old._lora_cfg(model, seed=3) == dict(rank=16, alpha=None,
-                                                target_modules=r'.*attn\.qkv', seed=3)
+                                                target_modules=r'.*attn\.qkv', seed=3,
+                                                init='peft')
     with pytest.warns(DeprecationWarning, match="lora_targets='a' overrides"):
         assert BlockDropHook(stage_epochs=1, max_drops=1, lora_targets='a',
                              lora_target_modules='b').lora_target_modules == 'a'
