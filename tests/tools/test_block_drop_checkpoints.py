@@ -1,7 +1,6 @@
 """Every checkpoint a block-drop run writes loads where a user points it: ``tools/test.py`` and
 ``init_detector`` with the run's mid-stage (LoRA) and stage-end epoch checkpoints and its
 ``block_drop_stage{t}.pth``; a foreign checkpoint keeps the clear error."""
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -10,20 +9,16 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
+from _helpers.tool_run import TEST, tool_env
 from mmtad_ext.apis import init_detector
 from mmtad_ext.utils import CheckpointError
 
 pytest.importorskip('peft')
 pytestmark = pytest.mark.slow
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEST = osp.join(REPO, 'tools', 'test.py')
 
 
 def run_tool(args, cwd):
-    path = os.environ.get('PYTHONPATH')
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=REPO + (os.pathsep + path if path else ''))
-    return subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable] + args, cwd=cwd, env=tool_env(), capture_output=True,
                           text=True, timeout=600)
 
 
