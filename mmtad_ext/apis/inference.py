@@ -22,10 +22,13 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
 from mmtad_ext.datasets.annotation import (annotation_labels, check_positive_seconds,
                                            load_annotations)
+from mmtad_ext.engine.block_drop.checkpoint import student_config
 from mmtad_ext.registry import DATASETS, METRICS, MODELS
-from mmtad_ext.utils import ConfigError, load_detector_checkpoint
+from mmtad_ext.utils import ConfigError, check_checkpoint_matches, read_checkpoint
 
 # a resize-regime input whose snippets are longer than this many seconds gets a notice: the
 # whole video becomes temporal_dim snippets, too coarse for short actions
@@ -35,6 +38,7 @@ SLIDING_EXAMPLE = 'configs/_base_/datasets/thumos14/video.py'
 
 def _config_name(cfg: Config) -> str:
     return cfg.filename or 'the config'
+
 
 
 def _test_dataset_cfg(cfg: Config) -> dict:
@@ -95,6 +99,9 @@ def init_detector(config: Union[str, Path, Config],
     Args:
         config (str | Path | Config): Config file or object.
         checkpoint (str, optional): Checkpoint file; None keeps the random initialisation.
+            A training run's own checkpoints load with the structure the run saved (a
+            block-drop run's epoch checkpoints with their dropped blocks and LoRA, its
+            ``block_drop_stage{t}.pth`` as the student alone, an A3D run's BN bank).
             Defaults to None.
         device (str | torch.device): Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
@@ -123,10 +130,17 @@ def init_detector(config: Union[str, Path, Config],
         config.merge_from_dict(cfg_options)
     init_default_scope(config.get('default_scope', 'mmtad_ext'))
     _check_detection_config(config)
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint)
+        # a block-drop stage file holds the student alone: build (and run) the student
+        config = student_config(config, ckpt)
     model = MODELS.build(config.model)
     meta = None
-    if checkpoint is not None:
-        meta = load_detector_checkpoint(model, checkpoint).get('meta')
+    if ckpt is not None:  # the structure the run saved (dropped blocks, BN bank), then strict
+        check_checkpoint_matches(model, ckpt, checkpoint)
+        _load_checkpoint_to_model(model, ckpt, strict=True)
+        meta = ckpt.get('meta')
     model.cfg = config
     if classes is None:
         try:
