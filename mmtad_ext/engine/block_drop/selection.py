@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.dist import all_reduce, get_world_size
 
-from mmtad_ext.models.utils import eval_mode
+from mmtad_ext.utils.mode import eval_mode
 from mmtad_ext.utils.deprecation import warn_deprecated
 
 CRITERIA = ('metric', 'loss', 'block_mse')

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from mmtad_ext.registry import MODELS
 
 from ..backbones.videomae_encoder import VideoMAEEncoder
+from .block_drop_checkpoint import restore_structure
 
 
 @contextlib.contextmanager
@@ -182,7 +183,6 @@ class BlockDropDistiller(BaseModel):
         """Remove the blocks a block-drop checkpoint's student (and teacher) dropped and inject
         the LoRA adapters of an unfinished stage, so that its keys match strictly (see
         :func:`mmtad_ext.utils.check_checkpoint_matches`)."""
-        from mmtad_ext.engine.block_drop.checkpoint import restore_structure
         restore_structure(self, checkpoint, check=False)
 
     def load_student(self, state_dict: Dict[str, Tensor]) -> None:
