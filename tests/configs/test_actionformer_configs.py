@@ -1,6 +1,7 @@
 """ActionFormer configs: the paper settings, and a forward pass of each detector."""
 import os.path as osp
 
+import pytest
 import torch
 from mmaction.models.backbones import VisionTransformer
 from mmengine.config import Config
@@ -34,6 +35,7 @@ def _samples(n, labels=None, **meta):
     return out
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_thumos_i3d_paper_setting_and_forward():
     cfg = _load('actionformer_2xb1-35e_thumos14-i3d-feature.py')
     p, h = cfg.model.projection, cfg.model.head
@@ -86,6 +88,7 @@ def test_videomae_s_activitynet_head_trains_on_activitynet_labels():
     assert all(torch.isfinite(losses[k]) and torch.equal(losses[k], zero[k]) for k in losses)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_videomae_s_thumos_raw_video_setting():
     """The encoder is VideoMAE-S (23.4 GFLOPs per 16x160x160 clip, BENCHMARKS.md) and loads an
     mmaction2 VideoMAE-S state dict strictly; 768 frames per window."""
