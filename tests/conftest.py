@@ -91,7 +91,7 @@ def block_drop_cfg(block_drop_clips):
         hook_cfg = dict(tolerance=1.0, metric_key='acc/top1', subset_size=8, latency_repeats=1)
         hook_cfg.update(hook)
         cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,
-                                 max_drops=max_drops, **hook_cfg), dict(type='EpochSeedHook')]
+                                 max_drops=max_drops, **hook_cfg)]
         return cfg
 
     return make

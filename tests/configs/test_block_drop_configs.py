@@ -16,8 +16,10 @@ def test_every_block_drop_config_wraps_a_videomae_student_without_ema():
     for path in BLOCK_DROP:
         cfg = Config.fromfile(path)
         hooks = [h['type'] for h in cfg.custom_hooks]
-        # no EMAHook (its copy keeps the old structure); EpochSeedHook makes --resume exact
-        assert hooks == ['BlockDropHook', 'EpochSeedHook'], path
+        # no EMAHook (its copy keeps the old structure); EpochSeedHook (default_hooks) makes
+        # --resume exact
+        assert hooks == ['BlockDropHook'], path
+        assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook', path
         hook = cfg.custom_hooks[0]
         assert cfg.train_cfg.max_epochs == hook.stage_epochs * hook.max_drops, path
         assert cfg.model.type == 'BlockDropDistiller' and cfg.model.student_ckpt, path
