@@ -1,5 +1,7 @@
 """Re-seed at every training epoch, iteration and sample, so that a resumed run draws what an
 uninterrupted one draws."""
+import logging
+
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from torch.utils.data import BatchSampler
@@ -61,7 +63,7 @@ class EpochSeedHook(Hook):
             print_log(
                 'EpochSeedHook: the training DataLoader has no batch_sampler.sampler to wrap; '
                 'samples are not seeded per (epoch, index) and --resume may not be exact',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
             return
         if not isinstance(batch_sampler.sampler, EpochIndexSampler):
             batch_sampler.sampler = EpochIndexSampler(batch_sampler.sampler)
@@ -73,7 +75,7 @@ class EpochSeedHook(Hook):
                     f'EpochSeedHook: {type(dataset).__name__} has no prepare_data (not an '
                     'mmengine BaseDataset); its samples are not seeded per (epoch, index) and '
                     '--resume with DataLoader workers may not be exact',
-                    logger='current', level='WARNING')
+                    logger='current', level=logging.WARNING)
             else:
                 dataset.prepare_data = SeededPrepare(dataset, runner.seed)
 
