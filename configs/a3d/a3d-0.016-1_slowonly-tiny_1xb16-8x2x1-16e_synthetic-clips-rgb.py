@@ -8,7 +8,7 @@
 #       configs/a3d/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py \
 #       work_dirs/a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb/epoch_16.pth
 _base_ = [
-    '../_base_/default_runtime.py', '../_base_/models/a3d_slow_r50.py',
+    '../_base_/default_runtime.py', '../_base_/models/a3d_slowonly-r50.py',
     '../_base_/models/a3d_range-0.016-1.py', '../_base_/datasets/a3d_synthetic_clips/rgb-8x2x1.py',
     '../_base_/schedules/a3d_adamw-cosine_synthetic.py'
 ]

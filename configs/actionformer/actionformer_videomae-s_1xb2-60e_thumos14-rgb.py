@@ -2,7 +2,7 @@
 # per window, the setting that Progressive Block Drop (arXiv 2503.16916) compresses (OpenTAD /
 # AdaTAD style): VideoMAE-S (12 blocks, width 384, 6 heads, 16x16 patches, tubelet 2) on
 # 16-frame snippets (48 per window, every frame), temporal tokens kept (8 per snippet -> 384
-# positions), gradient through every snippet (sampling_ratio=1.0; 0.1 is encoder gradient
+# positions), gradient through every snippet (ratio=1.0; 0.1 is encoder gradient
 # sampling) with activation checkpointing; ActionFormer width 512, window 19; AdamW lr 1e-4, wd
 # 0.05, 5 warm-up epochs + cosine, 60 epochs, batch 2, EMA, clip 1 (the block-drop paper's
 # per-stage recipe). The encoder loads an mmaction2 VideoMAE-S checkpoint unchanged (same keys;

@@ -32,6 +32,6 @@ param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage 
 ]
 custom_hooks = [
     dict(type='BlockDropHook', stage_epochs=stage_epochs, max_drops=max_drops, tolerance=1.0,
-         criterion='map', metric_key='tad/mAP@0.5', subset_size=None)
+         criterion='metric', metric_key='tad/mAP@0.5', subset_size=None)
 ]
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))

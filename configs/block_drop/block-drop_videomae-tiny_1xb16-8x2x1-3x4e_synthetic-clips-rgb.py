@@ -34,6 +34,6 @@ param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage 
 ]
 custom_hooks = [
     dict(type='BlockDropHook', stage_epochs=stage_epochs, max_drops=max_drops, tolerance=0.02,
-         criterion='map', metric_key='acc/top1', subset_size=64)
+         criterion='metric', metric_key='acc/top1', subset_size=64)
 ]
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))

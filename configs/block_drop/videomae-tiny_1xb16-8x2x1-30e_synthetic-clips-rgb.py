@@ -3,7 +3,7 @@
 #   python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
 #   python tools/train.py configs/block_drop/videomae-tiny_1xb16-8x2x1-30e_synthetic-clips-rgb.py
 _base_ = [
-    '../_base_/default_runtime.py', '../_base_/models/videomae_tiny_recognizer.py',
+    '../_base_/default_runtime.py', '../_base_/models/videomae-tiny_recognizer.py',
     '../_base_/datasets/a3d_synthetic_clips/rgb-8x2x1.py'
 ]
 max_epochs = 30

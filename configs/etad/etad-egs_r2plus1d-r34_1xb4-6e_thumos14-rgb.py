@@ -23,7 +23,7 @@ model = dict(
             conv1_stride_t=1, pool1_stride_t=1, inflate=(1, 1, 1, 1),
             spatial_strides=(1, 2, 2, 2), temporal_strides=(1, 2, 2, 2),
             zero_init_residual=False),
-        sampling_ratio=0.1,
+        ratio=0.1,
         strategy='random',
         mode='two_phase',  # lower peak memory (public ETAD code); single-GPU training
         chunk_size=16,

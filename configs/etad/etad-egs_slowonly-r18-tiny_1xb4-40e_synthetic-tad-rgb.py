@@ -11,7 +11,7 @@
 # Encoder: a tiny SlowOnly (ResNet3d-18 layout, 8 base channels) on 4-frame 32x32 snippets,
 # 32 snippets per video, pretrained by clip classification (the paper's Kinetics pretraining),
 # first two stages and all BN frozen, random EGS ratio 0.1.
-# model.backbone.sampling_ratio=0 is the frozen encoder ("0*"), 1.0 full end-to-end training;
+# model.backbone.ratio=0 is the frozen encoder ("0*"), 1.0 full end-to-end training;
 # model.backbone.mode='two_phase' lowers the peak memory with the same gradients.
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/synthetic_tad/video.py',
@@ -28,7 +28,7 @@ model = dict(
             type='ResNet3dSlowOnly', depth=18, pretrained=None, in_channels=3,
             base_channels=8, conv1_kernel=(1, 3, 3), inflate=(0, 0, 1, 1),
             norm_eval=True),
-        sampling_ratio=0.1,
+        ratio=0.1,
         strategy='random',
         mode='joint',
         chunk_size=32,

@@ -22,7 +22,7 @@ model = dict(
             type='ResNetTSM', depth=50, num_segments=8, shift_div=8, pretrained=None,
             norm_eval=True),
         input_format='NCHW',  # TSM is a 2D network over the 8 frames of a snippet
-        sampling_ratio=0.1,
+        ratio=0.1,
         strategy='random',
         mode='joint',  # the paper's formulation; DDP-compatible
         chunk_size=16,

@@ -29,7 +29,9 @@ def renamed_arg(owner: str, old: str, new: str, old_value: Any, new_value: Any,
                 new_default: Any) -> Any:
     """The value of an argument renamed from ``old`` to ``new``.
 
-    The caller keeps ``old`` as a keyword argument defaulting to None (not given).
+    The caller keeps ``old`` as a keyword argument defaulting to None (not given). When both
+    are given, ``old`` wins (with the warning saying so): in a config that inherits a shipped
+    config, the base sets ``new`` and the user's override still uses ``old``.
 
     Args:
         owner (str): The class or function, for the messages.
@@ -37,19 +39,15 @@ def renamed_arg(owner: str, old: str, new: str, old_value: Any, new_value: Any,
         new (str): The new argument name.
         old_value: The value passed as ``old``; None when it was not given.
         new_value: The value of ``new``.
-        new_default: The default of ``new``: ``new_value`` differing from it while ``old`` is
-            given means both were passed.
+        new_default: The default of ``new`` (a ``new_value`` differing from it was given).
 
     Returns:
         ``new_value`` if ``old`` was not given, else ``old_value`` (with the warning).
-
-    Raises:
-        TypeError: Both ``old`` and ``new`` were given.
     """
     if old_value is None:
         return new_value
+    new_text = f'{new}=...'
     if new_value != new_default:
-        raise TypeError(f'{owner}: got both {old}={old_value!r} (deprecated) and '
-                        f'{new}={new_value!r}; pass only {new}')
-    warn_deprecated(owner, f'{old}=...', f'{new}=...')
+        new_text += f' (here {old}={old_value!r} overrides {new}={new_value!r})'
+    warn_deprecated(owner, f'{old}=...', new_text)
     return old_value

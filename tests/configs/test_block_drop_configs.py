@@ -33,10 +33,10 @@ def test_thumos14_paper_recipe():
                                    'block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py'))
     enc = cfg.model.student.backbone.backbone
     assert (enc.embed_dims, enc.depth, enc.num_heads) == (384, 12, 6)
-    assert cfg.model.student.backbone.sampling_ratio == 1.0  # full end to end, as the paper
+    assert cfg.model.student.backbone.ratio == 1.0  # full end to end, as the paper
     hook = cfg.custom_hooks[0]
     assert hook.max_drops == enc.depth // 4 and hook.stage_epochs == 60
-    assert hook.criterion == 'map' and hook.metric_key == 'tad/mAP@0.5'
+    assert hook.criterion == 'metric' and hook.metric_key == 'tad/mAP@0.5'
     assert hook.get('lora_rank') is None  # default: embed_dims // 4 = 96
     loss = cfg.model.distill_loss
     assert loss.temperature == 3.5 and loss.reg_iou == 'diou'

@@ -24,7 +24,7 @@ def test_build_video_config_models(path):
     model = MODELS.build(cfg.model)
     wrapper = model.backbone
     assert type(wrapper).__name__ == 'EGSBackboneWrapper'
-    assert wrapper.sampling_ratio == 0.1 and wrapper.norm_eval
+    assert wrapper.ratio == 0.1 and wrapper.norm_eval
     assert wrapper.frozen_modules and not any(
         p.requires_grad for p in dict(wrapper.backbone.named_modules())[
             wrapper.frozen_modules[0]].parameters())
@@ -48,7 +48,7 @@ def test_runner_trains_and_tests_synthetic_video(tiny_video_tad, tmp_path, mode)
         dl.update(batch_size=2, num_workers=0, persistent_workers=False)
         dl.dataset.update(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
                           data_prefix=dict(video=root + '/videos'))
-    cfg.model.backbone.update(mode=mode, sampling_ratio=0.25, init_cfg=None)
+    cfg.model.backbone.update(mode=mode, ratio=0.25, init_cfg=None)
     cfg.model.cls_head.num_classes = 2
     cfg.train_cfg.update(max_epochs=2, val_interval=2)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]

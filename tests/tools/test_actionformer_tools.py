@@ -9,7 +9,7 @@ from test_train_test import REPO, TEST, TRAIN, run  # sibling module (tests/tool
 FEATURE_CONFIG = osp.join(REPO, 'configs', 'actionformer',
                           'actionformer_1xb8-30e_synthetic-tad-feature.py')
 VIDEO_CONFIG = osp.join(REPO, 'configs', 'actionformer',
-                        'actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
+                        'actionformer_videomae-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
 
 TINY_FEATURE = '''
 _base_ = {base!r}
@@ -40,7 +40,7 @@ data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.tx
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=data)
 val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=data)
 test_dataloader = val_dataloader
-model = dict(backbone=dict(sampling_ratio=0.25, init_cfg=None,
+model = dict(backbone=dict(ratio=0.25, init_cfg=None,
                            backbone=dict(depth=3, embed_dims=32, num_heads=2)),
              frozen_modules=None,
              projection=dict(in_channels=32, embed_dims=16, num_heads=2, window_size=5),
@@ -70,8 +70,8 @@ def test_train_then_test_end_to_end_on_synthetic_video(tiny_video_tad, tmp_path)
     cfg = tmp_path / 'af_video.py'
     text = TINY_VIDEO.format(base=VIDEO_CONFIG, root=tiny_video_tad)
     text = text.replace("             frozen_modules=None,\n", '')
-    text = text.replace("model = dict(backbone=dict(sampling_ratio=0.25, init_cfg=None,",
-                        "model = dict(backbone=dict(sampling_ratio=0.25, init_cfg=None, "
+    text = text.replace("model = dict(backbone=dict(ratio=0.25, init_cfg=None,",
+                        "model = dict(backbone=dict(ratio=0.25, init_cfg=None, "
                         "frozen_modules=('patch_embed', 'blocks.0'),")
     cfg.write_text(text)
     work = str(tmp_path / 'work')

@@ -22,8 +22,8 @@ def interrupted_checkpoint(cfg, path):
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.student_encoder.remove_blocks([1, 3])
-    lora = dict(rank=8, alpha=None, targets=ATTENTION_TARGETS)
-    inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'])
+    lora = dict(rank=8, alpha=None, target_modules=ATTENTION_TARGETS)
+    inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'])
     for name, p in model.student_encoder.named_parameters():
         if 'lora_B' in name:
             torch.nn.init.normal_(p, std=0.1)

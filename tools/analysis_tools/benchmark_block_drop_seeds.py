@@ -8,7 +8,8 @@ Per seed, from the uncompressed model ``<baseline-dir>/seed<s>/epoch_30.pth`` (t
   (``BlockDropHook(one_shot_ids=...)``), then 12 epochs of LoRA + KD recovery (one warm-up +
   cosine cycle over the 12 epochs);
 - ``nofeat``: progressive with ``CrossDepthDistillLoss(feat_weight=0)`` (class KD only);
-- ``loss`` / ``block_mse``: progressive with the other selection criteria;
+- ``loss`` / ``block_mse``: progressive with the other selection criteria (``progressive``
+  uses the config's ``criterion='metric'``);
 - ``subset<N>`` (e.g. ``subset16``): progressive with the first ``N`` training clips as the
   selection subset instead of the config's ``subset_size`` (the stopping rule's check uses the
   same subset).
@@ -95,9 +96,9 @@ def subset_clips(work):
 
 
 def selection_forwards(rec, candidates, clips):
-    """Clip forwards of one stage's selection: every candidate scored on the subset (``map``,
-    ``loss``) or one pass for all (``block_mse``), plus one scoring of the chosen drop
-    (``loss``, ``block_mse``, one-shot)."""
+    """Clip forwards of one stage's selection: every candidate scored on the subset
+    (``metric``, ``loss``) or one pass for all (``block_mse``), plus one scoring of the chosen
+    drop (``loss``, ``block_mse``, one-shot)."""
     if not rec['scores']:  # one-shot: no selection, the given blocks scored once
         return clips
     if rec.get('criterion') == 'block_mse':

@@ -11,7 +11,7 @@ Run::
         --work-dir work_dirs/benchmark_egs
 
 1. Memory and time (``--skip-train`` runs only this part): one ETAD training step on the same
-   batch, for ``sampling_ratio`` 1.0 / 0.1 and both modes, each setting in its own subprocess:
+   batch, for ``ratio`` 1.0 / 0.1 and both modes, each setting in its own subprocess:
 
    - peak of the backbone's live saved activations (``torch.autograd.graph.saved_tensors_hooks``;
      unique storages, parameters excluded), and of all saved activations of the step;
@@ -48,7 +48,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 import mmtad_ext  # noqa: F401  (registers modules, enables mmtad_ext:: configs)
-from mmtad_ext.utils.measure import SavedTensorMeter
+from mmtad_ext.utils.measure import SavedTensorMeter, mean_se, paired_differences
 
 
 def parse_args():
@@ -159,7 +159,7 @@ def make_batch(cfg, args, seed=0):
 def build_child(args, **backbone):
     """Model (seeded, training mode), optimizer wrapper and batch of a child process.
 
-    ``backbone`` overrides keys of ``model.backbone`` (``sampling_ratio``, ``mode``).
+    ``backbone`` overrides keys of ``model.backbone`` (``ratio``, ``mode``).
     """
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
@@ -177,7 +177,7 @@ def build_child(args, **backbone):
 
 def run_setting(args, ratio, mode):
     """Child: time and measure one training step of one setting; print a JSON line."""
-    model, optim_wrapper, batch = build_child(args, sampling_ratio=ratio, mode=mode)
+    model, optim_wrapper, batch = build_child(args, ratio=ratio, mode=mode)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # model and batch, no step yet
     model.train_step(copy.deepcopy(batch), optim_wrapper)  # warm-up
     times = []
@@ -282,7 +282,7 @@ def train_and_test(args, ratio, seed) -> dict:
     """Child: train the config with EGS ratio ``ratio`` and return the test metrics."""
     from mmengine.runner import Runner
     cfg = load_cfg(args)
-    cfg.model.backbone.sampling_ratio = ratio
+    cfg.model.backbone.ratio = ratio
     cfg.randomness = dict(seed=seed, diff_rank_seed=False, deterministic=False)
     cfg.model.backbone.seed = seed
     cfg.work_dir = osp.join(args.work_dir, f'ratio{ratio:g}_seed{seed}')
@@ -299,16 +299,34 @@ def train_and_test(args, ratio, seed) -> dict:
 
 
 def detection(args) -> list:
+    """Train and test every ratio x seed; per ratio the mean (and mean +- s.e. of the average
+    mAP), and the per-seed paired differences of the average mAP to the full end-to-end run
+    (ratio 1.0) when it is among ``--train-ratios``."""
     from concurrent.futures import ThreadPoolExecutor
-    jobs = [(ratio, seed) for ratio in args.train_ratios for seed in args.seeds]
+    jobs = [(ratio, seed) for seed in args.seeds for ratio in args.train_ratios]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(zip(jobs, pool.map(lambda j: spawn(args, f'train:{j[0]}:{j[1]}'), jobs)))
+    metric = 'tad/average_mAP'
+    by_seed = {ratio: {seed: results[(ratio, seed)][metric] for seed in args.seeds}
+               for ratio in args.train_ratios}
     rows = []
     for ratio in args.train_ratios:
         runs = [results[(ratio, seed)] for seed in args.seeds]
         keys = [k for k in runs[0] if k.startswith('tad/')]
-        rows.append(dict(ratio=ratio, seeds=args.seeds, runs=runs,
-                         **{k: sum(r[k] for r in runs) / len(runs) for k in keys}))
+        row = dict(ratio=ratio, seeds=args.seeds, runs=runs,
+                   **{k: sum(r[k] for r in runs) / len(runs) for k in keys})
+        row['average_mAP_mean_sd_se'] = mean_se(list(by_seed[ratio].values()))
+        if 1.0 in by_seed and ratio != 1.0:
+            diffs, m, sd, se = paired_differences(by_seed[ratio], by_seed[1.0])
+            row['average_mAP_minus_full'] = dict(by_seed=diffs, mean=m, sd=sd, se=se)
+        rows.append(row)
+    print(f'\n| ratio | average mAP, mean +- s.e. (n={len(args.seeds)}) | paired - ratio 1.0 |')
+    print('|---|---:|---:|')
+    for row in rows:
+        m, _, se = row['average_mAP_mean_sd_se']
+        d = row.get('average_mAP_minus_full')
+        paired = f"{d['mean']:+.2f} +- {d['se']:.2f}" if d else '-'
+        print(f"| {row['ratio']:g} | {m:.2f} +- {se:.2f} | {paired} |")
     return rows
 
 

@@ -1,6 +1,6 @@
 # ActionFormer end to end from raw video with a VideoMAE-S encoder (VideoMAEEncoder: 12 blocks,
 # width 384, 6 heads, 16x16 patches, tubelet 2, mmaction2 VideoMAE-S checkpoint keys), temporal
-# tokens kept per 16-frame snippet, gradient through every snippet (sampling_ratio=1.0; 0.1 is
+# tokens kept per 16-frame snippet, gradient through every snippet (ratio=1.0; 0.1 is
 # encoder gradient sampling) with activation checkpointing: the model of Progressive Block Drop
 # (arXiv 2503.16916). The dataset configs set the snippets; checkpoint path:
 #   data/pretrained/vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400.pth
@@ -14,7 +14,7 @@ model = dict(
         backbone=dict(type='VideoMAEEncoder', out_type='temporal', img_size=224, patch_size=16,
                       embed_dims=384, depth=12, num_heads=6, mlp_ratio=4, qkv_bias=True,
                       num_frames=16, tubelet_size=2, drop_path_rate=0.1),
-        sampling_ratio=1.0, mode='joint', chunk_size=8, seed=0, norm_eval=False,
+        ratio=1.0, mode='joint', chunk_size=8, seed=0, norm_eval=False,
         keep_temporal=True, with_cp=True,
         init_cfg=dict(
             type='Pretrained',

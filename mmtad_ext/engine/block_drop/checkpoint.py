@@ -8,6 +8,34 @@ from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers.lora import has_lora, inject_lora
 
 STATE_KEY = 'block_drop'
+# keys of the saved LoRA config renamed since: old -> current
+_RENAMED_LORA_KEYS = {'targets': 'target_modules'}
+
+
+def upgrade_state(state: dict) -> dict:
+    """The block-drop state of a checkpoint with the current key names.
+
+    A checkpoint saved before the renames holds the LoRA target regex as ``lora['targets']``
+    (now ``lora['target_modules']``, peft's name) and stage records timed in seconds
+    (``latency_s``, now ``latency_ms``), so old checkpoints still resume and export. ``state``
+    itself is not changed.
+    """
+    lora = state.get('lora')
+    if lora and any(k in lora for k in _RENAMED_LORA_KEYS):
+        state = dict(state, lora={_RENAMED_LORA_KEYS.get(k, k): v for k, v in lora.items()})
+    records = state.get('records')
+    if records and any('latency_s' in r for r in records):
+        state = dict(state, records=[_latency_in_ms(r) for r in records])
+    return state
+
+
+def _latency_in_ms(record: dict) -> dict:
+    if 'latency_s' not in record:
+        return record
+    record = dict(record)
+    seconds = record.pop('latency_s')
+    record['latency_ms'] = None if seconds is None else seconds * 1e3
+    return record
 
 
 def restore_structure(model, checkpoint: dict) -> None:
@@ -18,7 +46,7 @@ def restore_structure(model, checkpoint: dict) -> None:
     ``KeyError`` on any remaining key mismatch (mmengine's own load is not strict). Used by
     :meth:`BlockDropHook.after_load_checkpoint` and ``tools/export_block_drop.py``.
     """
-    state = checkpoint.get(STATE_KEY) or {}
+    state = upgrade_state(checkpoint.get(STATE_KEY) or {})
     sd = {k[len('module.'):] if k.startswith('module.') else k: v
           for k, v in checkpoint['state_dict'].items()}
     for prefix, enc in (('student.', model.student_encoder), ('teacher.', model.teacher_encoder)):
@@ -27,7 +55,7 @@ def restore_structure(model, checkpoint: dict) -> None:
             enc.keep_blocks(kept)
     lora = state.get('lora')
     if lora is not None and not has_lora(model.student_encoder):
-        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'],
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'],
                     seed=lora.get('seed'))  # initial values moot: the checkpoint's load next
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)

@@ -4,8 +4,9 @@
 sec. 3: at each stage every remaining encoder block is a candidate, and the model without it is
 scored on a subset of the *training* split with the test pipeline. The three criteria are the
 public code's ``drop_type`` options (``nanxiaolu/Progressive_Block_Drop-TAD``,
-``tools/train_distillation_auto.py``: ``train_mAP``, ``train_loss``, ``block_mse``), here all
-scored on the one selection subset. Composed by :class:`~mmtad_ext.engine.hooks.BlockDropHook`.
+``tools/train_distillation_auto.py``: ``train_mAP``, ``train_loss``, ``block_mse``; here
+``'metric'``, ``'loss'``, ``'block_mse'``), all scored on the one selection subset. Composed
+by :class:`~mmtad_ext.engine.hooks.BlockDropHook`.
 """
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,8 +15,21 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 
 from mmtad_ext.models.utils import eval_mode
+from mmtad_ext.utils.deprecation import warn_deprecated
 
-CRITERIA = ('map', 'loss', 'block_mse')
+CRITERIA = ('metric', 'loss', 'block_mse')
+# old criterion names -> current ones (accepted with a deprecation warning for one release)
+DEPRECATED_CRITERIA = {'map': 'metric'}
+
+
+def resolve_criterion(criterion: str, owner: str = 'BlockSelector') -> str:
+    """The current name of a selection criterion; a deprecated one (``'map'``) warns."""
+    if criterion in DEPRECATED_CRITERIA:
+        new = DEPRECATED_CRITERIA[criterion]
+        warn_deprecated(owner, f'criterion={criterion!r}',
+                        f'criterion={new!r} (it selects on the val metric metric_key)')
+        return new
+    return criterion
 
 
 class BlockSelector:
@@ -23,19 +37,21 @@ class BlockSelector:
 
     The selection subset is decoded once (at the first use) and kept in memory for the whole
     run. In a distributed run each rank holds its shard of the subset (mmengine's
-    ``DefaultSampler``, which pads the last shard by repeating the first samples): the ``map``
-    metric is gathered over the ranks by the evaluator, the ``loss`` and ``block_mse`` sums are
-    added over the ranks (means over all the ranks' batches); every rank calls the same
-    scoring methods in the same order (they are collective). ``model`` arguments are the unwrapped
+    ``DefaultSampler``, which pads the last shard by repeating the first samples): the
+    ``metric`` criterion's metric is gathered over the ranks by the evaluator, the ``loss``
+    and ``block_mse`` sums are added over the ranks (means over all the ranks' batches);
+    every rank calls the same scoring methods in the same order (they are collective).
+    ``model`` arguments are the unwrapped
     :class:`~mmtad_ext.models.distillers.BlockDropDistiller`; ``runner`` builds the data loader
     and the evaluator from its config.
 
     Args:
-        criterion (str): ``'map'`` (the val metric ``metric_key`` of the model without the
-            block, higher is better; the paper's rule), ``'loss'`` (minus the student's mean
-            ground-truth loss without the block) or ``'block_mse'`` (minus the mean squared
-            difference between a block's input and output, one forward for all candidates).
-            Defaults to ``'map'``.
+        criterion (str): ``'metric'`` (the val metric ``metric_key`` of the model without the
+            block, e.g. ``acc/top1`` or a TAD mAP, higher is better; the paper's rule),
+            ``'loss'`` (minus the student's mean ground-truth loss without the block) or
+            ``'block_mse'`` (minus the mean squared difference between a block's input and
+            output, one forward for all candidates). ``'map'`` is the deprecated name of
+            ``'metric'`` (warns). Defaults to ``'metric'``.
         metric_key (str, optional): Metric of the val evaluator to select with and to record.
             Defaults to None: the first one (resolved at the first evaluation).
         subset_size (int, optional): The first ``subset_size`` training samples form the
@@ -45,10 +61,11 @@ class BlockSelector:
     """
 
     def __init__(self,
-                 criterion: str = 'map',
+                 criterion: str = 'metric',
                  metric_key: Optional[str] = None,
                  subset_size: Optional[int] = None,
                  selection_dataloader: Optional[dict] = None) -> None:
+        criterion = resolve_criterion(criterion)
         if criterion not in CRITERIA:
             raise ValueError(f'BlockSelector criterion must be one of {CRITERIA}, got '
                              f'{criterion!r}')
@@ -111,10 +128,10 @@ class BlockSelector:
         if self.criterion == 'block_mse':
             scores = self.block_mse_scores(runner, model)
         else:
-            score = self.evaluate if self.criterion == 'map' else self.loss_score
+            score = self.evaluate if self.criterion == 'metric' else self.loss_score
             scores = {i: score(runner, model, skip=[i]) for i in model.student_encoder.block_ids}
         chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
-        before = scores[chosen] if self.criterion == 'map' else self.evaluate(
+        before = scores[chosen] if self.criterion == 'metric' else self.evaluate(
             runner, model, [chosen])
         return chosen, scores, before
 

@@ -24,7 +24,7 @@ Distributed (``tools/train.py --launcher pytorch`` under torchrun): after every 
 student's structure (block removed, LoRA injected or merged, last good stage restored, structure
 restored on resume) the model is wrapped anew with the config's ``model_wrapper_cfg``
 (:func:`~mmtad_ext.utils.dist.rewrap_model`) and the optimizer rebuilt over it. The
-selection subset is sharded over the ranks (mmengine's ``DefaultSampler``; the ``map``
+selection subset is sharded over the ranks (mmengine's ``DefaultSampler``; the ``metric``
 criterion's metric is gathered by the evaluator, ``loss`` and ``block_mse`` are summed over the
 ranks), and every rank takes rank 0's choice, scores and metrics (so the same block and the same
 stop decision). Files are written by rank 0 only; ``work_dir`` must be shared by the ranks
@@ -47,12 +47,13 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
 from mmtad_ext.registry import HOOKS
+from mmtad_ext.utils.deprecation import renamed_arg
 from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
 from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 from mmtad_ext.visualization import plot_block_drop_stages
-from ..block_drop.checkpoint import STATE_KEY, restore_structure
+from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
 from ..block_drop.report import encoder_input_shape, format_stage_table
-from ..block_drop.selection import BlockSelector
+from ..block_drop.selection import BlockSelector, resolve_criterion
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
 DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
@@ -78,11 +79,12 @@ class BlockDropHook(Hook):
         max_drops (int): Most blocks to drop (the public code: ``depth // 4``).
         tolerance (float): Stop when the recovered metric is more than this below the baseline,
             in the metric's units. Defaults to 1.0.
-        criterion (str): ``'map'`` (the run's val metric ``metric_key``, higher is better),
-            ``'loss'`` (the student's ground-truth loss) or ``'block_mse'`` (mean squared
-            difference between a block's input and output, one forward for all candidates);
-            the public code's ``drop_type`` options, see :class:`BlockSelector`.
-            Defaults to ``'map'``.
+        criterion (str): ``'metric'`` (the run's val metric ``metric_key``, e.g. ``acc/top1``
+            or a TAD mAP, higher is better), ``'loss'`` (the student's ground-truth loss) or
+            ``'block_mse'`` (mean squared difference between a block's input and output, one
+            forward for all candidates); the public code's ``drop_type`` options, see
+            :class:`BlockSelector`. ``'map'`` is the deprecated name of ``'metric'`` (warns).
+            Defaults to ``'metric'``.
         metric_key (str, optional): Metric of the val evaluator to select with and to record
             (e.g. ``'acc/top1'``, ``'tad/mAP@0.5'``). Defaults to None: the first one.
         subset_size (int, optional): The first ``subset_size`` training samples are used for
@@ -92,7 +94,8 @@ class BlockDropHook(Hook):
             training dataset with the val pipeline and ``test_mode=True``, the val batch size).
         lora_rank (int, optional): Defaults to None: ``embed_dims // 4``.
         lora_alpha (float, optional): Defaults to None: ``lora_rank`` (scale 1).
-        lora_targets (str): Regex of the LoRA targets in the encoder. Defaults to
+        lora_target_modules (str): Regex (peft's ``target_modules``, ``re.fullmatch`` on names
+            relative to the encoder) of the modules that get LoRA adapters. Defaults to
             ``r'.*blocks\\.\\d+\\.attn\\.(qkv|proj)'``.
         trainable (Sequence[str]): Regexes (full match, relative to the encoder) of the encoder
             parameters that train besides the rest of the student. Defaults to LoRA, block
@@ -106,6 +109,8 @@ class BlockDropHook(Hook):
             ``stage_epochs`` epochs (needs ``max_drops=1``). Used to compare progressive
             dropping with dropping the same blocks at once and the same total epochs.
             Defaults to None: progressive.
+        lora_targets (str, optional): Deprecated name of ``lora_target_modules`` (warns, and
+            wins when both are set; removed in the next release). Defaults to None.
     """
 
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
@@ -114,17 +119,18 @@ class BlockDropHook(Hook):
                  stage_epochs: int,
                  max_drops: int,
                  tolerance: float = 1.0,
-                 criterion: str = 'map',
+                 criterion: str = 'metric',
                  metric_key: Optional[str] = None,
                  subset_size: Optional[int] = None,
                  selection_dataloader: Optional[dict] = None,
                  lora_rank: Optional[int] = None,
                  lora_alpha: Optional[float] = None,
-                 lora_targets: str = ATTENTION_TARGETS,
+                 lora_target_modules: str = ATTENTION_TARGETS,
                  trainable: Sequence[str] = DEFAULT_TRAINABLE,
                  dynamic_teacher: bool = False,
                  latency_repeats: int = 5,
-                 one_shot_ids: Optional[Sequence[int]] = None) -> None:
+                 one_shot_ids: Optional[Sequence[int]] = None,
+                 lora_targets: Optional[str] = None) -> None:
         for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
@@ -145,6 +151,7 @@ class BlockDropHook(Hook):
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
         self.tolerance = float(tolerance)
+        criterion = resolve_criterion(criterion, owner='BlockDropHook')
         try:  # the selector checks criterion and subset_size
             self.selector = BlockSelector(criterion, metric_key, subset_size,
                                           selection_dataloader)
@@ -152,7 +159,9 @@ class BlockDropHook(Hook):
             raise ValueError(f'BlockDropHook: {e}') from e
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha
-        self.lora_targets = lora_targets
+        self.lora_target_modules = renamed_arg('BlockDropHook', 'lora_targets',
+                                               'lora_target_modules', lora_targets,
+                                               lora_target_modules, ATTENTION_TARGETS)
         self.trainable = tuple(trainable)
         self.dynamic_teacher = dynamic_teacher
         self.latency_repeats = int(latency_repeats)
@@ -234,10 +243,11 @@ class BlockDropHook(Hook):
     def _lora_cfg(self, model, seed: Optional[int] = None) -> Dict:
         enc = model.student_encoder
         rank = self.lora_rank or max(1, enc.embed_dims // 4)
-        return dict(rank=rank, alpha=self.lora_alpha, targets=self.lora_targets, seed=seed)
+        return dict(rank=rank, alpha=self.lora_alpha, target_modules=self.lora_target_modules,
+                    seed=seed)
 
     def _apply_lora(self, model, lora: Dict) -> None:
-        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['targets'],
+        inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'],
                     seed=lora.get('seed'))
         self._set_trainable(model)
 
@@ -425,12 +435,8 @@ class BlockDropHook(Hook):
         they are dropped, and the next stage builds its own as an uninterrupted run does."""
         model = self._model(runner)
         state = checkpoint.get(STATE_KEY)
-        if state is not None:
-            self.state = dict(self._fresh_state(), **copy.deepcopy(state))
-            for r in self.state['records']:  # older checkpoints timed the encoder in seconds
-                if 'latency_s' in r:
-                    s = r.pop('latency_s')
-                    r['latency_ms'] = None if s is None else s * 1e3
+        if state is not None:  # (a checkpoint saved before a rename is upgraded)
+            self.state = dict(self._fresh_state(), **upgrade_state(copy.deepcopy(state)))
         restore_structure(model, checkpoint)
         if self.state['lora'] is not None:
             self._set_trainable(model)

@@ -38,6 +38,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.utils.checkpoint import checkpoint
 
 from mmtad_ext.registry import MODELS, TASK_UTILS
+from mmtad_ext.utils.deprecation import renamed_arg, warn_deprecated
 
 NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 
@@ -46,11 +47,10 @@ NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 class EGSBackboneWrapper(BaseModule):
     """Snippet encoder with encoder gradient sampling (ETAD, arXiv 2205.07134, sec. 3.3, 4.5).
 
-    In eval mode (and with ``sampling_ratio=0``) every snippet is encoded under
-    ``torch.no_grad`` in chunks of ``chunk_size``. ``sampling_ratio=0`` is the paper's "0*":
-    a frozen encoder (all its parameters ``requires_grad=False``, the whole backbone in eval
-    mode) that still sees the pipeline's data augmentation. ``sampling_ratio=1`` is plain
-    end-to-end training.
+    In eval mode (and with ``ratio=0``) every snippet is encoded under ``torch.no_grad`` in
+    chunks of ``chunk_size``. ``ratio=0`` is the paper's "0*": a frozen encoder (all its
+    parameters ``requires_grad=False``, the whole backbone in eval mode) that still sees the
+    pipeline's data augmentation. ``ratio=1`` is plain end-to-end training.
 
     Args:
         backbone (dict): Any mmaction2 video backbone taking (M, C, T, H, W) clips, e.g.
@@ -61,8 +61,8 @@ class EGSBackboneWrapper(BaseModule):
             (M, C, T, H, W)), ``'NCHW'`` for 2D / TSM backbones (frames go in as (M * T, C, H, W),
             i.e. ``num_segments = T`` for ``ResNetTSM``; features are averaged over T).
             Defaults to ``'NCTHW'``.
-        sampling_ratio (float): Fraction ``r`` of snippets per video back-propagated, in [0, 1].
-            Defaults to 0.1 (paper default).
+        ratio (float): EGS ratio ``r``: the fraction of snippets per video back-propagated, in
+            [0, 1] (the ``ratio`` of :class:`SnippetSampler`). Defaults to 0.1 (paper default).
         strategy (str): ``'random'``, ``'grid'`` or ``'block'`` (see :class:`SnippetSampler`).
             Defaults to ``'random'``.
         mode (str): ``'joint'`` or ``'two_phase'``. Defaults to ``'joint'``.
@@ -85,6 +85,8 @@ class EGSBackboneWrapper(BaseModule):
             (``torch.utils.checkpoint``): only the chunk's input is saved and the backbone
             is re-run in the backward pass. Defaults to False.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
+        sampling_ratio (float, optional): Deprecated name of ``ratio`` (warns, and wins over
+            ``ratio`` when both are set; removed in the next release). Defaults to None.
     """
 
     MODES = ('joint', 'two_phase')
@@ -92,7 +94,7 @@ class EGSBackboneWrapper(BaseModule):
 
     def __init__(self,
                  backbone: dict,
-                 sampling_ratio: float = 0.1,
+                 ratio: float = 0.1,
                  strategy: str = 'random',
                  mode: str = 'joint',
                  chunk_size: int = 16,
@@ -102,8 +104,11 @@ class EGSBackboneWrapper(BaseModule):
                  with_cp: bool = False,
                  keep_temporal: bool = False,
                  input_format: str = 'NCTHW',
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 sampling_ratio: Optional[float] = None):
         super().__init__(init_cfg=init_cfg)
+        ratio = renamed_arg('EGSBackboneWrapper', 'sampling_ratio', 'ratio', sampling_ratio,
+                            ratio, new_default=0.1)
         if mode not in self.MODES:
             raise ValueError(f'EGSBackboneWrapper: mode must be one of {self.MODES}, got {mode!r}')
         if input_format not in self.INPUT_FORMATS:
@@ -113,7 +118,7 @@ class EGSBackboneWrapper(BaseModule):
         if int(chunk_size) < 1:
             raise ValueError(f'EGSBackboneWrapper: chunk_size must be >= 1, got {chunk_size}')
         self.sampler = TASK_UTILS.build(
-            dict(type='SnippetSampler', ratio=sampling_ratio, strategy=strategy, seed=seed))
+            dict(type='SnippetSampler', ratio=ratio, strategy=strategy, seed=seed))
         self.backbone = MODELS.build(backbone)
         self.mode = mode
         self.chunk_size = int(chunk_size)
@@ -130,7 +135,7 @@ class EGSBackboneWrapper(BaseModule):
                                  f'submodule of {type(self.backbone).__name__}; top-level names '
                                  f'are {[n for n, _ in self.backbone.named_children()]}')
             modules[name].requires_grad_(False)
-        if self.sampling_ratio == 0:  # "0*": frozen encoder
+        if self.ratio == 0:  # "0*": frozen encoder
             self.backbone.requires_grad_(False)
         if mode == 'two_phase' and not norm_eval:
             warnings.warn('EGSBackboneWrapper: two_phase with norm_eval=False re-forwards the '
@@ -138,21 +143,27 @@ class EGSBackboneWrapper(BaseModule):
                           'gradient then differs from the joint one', stacklevel=2)
 
     @property
-    def sampling_ratio(self) -> float:
-        """The EGS ratio ``r``."""
+    def ratio(self) -> float:
+        """The EGS ratio ``r`` (the sampler's)."""
         return self.sampler.ratio
+
+    @property
+    def sampling_ratio(self) -> float:
+        """Deprecated name of :attr:`ratio` (warns; removed in the next release)."""
+        warn_deprecated('EGSBackboneWrapper', 'sampling_ratio', 'ratio')
+        return self.ratio
 
     @property
     def two_phase(self) -> bool:
         """True when the current training step must use the two-phase protocol."""
-        return self.mode == 'two_phase' and self.training and self.sampling_ratio > 0
+        return self.mode == 'two_phase' and self.training and self.ratio > 0
 
     # -- train/eval state (never changed inside forward) ---------------------------------------
     def train(self, mode: bool = True) -> 'EGSBackboneWrapper':
         """Set train/eval mode, keeping frozen modules and (with ``norm_eval``) norms in eval."""
         super().train(mode)
         if mode:
-            if self.sampling_ratio == 0:
+            if self.ratio == 0:
                 self.backbone.eval()
             modules = dict(self.backbone.named_modules())
             for name in self.frozen_modules:
@@ -245,7 +256,7 @@ class EGSBackboneWrapper(BaseModule):
         are the same.
         """
         self._check_inputs(inputs)
-        if not self.training or self.sampling_ratio == 0:
+        if not self.training or self.ratio == 0:
             return self.extract_no_grad(inputs)
         b, n = inputs.shape[:2]
         clips = inputs.flatten(0, 1)  # (B * N, C, T, H, W)

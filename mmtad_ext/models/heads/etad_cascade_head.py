@@ -48,8 +48,8 @@ class ProposalEvaluationStage(nn.Module):
         fc_channels (int): Width of the branch FC layers.
         roi_size (int): Points per RoI (divisible by 4).
         extend_ratio (float): RoI extension on each side, relative to the proposal length.
-        sampling_ratio (int): RoIAlign sampling points per bin (see ``RoIAlign1d``).
-            Defaults to 2.
+        sampling_ratio (int): RoIAlign's sampling points per bin (mmcv's name, passed to
+            ``RoIAlign1d``; not the EGS ``ratio`` of ``EGSBackboneWrapper``). Defaults to 2.
     """
 
     def __init__(self, in_channels: int, feat_channels: int, mid_channels: int,
@@ -115,8 +115,9 @@ class ETADCascadeHead(BaseModule):
         roi_size (int): Points per RoI, divisible by 4. Defaults to 24.
         extend_ratio (float): RoI extension on each side, relative to the proposal length.
             Defaults to 0.5.
-        roi_sampling_ratio (int): RoIAlign sampling points per bin; 1 takes the bin centre
-            (about 4x cheaper on CPU). Defaults to 2.
+        roi_sampling_ratio (int): RoIAlign's ``sampling_ratio`` (mmcv's name): sampling points
+            per bin; 1 takes the bin centre (about 4x cheaper on CPU). Not the EGS ``ratio`` of
+            ``EGSBackboneWrapper``. Defaults to 2.
         pos_iou_thrs (Sequence[float]): Per stage, the tIoU above which a proposal's offsets are
             regressed; its length is the number of stages. Defaults to (0.7, 0.8, 0.9).
         loss_iou_cls (dict): IoU classification loss (positives at tIoU > 0.9 in every stage,

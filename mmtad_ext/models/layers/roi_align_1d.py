@@ -18,8 +18,8 @@ class RoIAlign1d(nn.Module):
 
     Args:
         output_size (int): Number of bins per RoI. Defaults to 16.
-        sampling_ratio (int): Sampling points per bin (0 = adaptive, ceil(roi_width / bins),
-            which makes long RoIs slow on CPU). Defaults to 2.
+        sampling_ratio (int): Sampling points per bin, mmcv ``RoIAlign``'s name (0 = adaptive,
+            ceil(roi_width / bins), which makes long RoIs slow on CPU). Defaults to 2.
     """
 
     def __init__(self, output_size: int = 16, sampling_ratio: int = 2):

@@ -83,7 +83,7 @@ def model_with_blocks(block_ids):
     return SimpleNamespace(student_encoder=SimpleNamespace(block_ids=block_ids))
 
 
-@pytest.mark.parametrize('criterion', ['map', 'loss'])
+@pytest.mark.parametrize('criterion', ['metric', 'loss'])
 def test_select_takes_the_best_and_the_earliest_of_ties(criterion, monkeypatch):
     values = {0: 0.1, 2: 0.7, 3: 0.7, 5: 0.2}  # blocks 2 and 3 tie
     calls = []
@@ -96,11 +96,11 @@ def test_select_takes_the_best_and_the_earliest_of_ties(criterion, monkeypatch):
         calls.append(('eval', list(skip)))
         return 0.5
 
-    monkeypatch.setattr(BlockSelector, 'evaluate', score if criterion == 'map' else evaluate)
+    monkeypatch.setattr(BlockSelector, 'evaluate', score if criterion == 'metric' else evaluate)
     monkeypatch.setattr(BlockSelector, 'loss_score', score)
     chosen, scores, before = BlockSelector(criterion).select(None, model_with_blocks([0, 2, 3, 5]))
     assert chosen == 2 and scores == values
-    if criterion == 'map':  # the chosen candidate's score is already the metric without it
+    if criterion == 'metric':  # the chosen candidate's score is already the metric without it
         assert before == 0.7 and calls == [[0], [2], [3], [5]]
     else:  # one more evaluation: the metric without the chosen block
         assert before == 0.5 and calls == [[0], [2], [3], [5], ('eval', [2])]
@@ -112,6 +112,18 @@ def test_select_block_mse_uses_one_pass(monkeypatch):
     monkeypatch.setattr(BlockSelector, 'evaluate', lambda self, runner, model, skip=(): 0.25)
     assert BlockSelector('block_mse').select(None, model_with_blocks([1, 4])) == (
         4, {1: -0.3, 4: -0.1}, 0.25)
+
+
+def test_map_is_the_deprecated_name_of_the_metric_criterion(monkeypatch):
+    """``'map'`` (the name before ``'metric'``: it selects on any val metric, e.g. acc/top1)
+    warns and then scores exactly as ``'metric'``."""
+    assert BlockSelector().criterion == 'metric'
+    with pytest.warns(DeprecationWarning, match="criterion='map' is deprecated.*'metric'"):
+        selector = BlockSelector('map', metric_key='acc/top1')
+    assert selector.criterion == 'metric'
+    monkeypatch.setattr(BlockSelector, 'evaluate',
+                        lambda self, runner, model, skip=(): {1: 0.3, 4: 0.6}[skip[0]])
+    assert selector.select(None, model_with_blocks([1, 4])) == (4, {1: 0.3, 4: 0.6}, 0.6)
 
 
 def test_bad_arguments():

@@ -3,6 +3,7 @@ Recognizer3D on synthetic clips), resume mid-stage, the stop rule, the criteria,
 import copy
 import json
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from mmengine.runner import Runner
 
 from mmtad_ext.engine.block_drop import BlockSelector
 from mmtad_ext.engine.hooks import BlockDropHook
+from mmtad_ext.models.layers.lora import ATTENTION_TARGETS
 
 pytest.importorskip('peft')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -78,7 +80,7 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert stages[0]['macs'] > stages[1]['macs'] > stages[2]['macs'] > 0
     for s in stages[1:]:
         assert len(s['scores']) == s['depth'] + 1  # every remaining block was a candidate
-        assert s['metric_before'] == max(s['scores'].values())  # 'map': the chosen one's score
+        assert s['metric_before'] == max(s['scores'].values())  # 'metric': the chosen one's score
         assert s['dropped'] not in s['kept'] and s['selection_s'] > 0 and s['recovery_s'] > 0
         assert s['metric_after'] is not None
     assert osp.exists(osp.join(work, 'block_drop.png'))
@@ -91,11 +93,17 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert 'teacher.backbone.kept_blocks' not in sd
 
     # "killed" after epoch 3 (the middle of stage 2, LoRA unmerged): resume from what is on disk
-    ckpt = final_state(osp.join(work, 'epoch_3.pth'))
-    assert any('lora_' in k for k in ckpt)
+    ckpt = torch.load(osp.join(work, 'epoch_3.pth'), map_location='cpu', weights_only=False)
+    assert any('lora_' in k for k in ckpt['state_dict'])
+    lora = ckpt['block_drop']['lora']
+    assert lora['target_modules'] == ATTENTION_TARGETS and 'targets' not in lora
+    # ... from a checkpoint saved before the rename targets -> target_modules: it still resumes
+    lora['targets'] = lora.pop('target_modules')
+    old = str(tmp_path / 'epoch_3_old_names.pth')
+    torch.save(ckpt, old)
     work_b = str(tmp_path / 'b')
     cfg = block_drop_cfg(work_b, stage_epochs=2, max_drops=2, name='b')
-    cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_3.pth')
+    cfg.resume, cfg.load_from = True, old
     resumed = Runner.from_cfg(cfg)
     resumed.train()
     assert hook_of(resumed).state['dropped'] == report['dropped']
@@ -238,6 +246,26 @@ def test_one_shot_drops_the_given_blocks_at_once(block_drop_cfg, tmp_path):
     sd = final_state(osp.join(work, 'epoch_2.pth'))
     assert sd['student.backbone.kept_blocks'].tolist() == [0, 2]
     assert not any('lora_' in k for k in sd)
+
+
+def test_deprecated_names_warn_and_still_work():
+    """``criterion='map'`` (now ``'metric'``) and ``lora_targets`` (now
+    ``lora_target_modules``, peft's name) warn and set the new names."""
+    new = BlockDropHook(stage_epochs=1, max_drops=1, lora_target_modules=r'.*attn\.qkv')
+    assert new.criterion == 'metric' and new.lora_target_modules == r'.*attn\.qkv'
+    with pytest.warns(DeprecationWarning, match="BlockDropHook: criterion='map' is deprecated"):
+        old = BlockDropHook(stage_epochs=1, max_drops=1, criterion='map')
+    assert old.criterion == 'metric' and old.selector.criterion == 'metric'
+    with pytest.warns(DeprecationWarning, match='lora_targets=... is deprecated.*'
+                      'lora_target_modules'):
+        old = BlockDropHook(stage_epochs=1, max_drops=1, lora_targets=r'.*attn\.qkv')
+    assert old.lora_target_modules == r'.*attn\.qkv'
+    model = SimpleNamespace(student_encoder=SimpleNamespace(embed_dims=64))
+    assert old._lora_cfg(model, seed=3) == dict(rank=16, alpha=None,
+                                                target_modules=r'.*attn\.qkv', seed=3)
+    with pytest.warns(DeprecationWarning, match="lora_targets='a' overrides"):
+        assert BlockDropHook(stage_epochs=1, max_drops=1, lora_targets='a',
+                             lora_target_modules='b').lora_target_modules == 'a'
 
 
 def test_bad_arguments():

@@ -8,6 +8,7 @@ training runs the inner backbone over every snippet with gradient; "back-propaga
 the sampled snippets" detaches the features of the other snippets with ``torch.where``.
 """
 import copy
+import warnings
 
 import pytest
 import torch
@@ -127,7 +128,7 @@ def assert_grads_close(actual, expected, prefix):
 @pytest.mark.parametrize('backbone', ['slowonly', 'vit'])
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 def test_ratio_one_equals_end_to_end(mode, backbone):
-    model = build_etad(backbone, sampling_ratio=1.0, mode=mode, chunk_size=5, seed=1)
+    model = build_etad(backbone, ratio=1.0, mode=mode, chunk_size=5, seed=1)
     loss, g, sampled, ref_loss, ref_full, _ = run_both(model, make_batch())
     assert sampled.shape == (B, N)
     torch.testing.assert_close(loss, ref_loss)
@@ -138,7 +139,7 @@ def test_ratio_one_equals_end_to_end(mode, backbone):
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 @pytest.mark.parametrize('strategy', ['random', 'grid', 'block'])
 def test_sampled_gradients(mode, backbone, strategy):
-    model = build_etad(backbone, sampling_ratio=0.25, strategy=strategy, mode=mode,
+    model = build_etad(backbone, ratio=0.25, strategy=strategy, mode=mode,
                        chunk_size=3, seed=2)
     loss, g, sampled, ref_loss, ref_full, ref_sampled = run_both(model, make_batch())
     assert sampled.shape == (B, 2)
@@ -153,7 +154,7 @@ def test_sampled_gradients(mode, backbone, strategy):
 
 
 def test_two_phase_steps_once_and_zeroes():
-    model = build_etad(sampling_ratio=0.25, mode='two_phase', seed=0)
+    model = build_etad(ratio=0.25, mode='two_phase', seed=0)
     assert model.backbone.two_phase
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -167,7 +168,7 @@ def test_two_phase_steps_once_and_zeroes():
 
 
 def test_frozen_encoder_ratio_zero():
-    model = build_etad(sampling_ratio=0, seed=0)
+    model = build_etad(ratio=0, seed=0)
     assert not any(p.requires_grad for p in model.backbone.parameters())
     assert not model.backbone.backbone.training  # whole encoder in eval mode while training
     data = make_batch()
@@ -194,7 +195,7 @@ def test_norm_eval_and_frozen_modules():
 
 
 def test_eval_is_no_grad_and_chunk_invariant():
-    model = build_etad(sampling_ratio=0.5, chunk_size=3, seed=0).eval()
+    model = build_etad(ratio=0.5, chunk_size=3, seed=0).eval()
     x = model.data_preprocessor(make_batch(), False)['inputs']
     feats = model.backbone(x)
     assert feats.shape == (B, 8, N) and not feats.requires_grad
@@ -208,7 +209,7 @@ def test_activation_checkpointing_same_gradients():
     data = make_batch()
     results = []
     for with_cp in (False, True):
-        model = build_etad(sampling_ratio=0.5, seed=3, with_cp=with_cp)
+        model = build_etad(ratio=0.5, seed=3, with_cp=with_cp)
         _, g, _ = egs_step(model, data)
         results.append(g)
     assert_grads_close(results[1], results[0], '')
@@ -224,9 +225,9 @@ def saved_backbone_bytes(model, data):
 
 def test_saved_activation_memory_scales_with_ratio():
     data = make_batch()
-    full = saved_backbone_bytes(build_etad(sampling_ratio=1.0, seed=0), data)
-    egs = saved_backbone_bytes(build_etad(sampling_ratio=0.25, seed=0), data)
-    cp = saved_backbone_bytes(build_etad(sampling_ratio=1.0, seed=0, with_cp=True), data)
+    full = saved_backbone_bytes(build_etad(ratio=1.0, seed=0), data)
+    egs = saved_backbone_bytes(build_etad(ratio=0.25, seed=0), data)
+    cp = saved_backbone_bytes(build_etad(ratio=1.0, seed=0, with_cp=True), data)
     input_bytes = B * N * 3 * T_CLIP * SIZE * SIZE * 4
     assert egs / full < 0.3  # 2 of 8 snippets keep their activations (+ shared weights)
     assert cp <= input_bytes < full  # checkpointing keeps only the chunk inputs
@@ -249,11 +250,33 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='chunk_size'):
         MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY, chunk_size=0))
     with pytest.raises(ValueError, match='ratio'):
-        MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY, sampling_ratio=1.5))
+        MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY, ratio=1.5))
+
+
+def test_sampling_ratio_is_the_deprecated_name_of_ratio():
+    """``sampling_ratio`` (the name before ``ratio``) still sets the EGS ratio, with a
+    DeprecationWarning (and, see tests/utils/test_deprecation.py, a logged WARNING); ``ratio``
+    warns about nothing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        new = MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY, ratio=0.25))
+        assert new.ratio == new.sampler.ratio == 0.25
+    assert not [w for w in caught if 'deprecated' in str(w.message)]
+    with pytest.warns(DeprecationWarning, match='sampling_ratio=... is deprecated.*use ratio'):
+        old = MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY,
+                                sampling_ratio=0.25))
+    assert old.ratio == old.sampler.ratio == 0.25
+    with pytest.warns(DeprecationWarning, match='use ratio'):
+        assert old.sampling_ratio == 0.25
+    # a config inheriting ratio=1.0 from its base, overridden with the old name
+    with pytest.warns(DeprecationWarning, match='sampling_ratio=0.25 overrides ratio=1.0'):
+        both = MODELS.build(dict(type='EGSBackboneWrapper', backbone=SLOWONLY, ratio=1.0,
+                                 sampling_ratio=0.25))
+    assert both.ratio == 0.25
 
 
 def test_sampler_state_in_checkpoint():
-    model = build_etad(sampling_ratio=0.25, seed=5)
+    model = build_etad(ratio=0.25, seed=5)
     state = copy.deepcopy(model.state_dict())
     first = model.backbone.sampler.sample_batch(B, N)
     model.load_state_dict(state)
@@ -264,7 +287,7 @@ def test_tsm_2d_backbone_frames_in_batch():
     """A 2D TSM backbone sees (M * T, C, H, W) frames; EGS gradients still match."""
     torch.manual_seed(0)
     tsm = dict(type='ResNetTSM', depth=18, pretrained=None, num_segments=T_CLIP)
-    wrapper = MODELS.build(dict(type='EGSBackboneWrapper', backbone=tsm, sampling_ratio=0.5,
+    wrapper = MODELS.build(dict(type='EGSBackboneWrapper', backbone=tsm, ratio=0.5,
                                 input_format='NCHW', seed=0, chunk_size=3)).train()
     x = torch.randn(1, 4, 3, T_CLIP, SIZE, SIZE)
     state = copy.deepcopy(wrapper.sampler.state_dict())

@@ -115,7 +115,7 @@ def _egs(mode, ratio=0.5):
     return MODELS.build(dict(
         type='EGSBackboneWrapper', backbone=dict(type='VideoMAEEncoder', out_type='temporal',
                                                  **TINY),
-        sampling_ratio=ratio, mode=mode, chunk_size=3, seed=1, with_cp=True,
+        ratio=ratio, mode=mode, chunk_size=3, seed=1, with_cp=True,
         keep_temporal=True))
 
 

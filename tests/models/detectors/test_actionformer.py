@@ -90,7 +90,7 @@ def test_end_to_end_with_videomae_and_egs(mode):
     """Raw snippets -> EGS(VideoMAEEncoder, temporal tokens) -> ActionFormer, one optimizer
     step through mmengine's OptimWrapper; the encoder receives gradient."""
     from mmengine.optim import OptimWrapper
-    backbone = dict(type='EGSBackboneWrapper', backbone=VIT, sampling_ratio=0.5, mode=mode,
+    backbone = dict(type='EGSBackboneWrapper', backbone=VIT, ratio=0.5, mode=mode,
                     chunk_size=4, seed=0, keep_temporal=True, with_cp=True)
     model = build(backbone=backbone, data_preprocessor=dict(
         type='ActionDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3, format_shape='NCTHW'))

@@ -97,7 +97,7 @@ def tiny_actionformer():
                embed_dims=16, depth=3, num_heads=2, num_frames=4, tubelet_size=2)
     return dict(
         type='ActionFormer',
-        backbone=dict(type='EGSBackboneWrapper', backbone=vit, sampling_ratio=0.5,
+        backbone=dict(type='EGSBackboneWrapper', backbone=vit, ratio=0.5,
                       mode='joint', chunk_size=4, seed=0, keep_temporal=True, with_cp=True),
         projection=dict(type='ActionFormerProjection', in_channels=16, embed_dims=16,
                         num_heads=2, window_size=5, drop_path=0.0),

@@ -119,8 +119,8 @@ def test_gflops_names_still_work_with_a_deprecation_warning(build_tiny, batch):
     with pytest.warns(DeprecationWarning, match='gflops=.*gmacs='):
         row = model.set_budget(gflops=0.05)
     assert row['gamma_w'] == 0.5 and model.active_subnet == (0.5, 0.5, 0.5)
-    with pytest.raises(TypeError, match='pass only gmacs'):
-        model.set_budget(gmacs=0.05, gflops=0.05)
+    with pytest.warns(DeprecationWarning, match='gflops=0.2 overrides gmacs=0.05'):
+        assert model.set_budget(gmacs=0.05, gflops=0.2)['gamma_w'] == 1.0
 
 def test_checkpoint_with_pre_rename_keys_loads(build_tiny, batch):
     """Checkpoints written before the "config" -> "subnet" rename stored the active sub-network

@@ -6,11 +6,11 @@
 #   python tools/make_synthetic_tad.py --modality video --out-dir data/synthetic_tad_video
 #   python tools/make_synthetic_clips.py --out-dir data/a3d_synthetic_clips
 #   python tools/train.py \
-#       configs/recognition/videomae/vit-tiny-p8_1xb16-4x3x1-20e_synthetic-clips-rgb.py \
-#       --work-dir work_dirs/vit_pretrain
+#       configs/recognition/videomae/videomae-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py \
+#       --work-dir work_dirs/videomae-tiny_pretrain
 #   python tools/train.py \
-#       configs/actionformer/actionformer_vit-tiny-egs_1xb4-40e_synthetic-tad-rgb.py
-# model.backbone.sampling_ratio=0 is the frozen encoder, 1.0 full end-to-end training.
+#       configs/actionformer/actionformer_videomae-tiny-egs_1xb4-40e_synthetic-tad-rgb.py
+# model.backbone.ratio=0 is the frozen encoder, 1.0 full end-to-end training.
 _base_ = [
     '../_base_/models/actionformer.py', '../_base_/datasets/synthetic_tad/video.py',
     '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
@@ -24,7 +24,7 @@ model = dict(
         backbone=dict(type='VideoMAEEncoder', out_type='temporal', img_size=32, patch_size=8,
                       embed_dims=64, depth=8, num_heads=4, mlp_ratio=4, num_frames=4,
                       tubelet_size=2, drop_path_rate=0.0),
-        sampling_ratio=0.1,
+        ratio=0.1,
         strategy='random',
         mode='joint',
         chunk_size=32,
@@ -34,7 +34,8 @@ model = dict(
         keep_temporal=True,
         with_cp=False,
         # a Recognizer3D checkpoint: its "backbone.*" keys match the wrapper's
-        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/vit_pretrain/epoch_20.pth')),
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='work_dirs/videomae-tiny_pretrain/epoch_20.pth')),
     projection=dict(in_channels=64, embed_dims=64, window_size=9, drop_path=0.1),
     neck=dict(in_channels=64),
     head=dict(num_classes=4, in_channels=64, feat_channels=64))
