@@ -316,12 +316,12 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
     assert len(report['stages'][1]['scores']) == 3
 
-    # "killed" after stage 1 and resumed from its end (EpochSeedHook re-seeds every epoch): same
-    # blocks, and the same weights up to float rounding: at the first resumed iteration the
-    # student's state (bitwise), the inputs and the random states equal the uninterrupted run's,
-    # but the classification loss differs in the 7th digit (the classifier runs of
-    # test_progressive_run_then_resume_mid_stage are bitwise equal); AdamW's normalised first
-    # steps turn that into differences of at most ~2 lr (lr 1e-4) after the two iterations
+    # "killed" after stage 1 and resumed from its end: same blocks and the same weights,
+    # bitwise. (With the epoch seed alone the resumed weights were within 2e-4: the resumed run
+    # decodes the selection subset inside epoch 2's stage start, after the epoch seed, the
+    # uninterrupted one before training; that DataLoader's iterator draws its base seed from
+    # torch's global generator, so the DropPath masks of the first resumed iteration differed.
+    # EpochSeedHook now seeds every iteration too.)
     cfg2 = copy.deepcopy(cfg)
     cfg2.work_dir, cfg2.experiment_name = str(tmp_path / 'resumed'), 'tad_resumed'
     cfg2.resume, cfg2.load_from = True, osp.join(cfg.work_dir, 'epoch_1.pth')
@@ -334,10 +334,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
         final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).keys()
     other = final_state(osp.join(cfg2.work_dir, 'epoch_2.pth'))
     for k, v in final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            torch.testing.assert_close(v, other[k], rtol=0, atol=5e-4, msg=k)
-        else:
-            assert same(v, other[k]), k
+        assert same(v, other[k]), k
 
     model, hook = runner.model, hook_of(runner)
     hook._apply_lora(model, hook._lora_cfg(model))  # a stage's trainable set, on the detector
