@@ -3,6 +3,7 @@ bitwise (``torch.equal``), for every detector family: resumed at an epoch end an
 of an epoch (an iteration checkpoint), with and without a persistent DataLoader worker."""
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,34 @@ def test_etad_egs_raw_video_resume_is_exact(tiny_video_tad, tmp_path):
     with open(cfg, 'a') as f:
         f.write(SCHEDULE.format(epochs=3) + PERSISTENT_WORKER)
     check_resume_is_exact(cfg, tmp_path, epochs=3, iters_per_epoch=2)
+
+
+def truncate(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_truncated_checkpoint_resume(tiny_data, tmp_path):
+    """The newest checkpoint truncated (killed while saving): ``--resume`` falls back to the
+    previous one with a WARNING naming both and still ends with the uninterrupted weights;
+    ``--resume FILE`` on the truncated file stops with an error naming it and what to do."""
+    cfg = tmp_path / 'etad.py'
+    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE, root=tiny_data) + ETAD_MODEL +
+                   SCHEDULE.format(epochs=3))
+    cwd, work = str(tmp_path), str(tmp_path / 'work')
+    finish(start(str(cfg), work, cwd), work)
+    last = osp.join(work, 'epoch_3.pth')
+    final = state(last)
+    truncate(last)
+    log = finish(start(str(cfg), work, cwd, '--resume'), work)
+    assert re.search(r'WARNING - cannot resume from \S*epoch_3\.pth .*resuming from the '
+                     r'previous checkpoint \S*iter_6\.pth instead', log), log[-3000:]
+    assert same(state(last), final)
+    truncate(last)
+    proc = subprocess.run([sys.executable, TRAIN, str(cfg), '--work-dir', work, '--resume', last],
+                          cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert re.search(r'cannot resume: cannot read checkpoint file \S*epoch_3\.pth.*Resume from '
+                     r'an earlier checkpoint', proc.stderr), proc.stderr[-3000:]
