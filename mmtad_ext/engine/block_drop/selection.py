@@ -103,7 +103,10 @@ class BlockSelector:
         self._evaluator = runner.build_evaluator(copy.deepcopy(evaluator_cfg))
         self._evaluator.dataset_meta = self._subset_meta(loader.dataset)
         self.num_samples = len(loader.dataset)
-        self._batches = list(loader)
+        # decoded without touching torch's global generator (the DataLoader iterator draws its
+        # base seed from it): a resumed run decodes them inside an epoch, a fresh one before
+        with torch.random.fork_rng(devices=[]):
+            self._batches = list(loader)
         return self._batches
 
     @staticmethod
