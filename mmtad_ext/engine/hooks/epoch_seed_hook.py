@@ -4,6 +4,7 @@ import logging
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import BatchSampler
 
 from mmtad_ext.engine.seeding import (EPOCH, ITERATION, EpochIndexSampler, SeededPrepare,
@@ -36,9 +37,10 @@ class EpochSeedHook(Hook):
     of an epoch continues with the samples the uninterrupted run drew next: mmengine's
     ``EpochBasedTrainLoop`` would run the whole epoch again, so the wrapped sampler skips the
     samples of the iterations already done (without loading them). A killed and resumed run then
-    ends with the same weights as an uninterrupted one, bitwise on the CPU (on a GPU, with
-    ``randomness.deterministic=True`` too). The logged batch index of that partial epoch starts
-    at 0.
+    ends with the same weights as an uninterrupted one, bitwise on the CPU (tested); on a GPU,
+    CUDA's non-deterministic kernels can still make two runs differ unless
+    ``randomness.deterministic=True`` (not tested on a GPU). The logged batch index of that
+    partial epoch starts at 0.
 
     Set ``randomness.seed`` in the config (the default runtime sets 0): without it mmengine draws
     a new seed on every start. ``runner.seed`` already includes the rank under
@@ -57,6 +59,13 @@ class EpochSeedHook(Hook):
         if others:
             raise ValueError('EpochSeedHook is registered twice (it is in default_hooks of '
                              'configs/_base_/default_runtime.py); remove it from custom_hooks')
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            # mmengine's IterBasedTrainLoop skips the done iterations itself on resume, and its
+            # infinite sampler has no epoch here: only epochs and iterations are seeded
+            print_log(f'EpochSeedHook: {type(runner.train_loop).__name__} is not epoch-based; '
+                      'samples are not seeded per (epoch, index)', logger='current',
+                      level=logging.WARNING)
+            return
         loader = runner.train_dataloader
         batch_sampler = getattr(loader, 'batch_sampler', None)
         if batch_sampler is None or not hasattr(batch_sampler, 'sampler'):
