@@ -26,12 +26,12 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.apis.a3d_budget import evaluate_subnets
 from mmtad_ext.evaluation.functional import pareto_front
 from mmtad_ext.models.utils import subnet_grid

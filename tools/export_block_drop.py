@@ -23,12 +23,12 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat)
 from mmtad_ext.engine.block_drop.checkpoint import STATE_KEY, restore_structure
 from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers import merge_lora

@@ -13,7 +13,9 @@ time (memory does not grow with the video's length), and post-processed exactly 
 ``tools/test.py --dump`` on the same videos. ``--out`` writes the ActivityNet submission format
 ``{"version", "results": {video: [{label, score, segment}]}, "external_data"}``; ``--plot``
 draws a timeline PNG per video (a file name for one video, else a folder), with the ground truth
-of ``--ann-file`` when given.
+of ``--ann-file`` when given: bars coloured by absolute score (colour bar), overlapping
+detections in separate lanes; it draws the detections with score >= ``--plot-score-thr``
+(0.1) and at most ``--plot-topk`` (20) per class, out of those written to the JSON.
 """
 import argparse
 import json
@@ -25,7 +27,8 @@ from mmengine.logging import print_log
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.apis import inference_detector, init_detector
-from mmtad_ext.visualization import plot_timeline
+from mmtad_ext.visualization import (TIMELINE_SCORE_THR, TIMELINE_TOPK_PER_CLASS,
+                                     plot_timeline)
 
 
 def parse_args(argv=None):
@@ -36,6 +39,12 @@ def parse_args(argv=None):
                         'config); the file name without extension is the video id')
     parser.add_argument('--out', help='ActivityNet submission JSON to write')
     parser.add_argument('--plot', help='timeline PNG (one video) or folder of PNGs')
+    parser.add_argument('--plot-score-thr', type=float, default=TIMELINE_SCORE_THR,
+                        help='timeline PNG: draw detections with score >= this (default: '
+                        '%(default)s; the JSON is not filtered by it)')
+    parser.add_argument('--plot-topk', type=int, default=TIMELINE_TOPK_PER_CLASS,
+                        help='timeline PNG: draw at most the best k detections per class '
+                        '(default: %(default)s; 0: all)')
     parser.add_argument('--score-thr', type=float, default=0.0,
                         help='keep detections with score >= this (default: all)')
     parser.add_argument('--topk', type=int, default=0,
@@ -51,6 +60,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.topk < 0:
         parser.error(f'--topk must be >= 0, got {args.topk}')
+    if args.plot_topk < 0:
+        parser.error(f'--plot-topk must be >= 0, got {args.plot_topk}')
     return args
 
 
@@ -98,7 +109,8 @@ def main(argv=None):
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
             gt = database.get(res['video_name'], {}).get('annotations')
             plot_timeline(path, res['video_name'], res['duration'], dets, gt,
-                          classes=model.dataset_meta['classes'])
+                          classes=model.dataset_meta['classes'],
+                          score_thr=args.plot_score_thr, topk_per_class=args.plot_topk)
             print_log(f'timeline written to {path}', logger='current')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -15,10 +15,10 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.compat import configure_cpu_distributed
 from mmtad_ext.utils import check_resume_checkpoint, find_resume_checkpoint
 

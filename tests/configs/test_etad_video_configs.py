@@ -39,6 +39,7 @@ class Snapshot(Hook):
         self.params = {n: p.detach().clone() for n, p in runner.model.named_parameters()}
 
 
+@pytest.mark.slow  # Runner training and test
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 def test_runner_trains_and_tests_synthetic_video(tiny_video_tad, tmp_path, mode):
     cfg = Config.fromfile(SYNTHETIC)

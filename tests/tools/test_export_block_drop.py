@@ -7,10 +7,10 @@ from mmaction.models.backbones import VisionTransformer
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.tool_run import TEST, run
 from mmtad_ext.engine.hooks.block_drop_hook import STATE_KEY
 from mmtad_ext.models.layers import ATTENTION_TARGETS, inject_lora
 from mmtad_ext.registry import MODELS
-from test_train_test import TEST, run  # sibling module (tests/tools is on sys.path)
 
 pytest.importorskip('peft')
 
@@ -32,6 +32,7 @@ def interrupted_checkpoint(cfg, path):
     return model.eval()
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_export_loads_into_stock_mmaction2_and_matches(block_drop_cfg, load_tool, tmp_path):
     cfg = block_drop_cfg(str(tmp_path / 'work'))
     cfg_path = str(tmp_path / 'bd.py')

