@@ -20,7 +20,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmtad_ext.compat import configure_cpu_distributed
-from mmtad_ext.utils import check_resume_checkpoint, find_resume_checkpoint
+from mmtad_ext.utils import check_resume_checkpoint, find_resume_checkpoint, run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args():
@@ -47,6 +48,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -80,7 +82,7 @@ def merge_args(cfg, args):
         cfg.load_from = args.resume
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
+            raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
     if args.seed is not None or args.diff_rank_seed or args.deterministic:
         randomness = cfg.setdefault('randomness', {})
@@ -120,4 +122,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -10,6 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
+    # lists the videos skipped by TADDataset(skip_invalid=True) at the end of the run
+    skipped_videos=dict(type='SkippedVideosHook'),
     # seeds every epoch, iteration and sample from randomness.seed: --resume is exact
     epoch_seed=dict(type='EpochSeedHook'))
 

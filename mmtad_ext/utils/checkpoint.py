@@ -19,11 +19,14 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
+from .errors import UserError
+
 REVISE_KEYS = [(r'^module\.', '')]  # mmengine's default: DDP checkpoints load into a bare model
-SHOWN_KEYS = 10  # keys listed per kind in a mismatch message
+SHOWN_KEYS = 10
+KEPT_BLOCKS_KEY = 'kept_blocks'  # a shortened VideoMAEEncoder's entry (original block indices)  # keys listed per kind in a mismatch message
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint file cannot be read or does not match the model."""
 
 
@@ -100,12 +103,44 @@ def _describe(mismatch: dict) -> List[str]:
     return lines
 
 
+def restore_checkpoint_structure(model: torch.nn.Module, checkpoint: dict,
+                                 filename: str) -> None:
+    """Give ``model`` the structure and state its own training wrote into ``checkpoint``.
+
+    A model with ``restore_checkpoint_structure(checkpoint)`` does it: a
+    ``BlockDropDistiller`` removes the dropped blocks and adds an unfinished stage's LoRA
+    adapters, an ``A3DRecognizer3D`` loads its BN bank; any VideoMAE encoder (``keep_blocks``)
+    whose ``kept_blocks`` entry is in the checkpoint keeps only those blocks. A
+    checkpoint whose structure record does not fit the model raises :class:`CheckpointError`.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    restore = getattr(model, 'restore_checkpoint_structure', None)
+    try:
+        if callable(restore):
+            restore(checkpoint)
+        # a shortened VideoMAE encoder anywhere (e.g. a block-drop stage file's student)
+        for name, module in model.named_modules():
+            kept = state_dict.get(f'{name}.{KEPT_BLOCKS_KEY}' if name else KEPT_BLOCKS_KEY)
+            if kept is not None and callable(getattr(module, 'keep_blocks', None)):
+                module.keep_blocks(kept.tolist())
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f'checkpoint {filename} does not fit the model '
+                              f'{type(model).__name__}: {e}') from e
+
+
 def check_checkpoint_matches(model: torch.nn.Module, checkpoint: dict, filename: str,
                              revise_keys: Sequence[Tuple[str, str]] = REVISE_KEYS) -> None:
     """Raise :class:`CheckpointError` unless ``checkpoint`` has exactly ``model``'s keys and
-    shapes (a model wrapper is unwrapped)."""
+    shapes (a model wrapper is unwrapped). The structure and state the model's own training
+    saved (dropped blocks, LoRA, a BN bank) are restored first
+    (:func:`restore_checkpoint_structure`), so a run's own checkpoints match."""
     if is_model_wrapper(model):
         model = model.module
+    restore_checkpoint_structure(model, checkpoint, filename)
     state_dict = checkpoint.get('state_dict', checkpoint)
     lines = _describe(state_dict_mismatch(model, state_dict, revise_keys))
     if lines:
@@ -144,6 +179,8 @@ def load_detector_checkpoint(model: torch.nn.Module,
     checkpoint = read_checkpoint(filename, map_location)
     if strict:
         check_checkpoint_matches(model, checkpoint, filename, revise_keys)
+    else:
+        restore_checkpoint_structure(model, checkpoint, filename)
     return _load_checkpoint_to_model(model, checkpoint, strict=strict,
                                      revise_keys=list(revise_keys))
 

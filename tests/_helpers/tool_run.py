@@ -29,6 +29,14 @@ def run(args, cwd, timeout=600):
     return proc.stdout + proc.stderr
 
 
+def run_tool(name, args, cwd, timeout=600):
+    """``python tools/<name>.py *args`` in ``cwd``; returns the ``CompletedProcess``
+    (``returncode``, ``stdout``, ``stderr``) whatever the exit status (error-output tests)."""
+    return subprocess.run([sys.executable, osp.join(TOOLS, f'{name}.py')] + list(args),
+                          cwd=str(cwd), env=tool_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def run_failing(args, cwd):
     """``python *args`` in ``cwd``; fails the test if it exits 0; returns its stderr."""
     proc = subprocess.run([sys.executable] + args, cwd=cwd, env=tool_env(), capture_output=True,

@@ -127,8 +127,8 @@ def test_misshaped_and_corrupt_feature_files(tmp_path):
 
 @pytest.mark.parametrize('ann,match', [
     (dict(label='run', segment=[2.0, 30.0]), 'outside the video'),
-    (dict(label='run', segment=[5.0, 2.0]), 'outside the video'),
-    (dict(label='run', segment=[1.0]), 'malformed segment'),
+    (dict(label='run', segment=[5.0, 2.0]), 'empty or reversed'),
+    (dict(label='run', segment=[1.0]), 'must be two numbers'),
     (dict(label='swim', segment=[1.0, 2.0]), 'not in the class map'),
 ])
 def test_malformed_annotations(tmp_path, ann, match):

@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 
 from _helpers.paths import TOOLS
 from _helpers.tiny_configs import write_a3d_config
-from _helpers.tool_run import TRAIN, run, train_then_kill
+from _helpers.tool_run import TEST, TRAIN, run, train_then_kill
 from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.registry import MODELS
 
@@ -56,6 +56,17 @@ def test_train_budget_table_and_deploy(tmp_path):
     c = stats['mean'].numel()
     torch.testing.assert_close(bn.running_mean[:c], stats['mean'])
     torch.testing.assert_close(bn.running_var[:c], stats['var'])
+
+    # tools/test.py and init_detector take the checkpoint with its BN bank (a3d_state.bank.*):
+    # the bank is restored before the strict key check
+    assert any(k.startswith('a3d_state.bank.') for k in deploy['state_dict'])
+    log = run([TEST, str(cfg_path), osp.join(out, 'a3d_deploy.pth'), '--work-dir',
+               str(tmp_path / 'test')], cwd=str(tmp_path))
+    assert 'acc/top1' in log
+    from mmtad_ext.apis import init_detector
+    loaded = init_detector(str(cfg_path), osp.join(out, 'a3d_deploy.pth'),
+                           classes=list('abcdefghij'))
+    assert set(loaded.bn_bank) == set(model.bn_bank)
 
 
 def test_mutual_training_resumes_after_kill(tmp_path):

@@ -49,6 +49,13 @@ def test_export_loads_into_stock_mmaction2_and_matches(block_drop_cfg, load_tool
     assert {k.split('.')[2] for k in state if k.startswith('backbone.blocks.')} == {'0', '1'}
     exported = Config.fromfile(summary['config'])
     assert 'BlockDropHook' not in str(exported.custom_hooks)
+    # the exported config describes the exported model only, plus the export record
+    for leftover in ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops'):
+        assert leftover not in exported, leftover
+    assert 'depth=4' not in exported.pretty_text  # the original depth
+    assert 'BlockDropDistiller' not in exported.pretty_text
+    assert exported.block_drop_export == dict(kept_blocks=[0, 2], dropped=[1, 3],
+                                              source_checkpoint=osp.abspath(ckpt))
     init_default_scope('mmtad_ext')
     stock = MODELS.build(exported.model)
     assert type(stock.backbone) is VisionTransformer and len(stock.backbone.blocks) == 2

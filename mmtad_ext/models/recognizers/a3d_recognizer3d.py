@@ -476,8 +476,24 @@ class A3DRecognizer3D(Recognizer3D):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         unexpected_keys[:] = [k for k in unexpected_keys if not k.startswith(p)]
-        if not own:  # e.g. a plain mmaction2 checkpoint: keep the current A3D state
-            return
+        if own:  # else e.g. a plain mmaction2 checkpoint: keep the current A3D state
+            self._load_a3d_state(own)
+
+    def restore_checkpoint_structure(self, checkpoint: dict) -> None:
+        """Load the checkpoint's A3D state (BN bank, budget table, active sub-network) first,
+        so that its ``a3d_state.bank.*`` keys match strictly (see
+        :func:`mmtad_ext.utils.check_checkpoint_matches`)."""
+        sd = checkpoint.get('state_dict', checkpoint)
+        own = {}
+        for k, v in sd.items():
+            k = k[len('module.'):] if k.startswith('module.') else k
+            if k.startswith(_STATE):
+                own[k[len(_STATE):]] = v
+        if own:
+            self._load_a3d_state(own)
+
+    def _load_a3d_state(self, own: dict) -> None:
+        """Set the A3D state from the ``a3d_state.*`` entries of a state dict (prefix removed)."""
         self._generator.set_state(own['generator'])
         # Checkpoints written before the "config" -> "subnet" rename store these two tensors as
         # 'active_config' and 'bank_configs' (same layout); they still load.
