@@ -35,6 +35,7 @@ def _batches(n, seed):
                                for i in range(2)]) for b in range(n)]
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_count_subnet_gmacs_counts_the_subnet_and_restores_the_model(model):
     shape = (3, 4, 16, 16)
     model.train()

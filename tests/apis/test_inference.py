@@ -220,6 +220,7 @@ def test_recognition_config_is_a_clear_error():
         init_detector(config)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_video_shorter_than_one_snippet_warns(tmp_path):
     """A 1-frame real clip: detections come back, with a warning saying why they mean little."""
     video = short_clip(tmp_path / 'one.mp4', 'carphone_pristine.mp4', frames=1)
@@ -232,6 +233,7 @@ def test_video_shorter_than_one_snippet_warns(tmp_path):
     assert inference_detector(init_detector(cfg), long_enough)['warnings'] == []
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_long_video_in_the_resize_regime_gets_a_notice(tmp_path):
     """A 192 s real clip (48 frames at 0.25 fps) in the resize regime of 32 snippets: 6 s per
     snippet; the notice gives the snippet length and the sliding-window keys."""

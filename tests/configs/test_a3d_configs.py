@@ -24,6 +24,7 @@ def test_a3d_configs_exist():
             'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'} <= names
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('path', A3D_CONFIGS, ids=osp.basename)
 def test_build_model_of_every_a3d_config(path):
     cfg = Config.fromfile(path)

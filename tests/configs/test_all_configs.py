@@ -23,6 +23,7 @@ def test_configs_found():
     assert {'etad_lstm_1xb8-16e_synthetic-tad-feature.py', ANET, THUMOS} <= names
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_build_model_of_every_config(path):
     cfg = Config.fromfile(path)

@@ -2,6 +2,7 @@
 import glob
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -11,6 +12,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BLOCK_DROP = sorted(glob.glob(osp.join(ROOT, 'configs', 'block_drop', 'block-drop_*.py')))
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_every_block_drop_config_wraps_a_videomae_student():
     assert len(BLOCK_DROP) >= 3
     for path in BLOCK_DROP:

@@ -93,6 +93,7 @@ def test_entry_that_is_not_a_mapping(tmp_path):
         TADDataset(ann, data_prefix=dict(feature=fdir), class_map=['jump', 'run'], pipeline=[])
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_valid_file_is_clipped_and_shared_with_load_annotations(tmp_path):
     db = _db()
     db['v1']['annotations'][1]['segment'] = [10.0, 20.5]  # within the 1 s tolerance: clipped

@@ -46,6 +46,7 @@ def _break_after_indexing(clips, vdir, vid):
     broken_frames_copy(str(clips / f'{vid}.mp4'), vdir / f'{vid}.mp4')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_read_time_failure_replaces_the_sample_deterministically(tmp_path, clips):
     ds, vdir = _dataset(tmp_path, clips, ['a', 'b', 'c'], skip_invalid=True)
     _break_after_indexing(clips, vdir, 'b')
@@ -59,6 +60,7 @@ def test_read_time_failure_replaces_the_sample_deterministically(tmp_path, clips
     assert 'unreadable_videos' not in ds[0]['data_samples'].metainfo
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_read_time_failure_raises_without_skip_invalid_and_in_test_mode(tmp_path, clips):
     ds, vdir = _dataset(tmp_path, clips, ['a', 'b'])
     test_ds = TADDataset(ds.ann_file, modality='video', data_prefix=dict(video=str(vdir)),
@@ -70,6 +72,7 @@ def test_read_time_failure_raises_without_skip_invalid_and_in_test_mode(tmp_path
         test_ds[1]
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_header_intact_broken_video_never_reaches_the_model(tmp_path, clips):
     """Whether the probe (its first frames) or the first read finds it, the broken video is
     skipped and listed, and no sample of it is returned."""

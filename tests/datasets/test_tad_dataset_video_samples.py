@@ -11,6 +11,7 @@ from mmtad_ext.datasets import TADDataset
 GT_KEYS = ('gt_segments', 'gt_labels')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_video_samples_equal_annotated_windows(tmp_path):
     """Same windows and metainfo as an annotated video in test mode (real h264 file)."""
     vdir = tmp_path / 'videos'

@@ -71,6 +71,7 @@ def test_features_read_by_tad_dataset(video_dir, checkpoint, tmp_path, load_tool
     np.testing.assert_allclose(np.load(out7 / 'carphone.npy'), feat, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_resumable_and_sharded(video_dir, checkpoint, tmp_path, load_tool, monkeypatch):
     tool = load_tool('extract_features')
     out = tmp_path / 'features'

@@ -52,6 +52,7 @@ def test_infer_equals_test_dump(video_setup, tmp_path, load_tool):
                                    [d['segment'] for d in want], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_filters_and_timeline_with_ground_truth(video_setup, tmp_path, load_tool):
     import matplotlib.image as mpimg
     root, cfg, ckpt = video_setup
@@ -84,6 +85,7 @@ def test_filters_and_timeline_with_ground_truth(video_setup, tmp_path, load_tool
         infer.parse_args([cfg, ckpt, video, '--plot-topk', '-1'])
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_real_video_and_bad_arguments(video_setup, tmp_path, load_tool):
     root, cfg, ckpt = video_setup
     infer = load_tool('infer')

@@ -145,6 +145,7 @@ def test_timeline_of_weak_detections_draws_none_and_says_so(tmp_path):
         plt.close(fig)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_block_drop_stages_budget_table_and_curves(tmp_path):
     records = [dict(stage=0, metric_before=None, metric_after=0.9, macs=4e9),
                dict(stage=1, metric_before=0.8, metric_after=0.88, macs=3e9)]

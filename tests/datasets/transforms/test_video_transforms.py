@@ -129,6 +129,7 @@ def coarse(img, width, height):
     return mmcv.imresize(img, (width // 4, height // 4), interpolation='area').astype(np.float32)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('source,size,short_side', [
     ('bikes.mp4', None, 20),  # real 640x272 file: decord refuses 48 x 20
     ('carphone_pristine.mp4', (340, 256), 18),  # 24 x 18

@@ -244,6 +244,7 @@ def test_ema_follows_every_stage_scores_with_the_average_and_resumes_exactly(
         assert all(torch.equal(ckpt[part][k], ckpt_b[part][k]) for k in ckpt[part]), part
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
     init_default_scope('mmtad_ext')
     runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))

@@ -77,6 +77,7 @@ def _runner(tmp_path, hooks, cfg=None):
         env_cfg=dict(dist_cfg=dict(backend='gloo')))
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_runner_checkpoint_holds_calibrated_stats_and_unchanged_weights(tmp_path):
     snap = SnapshotHook()
     runner = _runner(tmp_path, [snap, dict(type='BNCalibrationHook', table=TABLE)])
@@ -185,6 +186,7 @@ def test_hook_calls_the_unwrapped_models_calibrate_once():
     assert model.calls == [(loader, subnets, TABLE['calib_batches'])]
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_iteration_based_loop_calibrates_after_the_last_iteration(tmp_path):
     """With an IterBasedTrainLoop the bank is filled after the last iteration, before the
     checkpoint of that iteration is written."""

@@ -252,6 +252,7 @@ def _analyze(model, subnet, shape=(3, 8, 64, 64)):
     return by[''] / 1e9, sum(by[n] for n in convs) / 1e9
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_flops_scale_as_w2_s2_t(build_tiny):
     model = build_tiny()
     full, full_body = _analyze(model, (1.0, 1.0, 1.0))

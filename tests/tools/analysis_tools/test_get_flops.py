@@ -28,6 +28,7 @@ def _build(path, **options):
     return cfg, model
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_etad_features_tensor_mode(get_flops):
     cfg, model = _build(ETAD)
     shape = get_flops.default_input_shape(cfg)
@@ -57,6 +58,7 @@ def test_etad_predict_counts_the_proposal_and_class_heads(get_flops):
     assert all('boundary_branch' in n for n in full['uncalled'])  # training-only branches
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_recognizer_default_shape_and_exact_stem_flops(get_flops):
     cfg, model = _build(SLOW)
     shape = get_flops.default_input_shape(cfg)
@@ -92,6 +94,7 @@ def test_shape_needs_the_pipeline(get_flops):
         get_flops.complexity(torch.nn.Linear(2, 2), (1, 2), 'loss')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_cli_prints_table_and_summary(get_flops, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', ['get_flops.py', ETAD, '--shape', '2', '64', '64'])
     get_flops.main()
