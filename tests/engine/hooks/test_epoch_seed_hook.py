@@ -78,6 +78,7 @@ class NoisyDataset(BaseDataset):
         return dict(inputs=torch.tensor([info['x'], noise], dtype=torch.float32))
 
 
+@pytest.mark.slow
 def test_seeded_prepare_depends_on_epoch_and_index_only():
     ds = NoisyDataset(lazy_init=False)
     ds.prepare_data = SeededPrepare(ds, seed=0)
@@ -147,6 +148,7 @@ def test_resumed_runner_ends_with_the_uninterrupted_weights(tmp_path, workers, p
         assert all(torch.equal(ref[k], state[k]) for k in ref), ckpt
 
 
+@pytest.mark.slow
 def test_registered_twice_is_an_error(tmp_path):
     runner = toy_runner(str(tmp_path / 'twice'), epochs=1)
     runner.register_hook(dict(type='EpochSeedHook'))
