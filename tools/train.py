@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmtad_ext.compat import configure_cpu_distributed
-from mmtad_ext.utils import run_cli
+from mmtad_ext.utils import check_resume_checkpoint, find_resume_checkpoint, run_cli
 from mmtad_ext.utils.errors import DEBUG_HELP
 
 
@@ -95,9 +95,22 @@ def merge_args(cfg, args):
     return cfg
 
 
+def resolve_resume(cfg):
+    """Check the checkpoint to resume from before the runner is built: an unreadable file
+    named by ``--resume FILE`` is an error naming it; an automatic resume falls back to the
+    previous readable checkpoint with a warning (``mmtad_ext.utils.find_resume_checkpoint``)."""
+    if not cfg.get('resume', False):
+        return cfg
+    if cfg.get('load_from') is None:
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)  # None: nothing to resume yet
+    else:
+        check_resume_checkpoint(cfg.load_from)
+    return cfg
+
+
 def main():
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = resolve_resume(merge_args(Config.fromfile(args.config), args))
     runner = Runner.from_cfg(cfg)
     runner.train()
     if torch.distributed.is_available() and torch.distributed.is_initialized():

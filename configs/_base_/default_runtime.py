@@ -11,7 +11,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
     # lists the videos skipped by TADDataset(skip_invalid=True) at the end of the run
-    skipped_videos=dict(type='SkippedVideosHook'))
+    skipped_videos=dict(type='SkippedVideosHook'),
+    # seeds every epoch, iteration and sample from randomness.seed: --resume is exact
+    epoch_seed=dict(type='EpochSeedHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

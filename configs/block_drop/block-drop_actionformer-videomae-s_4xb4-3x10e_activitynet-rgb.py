@@ -39,8 +39,6 @@ custom_hooks = [
     dict(type='BlockDropHook', stage_epochs=stage_epochs, max_drops=max_drops, tolerance=1.0,
          criterion='metric', metric_key='tad/average_mAP', subset_size=None,
          lora_init='public', dynamic_teacher=True),
-    # re-seeds every epoch from (randomness.seed, epoch): --resume ends with the same weights
-    dict(type='EpochSeedHook'),
     dict(type='EMAHook', momentum=0.001)  # the public code's ModelEma(decay=0.999)
 ]
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))

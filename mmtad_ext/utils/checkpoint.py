@@ -7,12 +7,15 @@ zero-byte file ends in a bare ``EOFError`` and random bytes in torch's advice to
 (the allow-listed globals of :func:`mmtad_ext.compat.allow_mmengine_checkpoint_globals` still
 apply) and raise :class:`CheckpointError` naming the file instead.
 """
+import glob
+import logging
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
@@ -180,3 +183,66 @@ def load_detector_checkpoint(model: torch.nn.Module,
         restore_checkpoint_structure(model, checkpoint, filename)
     return _load_checkpoint_to_model(model, checkpoint, strict=strict,
                                      revise_keys=list(revise_keys))
+
+
+def check_resume_checkpoint(filename: str) -> None:
+    """Raise :class:`CheckpointError` naming ``filename`` and what to do unless it is a readable
+    checkpoint to resume from (``--resume FILE``, or ``resume=True`` with ``load_from``)."""
+    try:
+        read_checkpoint(filename)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise CheckpointError(
+            f'cannot resume: {e}. Resume from an earlier checkpoint of the run (--resume '
+            f'{osp.join(osp.dirname(filename) or ".", "epoch_N.pth")}), or give --resume '
+            'without a path to resume from the newest readable checkpoint of the work dir') from e
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint an automatic resume (``--resume`` without a path, ``resume=True`` without
+    ``load_from``) continues from: the one ``work_dir/last_checkpoint`` names, as mmengine's
+    ``find_latest_checkpoint`` reads it.
+
+    If that file is truncated, unreadable or missing (the run was killed while saving it), the
+    newest readable ``epoch_*.pth`` / ``iter_*.pth`` next to it or in ``work_dir`` is used
+    instead, with a WARNING naming both files.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        str or None: The checkpoint path; None when ``work_dir`` has no ``last_checkpoint``
+        (nothing to resume: the run starts from the beginning, as with mmengine).
+
+    Raises:
+        CheckpointError: The named checkpoint cannot be read and no earlier one can.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.exists(pointer):
+        return None
+    with open(pointer) as f:
+        named = f.read().strip()
+    if not named:  # killed while writing it
+        named, reason = pointer, f'{pointer} is empty'
+    else:
+        try:
+            read_checkpoint(named)
+            return named
+        except (CheckpointError, FileNotFoundError) as e:
+            reason = str(e)
+    candidates = set()
+    for folder in {work_dir, osp.dirname(named)}:
+        for pattern in ('epoch_*.pth', 'iter_*.pth'):
+            candidates.update(glob.glob(osp.join(folder or '.', pattern)))
+    candidates.discard(named)
+    for path in sorted(candidates, key=osp.getmtime, reverse=True):
+        try:
+            read_checkpoint(path)
+        except (CheckpointError, FileNotFoundError):
+            continue
+        print_log(f'cannot resume from {named} ({reason}); resuming from the previous '
+                  f'checkpoint {path} instead', logger='current', level=logging.WARNING)
+        return path
+    raise CheckpointError(
+        f'cannot resume from {named} ({reason}) and {work_dir} holds no earlier readable '
+        f'epoch_*.pth or iter_*.pth. Start the run again without --resume (delete {pointer} '
+        'if the config sets resume=True)')

@@ -225,5 +225,5 @@ def block_drop_config(clips_root, work_dir, stage_epochs=2, max_drops=2, name='b
     hook_cfg = dict(tolerance=1.0, metric_key='acc/top1', subset_size=8, latency_repeats=1)
     hook_cfg.update(hook)
     cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,
-                             max_drops=max_drops, **hook_cfg), dict(type='EpochSeedHook')]
+                             max_drops=max_drops, **hook_cfg)]
     return cfg

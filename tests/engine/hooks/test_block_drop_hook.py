@@ -373,8 +373,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     cfg.train_cfg.update(max_epochs=2, val_interval=100)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
     cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=1, max_drops=2, tolerance=100.0,
-                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1),
-                        dict(type='EpochSeedHook')]
+                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1)]
     cfg.work_dir = str(tmp_path / 'work')
     cfg.default_hooks.logger.interval = 1
     cfg.experiment_name = 'tad'
@@ -387,12 +386,13 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
     assert len(report['stages'][1]['scores']) == 3
 
-    # "killed" after stage 1 and resumed from its end (EpochSeedHook re-seeds every epoch): same
-    # blocks, and the same weights up to float rounding: at the first resumed iteration the
-    # student's state (bitwise), the inputs and the random states equal the uninterrupted run's,
-    # but the classification loss differs in the 7th digit (the classifier runs of
-    # test_progressive_run_then_resume_mid_stage are bitwise equal); AdamW's normalised first
-    # steps turn that into differences of at most ~2 lr (lr 1e-4) after the two iterations
+    # "killed" after stage 1 and resumed from its end: same blocks and the same weights,
+    # bitwise. EpochSeedHook seeds every iteration: what a stage start draws from torch's global
+    # generator (a selection DataLoader's iterator draws its base seed there, and a resumed run
+    # builds that loader at another point than an uninterrupted one) does not reach the
+    # DropPath masks of the training iterations. (Seeded per epoch only, the resumed weights
+    # were up to 2.2e-4 off: the first resumed iteration drew other masks, the loss differed
+    # in the 7th digit and AdamW's normalised first steps amplified it to ~2 lr.)
     cfg2 = copy.deepcopy(cfg)
     cfg2.work_dir, cfg2.experiment_name = str(tmp_path / 'resumed'), 'tad_resumed'
     cfg2.resume, cfg2.load_from = True, osp.join(cfg.work_dir, 'epoch_1.pth')
@@ -405,10 +405,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
         final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).keys()
     other = final_state(osp.join(cfg2.work_dir, 'epoch_2.pth'))
     for k, v in final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            torch.testing.assert_close(v, other[k], rtol=0, atol=5e-4, msg=k)
-        else:
-            assert same(v, other[k]), k
+        assert same(v, other[k]), k
 
     model, hook = runner.model, hook_of(runner)
     hook._apply_lora(model, hook._lora_cfg(model))  # a stage's trainable set, on the detector
