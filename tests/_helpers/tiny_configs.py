@@ -44,8 +44,8 @@ pipeline = [
 data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
             data_prefix=dict(feature=root + '/features'), temporal_dim=32, pipeline=pipeline)
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader['dataset']['subset'] = 'validation'
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(data, subset='validation'))  # a copy: train keeps its own
 test_dataloader = val_dataloader
 ''' + _ETAD_FEATURE_MODEL.format(dim=32, max_proposals=50) + '''
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
@@ -113,8 +113,8 @@ pipeline = [
 data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
             data_prefix=dict(feature=root + '/features'), temporal_dim=32, pipeline=pipeline)
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader['dataset']['subset'] = 'validation'
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(data, subset='validation'))  # a copy: train keeps its own
 test_dataloader = val_dataloader
 model = dict(projection=dict(in_channels=16, embed_dims=16, num_heads=2, window_size=5),
              neck=dict(in_channels=16), head=dict(num_classes=3, in_channels=16))
