@@ -12,7 +12,7 @@ DEMO_CONFIG ?= configs/actionformer/actionformer_1xb8-30e_synthetic-tad-feature.
 DEMO_EPOCHS ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: install deps demo test bench clean
+.PHONY: install deps demo test test-fast bench clean
 
 # Third-party stack (idempotent; re-run when the requirements change), at the exact versions of
 # requirements/constraints.txt (requirements.txt holds the ranges users install against). torch
@@ -43,8 +43,13 @@ demo: install
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_$(DEMO_EPOCHS).pth --work-dir $(DEMO_DIR)
 
+# `make test` runs every test (as CI does); `make test-fast` leaves out the tests marked `slow`
+# (tool subprocesses, torchrun, pip, kill/resume, trainings: pytest.ini) and takes under a minute.
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf build *.egg-info mmtad_ext/.mim work_dirs

@@ -27,8 +27,23 @@ in ``tests/test_compat.py``. Nothing in site-packages is edited.
 5. :func:`register_config_package`: lets mmengine resolve ``_base_ = 'mmtad_ext::...'``
    (its ``MODULE2PACKAGE`` table lists only OpenMMLab repositories). This must run before a
    config is parsed, i.e. ``import mmtad_ext`` before ``Config.fromfile`` (our tools do).
+6. :func:`defer_transformers`: start-up time. mmengine's optimizer builder imports
+   ``transformers`` (whose optimizers module imports peft) only to register ``Adafactor``, and
+   mmdet imports it for its vision-language models; none of them is used at import, yet the
+   import costs a third of ``import mmtad_ext``. ``import mmtad_ext`` runs the OpenMMLab imports
+   with ``transformers`` hidden (the optional imports of mmengine and mmdet catch the
+   ImportError), then binds what they would have imported to lazy stand-ins:
+   :func:`register_lazy_adafactor` (``type='Adafactor'`` still builds through mmengine's
+   ``OPTIMIZERS``) and :func:`bind_lazy_transformers_names` (mmdet's module globals). Registries
+   hold the same names as without the shim (tested). It stays out of the way when
+   ``transformers`` is already imported (import it first to opt out), not installed, needed by
+   mmaction2's multimodal models, or older than 4.56, with which mmdet 3.3's vision-language
+   layers subclass its BERT classes at import (from 4.56 on, their
+   ``transformers.modeling_utils.apply_chunking_to_forward`` import fails either way).
 """
+import contextlib
 import functools
+import importlib.util
 import sys
 import types
 
@@ -67,7 +82,6 @@ def patch_missing_drn() -> bool:
     Returns:
         bool: True if the stand-in was installed, False if a real module exists.
     """
-    import importlib.util
     if _DRN_MODULE in sys.modules:
         return False
     try:
@@ -113,7 +127,6 @@ def disable_mmaction_multimodal() -> bool:
 
 def multimodal_dependencies_installed() -> bool:
     """True when both timm and torchvision are importable (mmaction2's multimodal models)."""
-    import importlib.util
     return all(importlib.util.find_spec(name) is not None for name in ('timm', 'torchvision'))
 
 
@@ -238,6 +251,133 @@ def register_config_package(distribution: str = 'mmtad_ext') -> bool:
     return True
 
 
+# Oldest transformers without ``modeling_utils.apply_chunking_to_forward``: mmdet 3.3's
+# vision-language layers (mmdet/models/utils/vlfuse_helper.py) fall back to plain bases anyway.
+TRANSFORMERS_DEFERRABLE_FROM = '4.56.0'
+
+# Module globals that mmdet binds from ``transformers`` at import (None or unset without it).
+MMDET_TRANSFORMERS_NAMES = {
+    'mmdet.models.language_models.bert': dict(
+        AutoTokenizer='AutoTokenizer', BertConfig='BertConfig', HFBertModel='BertModel'),
+    'mmdet.models.dense_heads.atss_vlfusion_head': dict(BertConfig='BertConfig'),
+    'mmdet.datasets.transforms.text_transformers': dict(
+        AutoTokenizer='AutoTokenizer', HFBertModel='BertModel'),
+}
+
+
+class LazyTransformersName:
+    """``transformers.<name>``, imported on first attribute access or call.
+
+    Stands in a module global where an optional ``from transformers import <name>`` ran with
+    ``transformers`` hidden (mmdet only reads attributes of these, e.g. ``from_pretrained``).
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def resolve(self):
+        import transformers
+        return getattr(transformers, self.name)
+
+    def __getattr__(self, attr):
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        return getattr(self.resolve(), attr)
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self):
+        return f'LazyTransformersName({self.name!r})'
+
+
+def transformers_deferrable() -> bool:
+    """True when hiding ``transformers`` during the OpenMMLab imports changes only start-up time.
+
+    False when it is already imported (nothing to save), not installed (nothing to hide), older
+    than :data:`TRANSFORMERS_DEFERRABLE_FROM`, or needed by mmaction2's multimodal models (timm
+    and torchvision installed: :func:`disable_mmaction_multimodal` leaves them alone).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mmengine.utils import digit_version
+    if 'transformers' in sys.modules or multimodal_dependencies_installed():
+        return False
+    try:
+        installed = version('transformers')
+    except PackageNotFoundError:
+        return False
+    return digit_version(installed) >= digit_version(TRANSFORMERS_DEFERRABLE_FROM)
+
+
+@contextlib.contextmanager
+def defer_transformers():
+    """Run the imports of the ``with`` body with ``transformers`` hidden, then bind stand-ins.
+
+    Yields:
+        bool: True if ``transformers`` was hidden (see :func:`transformers_deferrable`).
+    """
+    if not transformers_deferrable():
+        yield False
+        return
+    sys.modules['transformers'] = None  # `import transformers` raises ImportError
+    try:
+        yield True
+    finally:
+        if sys.modules.get('transformers', 0) is None:
+            del sys.modules['transformers']
+    register_lazy_adafactor()
+    bind_lazy_transformers_names()
+
+
+def register_lazy_adafactor() -> bool:
+    """Register transformers' ``Adafactor`` in mmengine's ``OPTIMIZERS`` without importing it.
+
+    The stand-in is a ``torch.optim.Optimizer`` subclass with transformers' first argument
+    (``params``, which mmengine's optimizer constructor fills in); building it imports
+    ``transformers``, replaces itself in the registry by the real class and returns a real
+    ``transformers.Adafactor``.
+
+    Returns:
+        bool: True if the stand-in was registered by this call.
+    """
+    from mmengine.optim.optimizer import builder
+    from mmengine.registry import OPTIMIZERS
+    if 'Adafactor' in OPTIMIZERS.module_dict or importlib.util.find_spec('transformers') is None:
+        return False
+
+    class Adafactor(torch.optim.Optimizer):
+        """transformers' ``Adafactor``, imported when first built (mmtad_ext.compat)."""
+
+        def __new__(cls, params, *args, **kwargs):
+            from transformers import Adafactor as TransformersAdafactor
+            OPTIMIZERS.register_module(name='Adafactor', module=TransformersAdafactor, force=True)
+            return TransformersAdafactor(params, *args, **kwargs)
+
+    OPTIMIZERS.register_module(name='Adafactor', module=Adafactor)
+    if 'Adafactor' not in builder.TRANSFORMERS_OPTIMIZERS:
+        builder.TRANSFORMERS_OPTIMIZERS.append('Adafactor')
+    return True
+
+
+def bind_lazy_transformers_names() -> list:
+    """Bind :data:`MMDET_TRANSFORMERS_NAMES` left None or unset to :class:`LazyTransformersName`.
+
+    Returns:
+        list: ``'module.global'`` for each name bound by this call.
+    """
+    bound = []
+    for module_name, names in MMDET_TRANSFORMERS_NAMES.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        for global_name, name in names.items():
+            if getattr(module, global_name, None) is None:
+                setattr(module, global_name, LazyTransformersName(name))
+                bound.append(f'{module_name}.{global_name}')
+    return bound
+
+
 def apply_all() -> None:
     """Check mmcv's ops, then apply every shim (idempotent)."""
     check_mmcv_ops()
@@ -251,5 +391,8 @@ def apply_all() -> None:
 __all__ = [
     'check_mmcv_ops', 'patch_missing_drn', 'disable_mmaction_multimodal', 'mmengine_checkpoint_globals',
     'allow_mmengine_checkpoint_globals', 'allow_cpu_distributed', 'configure_cpu_distributed',
-    'multimodal_dependencies_installed', 'register_config_package', 'apply_all'
+    'multimodal_dependencies_installed', 'register_config_package', 'apply_all',
+    'TRANSFORMERS_DEFERRABLE_FROM', 'MMDET_TRANSFORMERS_NAMES', 'LazyTransformersName',
+    'transformers_deferrable', 'defer_transformers', 'register_lazy_adafactor',
+    'bind_lazy_transformers_names'
 ]

@@ -1,5 +1,7 @@
-"""Shared test set-up: every test imports the package (registers modules, applies compat)."""
-import os.path as osp
+"""Shared test set-up: every test imports the package (registers modules, applies compat).
+
+Tiny configs and helpers shared by test modules live in ``tests/_helpers`` (not test modules).
+"""
 import queue as queue_module
 import socket
 
@@ -7,10 +9,6 @@ import pytest
 import torch.multiprocessing as mp
 
 import mmtad_ext  # noqa: F401
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BLOCK_DROP_CONFIG = osp.join(REPO, 'configs', 'block_drop',
-                             'block-drop_videomae-tiny_1xb16-8x2x1-3x4e_synthetic-clips-rgb.py')
 
 
 @pytest.fixture
@@ -65,33 +63,12 @@ def block_drop_clips(tmp_path_factory):
 @pytest.fixture(scope='session')
 def block_drop_cfg(block_drop_clips):
     """``block_drop_cfg(work_dir, stage_epochs, max_drops, name, **hook)`` -> the synthetic
-    block-drop config shrunk for tests: a 4-block, 32-wide encoder from random init, batch 8,
-    checkpoints every epoch, a stage-relative linear warm-up."""
-    from mmengine.config import Config
+    block-drop config shrunk for tests (``_helpers.tiny_configs.block_drop_config``) on
+    ``block_drop_clips``."""
+    from _helpers.tiny_configs import block_drop_config
 
     def make(work_dir, stage_epochs=2, max_drops=2, name='bd', **hook):
-        root = block_drop_clips
-        cfg = Config.fromfile(BLOCK_DROP_CONFIG)
-        loader = dict(batch_size=8, num_workers=0, persistent_workers=False)
-        cfg.merge_from_dict(dict(
-            model=dict(student_ckpt=None, student=dict(
-                backbone=dict(embed_dims=32, depth=4, num_heads=2),
-                cls_head=dict(num_classes=4, in_channels=32))),
-            train_dataloader=dict(dataset=dict(ann_file=f'{root}/train_list_videos.txt',
-                                               data_prefix=dict(video=root)), **loader),
-            val_dataloader=dict(dataset=dict(ann_file=f'{root}/val_list_videos.txt',
-                                             data_prefix=dict(video=root)), **loader),
-            train_cfg=dict(max_epochs=stage_epochs * max_drops, val_interval=100),
-            default_hooks=dict(logger=dict(interval=1),
-                               checkpoint=dict(interval=1, max_keep_ckpts=10)),
-            work_dir=work_dir, experiment_name=name))
-        cfg.test_dataloader = cfg.val_dataloader
-        cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=True, begin=0,
-                                    end=stage_epochs, convert_to_iter_based=True)]
-        hook_cfg = dict(tolerance=1.0, metric_key='acc/top1', subset_size=8, latency_repeats=1)
-        hook_cfg.update(hook)
-        cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,
-                                 max_drops=max_drops, **hook_cfg), dict(type='EpochSeedHook')]
-        return cfg
+        return block_drop_config(block_drop_clips, work_dir, stage_epochs, max_drops, name,
+                                 **hook)
 
     return make

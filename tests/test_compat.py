@@ -1,8 +1,13 @@
 """Each compatibility shim of mmtad_ext.compat fixes its breakage and nothing more."""
 import functools
+import importlib.machinery
+import json
 import os
+import os.path as osp
 import pickle
+import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -124,3 +129,153 @@ def test_config_package_registered():
     from mmengine.config.utils import MODULE2PACKAGE
     assert MODULE2PACKAGE['mmtad_ext'] == 'mmtad_ext'
     assert compat.register_config_package() is False
+
+
+# --- defer_transformers ---------------------------------------------------------------------
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# What `import mmtad_ext` leaves behind (registry names, modules) and, after the deferred
+# start, Adafactor built through mmengine and mmdet's lazy names resolved.
+_START_CHILD = """
+import json, sys
+if {eager}:
+    import transformers
+import mmtad_ext
+from mmengine.registry import Registry
+import mmengine.registry.root, mmdet.registry, mmaction.registry, mmtad_ext.registry
+out = dict(transformers='transformers' in sys.modules, peft='peft' in sys.modules, registries={{
+    f'{{mod.__name__}}.{{k}}': sorted(v.module_dict) for mod in (
+        mmengine.registry.root, mmdet.registry, mmaction.registry, mmtad_ext.registry)
+    for k, v in vars(mod).items() if isinstance(v, Registry)}})
+out['modules'] = sorted(m for m in sys.modules if m.split('.')[0] not in ('transformers', 'peft'))
+if not {eager}:
+    import torch, transformers
+    from mmengine.optim import build_optim_wrapper
+    import mmdet.models.language_models.bert as bert
+    wrapper = build_optim_wrapper(torch.nn.Linear(2, 2), dict(optimizer=dict(
+        type='Adafactor', lr=1e-3, relative_step=False, scale_parameter=False)))
+    out['adafactor'] = type(wrapper.optimizer) is transformers.Adafactor
+    out['bert'] = bert.BertConfig.from_pretrained == transformers.BertConfig.from_pretrained
+print(json.dumps(out))
+"""
+
+
+def _start(eager):
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    proc = subprocess.run([sys.executable, '-c', _START_CHILD.format(eager=eager)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_import_defers_transformers_and_keeps_registries_and_adafactor():
+    deferred, eager = _start(eager=False), _start(eager=True)
+    assert deferred['transformers'] is False and deferred['peft'] is False
+    assert eager['transformers'] is True  # imported first: the shim stands aside
+    assert deferred['registries'] == eager['registries']  # every name still registered
+    assert len(deferred['registries']) > 100
+    assert set(deferred['modules']) <= set(eager['modules'])
+    assert deferred['adafactor'] is True  # built lazily through mmengine's OPTIMIZERS
+    assert deferred['bert'] is True  # mmdet's BertConfig resolves to transformers'
+
+
+def _fake_transformers(monkeypatch, **names):
+    fake = types.ModuleType('transformers')
+    fake.__spec__ = importlib.machinery.ModuleSpec('transformers', None)
+    for name, value in names.items():
+        setattr(fake, name, value)
+    monkeypatch.setitem(sys.modules, 'transformers', fake)
+    return fake
+
+
+def test_lazy_name_resolves_on_first_use(monkeypatch):
+    class Tokenizer:
+        @classmethod
+        def from_pretrained(cls, name):
+            return f'tokenizer {name}'
+
+    lazy = compat.LazyTransformersName('AutoTokenizer')
+    assert lazy is not None and repr(lazy) == "LazyTransformersName('AutoTokenizer')"
+    _fake_transformers(monkeypatch, AutoTokenizer=Tokenizer)
+    assert lazy.resolve() is Tokenizer
+    assert lazy.from_pretrained('bert') == 'tokenizer bert'
+    assert isinstance(lazy(), Tokenizer)
+    with pytest.raises(AttributeError):
+        lazy.__wrapped__  # dunders are not forwarded (copy, pickle, inspect)
+
+
+def test_mmdet_names_bound_lazily_where_unset(monkeypatch):
+    import mmdet.models.language_models.bert as bert
+    monkeypatch.setattr(bert, 'AutoTokenizer', None)
+    monkeypatch.delattr(bert, 'BertConfig', raising=False)
+    monkeypatch.setattr(bert, 'HFBertModel', 'kept')  # a bound name is left alone
+    bound = compat.bind_lazy_transformers_names()
+    assert {'mmdet.models.language_models.bert.AutoTokenizer',
+            'mmdet.models.language_models.bert.BertConfig'} <= set(bound)
+    assert 'mmdet.models.language_models.bert.HFBertModel' not in bound
+    assert bert.AutoTokenizer.name == 'AutoTokenizer' and bert.BertConfig.name == 'BertConfig'
+    assert compat.bind_lazy_transformers_names() == []
+
+
+def test_lazy_adafactor_builds_the_real_one(monkeypatch):
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.optim.optimizer import builder
+    from mmengine.registry import OPTIMIZERS
+
+    class RealAdafactor(torch.optim.SGD):
+        pass
+
+    monkeypatch.delitem(OPTIMIZERS._module_dict, 'Adafactor', raising=False)
+    monkeypatch.setattr(builder, 'TRANSFORMERS_OPTIMIZERS', [])
+    _fake_transformers(monkeypatch, Adafactor=RealAdafactor)
+    assert compat.register_lazy_adafactor() is True
+    stand_in = OPTIMIZERS.get('Adafactor')
+    assert issubclass(stand_in, torch.optim.Optimizer) and stand_in is not RealAdafactor
+    assert builder.TRANSFORMERS_OPTIMIZERS == ['Adafactor']
+    assert compat.register_lazy_adafactor() is False
+    wrapper = build_optim_wrapper(torch.nn.Linear(2, 2),
+                                  dict(optimizer=dict(type='Adafactor', lr=0.1)))
+    assert type(wrapper.optimizer) is RealAdafactor
+    assert OPTIMIZERS.get('Adafactor') is RealAdafactor  # the stand-in replaced itself
+
+
+def test_transformers_deferrable_only_where_nothing_else_changes(monkeypatch):
+    import importlib.metadata
+    monkeypatch.delitem(sys.modules, 'transformers', raising=False)
+    monkeypatch.setattr(compat, 'multimodal_dependencies_installed', lambda: False)
+    monkeypatch.setattr(importlib.metadata, 'version', lambda name: '4.56.0')
+    assert compat.transformers_deferrable() is True
+    monkeypatch.setattr(importlib.metadata, 'version', lambda name: '4.55.4')
+    assert compat.transformers_deferrable() is False  # mmdet's VL layers would subclass it
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, 'version', missing)
+    assert compat.transformers_deferrable() is False
+    monkeypatch.setattr(importlib.metadata, 'version', lambda name: '5.0.0')
+    monkeypatch.setattr(compat, 'multimodal_dependencies_installed', lambda: True)
+    assert compat.transformers_deferrable() is False  # mmaction2's multimodal models need it
+    monkeypatch.setattr(compat, 'multimodal_dependencies_installed', lambda: False)
+    _fake_transformers(monkeypatch)
+    assert compat.transformers_deferrable() is False  # already imported
+
+
+def test_defer_transformers_hides_then_binds(monkeypatch):
+    calls = []
+    monkeypatch.setattr(compat, 'register_lazy_adafactor', lambda: calls.append('adafactor'))
+    monkeypatch.setattr(compat, 'bind_lazy_transformers_names', lambda: calls.append('names'))
+    monkeypatch.delitem(sys.modules, 'transformers', raising=False)
+    monkeypatch.setattr(compat, 'transformers_deferrable', lambda: True)
+    with compat.defer_transformers() as deferred:
+        with pytest.raises(ImportError):
+            import transformers  # noqa: F401
+    assert deferred is True and 'transformers' not in sys.modules
+    assert calls == ['adafactor', 'names']
+    monkeypatch.setattr(compat, 'transformers_deferrable', lambda: False)
+    with compat.defer_transformers() as deferred:
+        assert 'transformers' not in sys.modules  # not hidden
+    assert deferred is False and calls == ['adafactor', 'names']

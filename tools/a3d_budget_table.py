@@ -26,16 +26,18 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.apis.a3d_budget import evaluate_subnets
 from mmtad_ext.evaluation.functional import pareto_front
 from mmtad_ext.models.utils import subnet_grid
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils import run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 from mmtad_ext.visualization import plot_budget_table
 
 
@@ -58,6 +60,7 @@ def parse_args():
                         'every one of the table, or those of the two Pareto fronts')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     return parser.parse_args()
 
 
@@ -127,4 +130,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -14,7 +14,10 @@ student only (no teacher, adapters or ``kept_blocks``). The kept blocks are renu
 so ``OUT/model.pth`` is a plain state dict (``torch.load(weights_only=True)``) of the student
 with a stock mmaction2 ``VisionTransformer(depth=D')`` encoder (a ``VideoMAEEncoder(depth=D')``,
 same keys, when the encoder keeps temporal tokens for TAD), and
-``OUT/<config name>_exported.py`` is the matching config (the student model, no block-drop hook).
+``OUT/<config name>_exported.py`` is the matching config: the exported model only (no
+original-depth ``student``, ``teacher``, ``stage_epochs``, ``max_drops``, ``BlockDropHook`` or
+``EMAHook``: the checkpoint's ``state_dict`` already holds an EMA run's averaged weights), plus
+``block_drop_export = dict(kept_blocks, dropped, source_checkpoint)``.
 """
 import argparse
 import copy
@@ -23,16 +26,23 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat)
-from mmtad_ext.engine.block_drop.checkpoint import STATE_KEY, restore_structure
+from mmtad_ext.engine.block_drop.checkpoint import (STATE_KEY, restore_structure,
+                                                    training_free_hooks)
 from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers import merge_lora
 from mmtad_ext.registry import MODELS
+from mmtad_ext.utils import run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
+
+
+# top-level names of a block-drop config that describe the run, not the exported model
+BLOCK_DROP_KEYS = ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops')
 
 
 def parse_args(argv=None):
@@ -40,6 +50,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='the block-drop (BlockDropDistiller) config')
     parser.add_argument('checkpoint', help='a checkpoint of that run')
     parser.add_argument('out', help='output folder')
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     return parser.parse_args(argv)
 
 
@@ -89,9 +100,15 @@ def export(config: str, checkpoint: str, out: str) -> dict:
         enc_cfg.update(depth=len(kept))
     _set_path(student_cfg, model.encoder_path, enc_cfg)
     out_cfg = copy.deepcopy(cfg)
+    # only the exported model: no block-drop leftovers (the original-depth student, teacher,
+    # stage schedule) a reader would take for the model
+    for key in list(out_cfg.keys()):
+        value = out_cfg[key]
+        if key in BLOCK_DROP_KEYS or (key != 'model' and isinstance(value, dict) and value in (
+                cfg.model.get('student'), cfg.model.get('teacher'))):
+            out_cfg.pop(key)
     out_cfg.model = student_cfg
-    out_cfg.custom_hooks = [h for h in out_cfg.get('custom_hooks', [])
-                            if h.get('type') != 'BlockDropHook']
+    out_cfg.custom_hooks = training_free_hooks(out_cfg.get('custom_hooks'))
     out_cfg.load_from = None
     out_cfg.block_drop_export = dict(kept_blocks=kept, source_checkpoint=osp.abspath(checkpoint),
                                      dropped=(ckpt.get(STATE_KEY) or {}).get('dropped'))
@@ -113,4 +130,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -39,7 +39,8 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
-from mmtad_ext.utils import load_detector_checkpoint
+from mmtad_ext.utils import load_detector_checkpoint, run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 from mmtad_ext.datasets.transforms.video_transforms import probe_video
 from mmtad_ext.registry import MODELS
 
@@ -69,6 +70,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args(argv)
     for name in ('snippet_len', 'frame_interval', 'stride', 'batch_snippets'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -194,4 +196,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

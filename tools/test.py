@@ -11,19 +11,24 @@ servers, unlabelled videos); a subset without any annotation is not evaluated ei
 
 The checkpoint is read and checked before testing: an unreadable file or a checkpoint of
 another model (missing, unexpected or reshaped keys) is an error naming the file and the keys
-(``--non-strict`` loads the shared keys instead, as mmengine does by default).
+(``--non-strict`` loads the shared keys instead, as mmengine does by default). A run's own
+checkpoints are checked after the structure they were saved with is restored: a block-drop
+run's ``epoch_N.pth`` (dropped blocks, an unfinished stage's LoRA) and ``block_drop_stage{t}.pth``
+(the student alone, tested as the student model), an A3D run's checkpoints with their BN bank.
 """
 import argparse
 import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.compat import configure_cpu_distributed
-from mmtad_ext.utils import check_checkpoint_matches, read_checkpoint
+from mmtad_ext.engine.block_drop.checkpoint import student_config
+from mmtad_ext.utils import check_checkpoint_matches, read_checkpoint, run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args():
@@ -43,6 +48,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -79,6 +85,7 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     checkpoint = read_checkpoint(args.checkpoint)  # errors name the file
+    cfg = student_config(cfg, checkpoint)  # a block-drop stage file: test the student
     runner = Runner.from_cfg(cfg)
     if not args.non_strict:
         check_checkpoint_matches(runner.model, checkpoint, args.checkpoint)
@@ -93,4 +100,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

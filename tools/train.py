@@ -15,11 +15,13 @@ import os
 import os.path as osp
 
 import torch
+import mmtad_ext  # noqa: F401  (first: registers modules, applies compat, defers transformers)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
 from mmtad_ext.compat import configure_cpu_distributed
+from mmtad_ext.utils import check_resume_checkpoint, find_resume_checkpoint, run_cli
+from mmtad_ext.utils.errors import DEBUG_HELP
 
 
 def parse_args():
@@ -46,6 +48,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help=DEBUG_HELP)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -79,7 +82,7 @@ def merge_args(cfg, args):
         cfg.load_from = args.resume
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
+            raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
     if args.seed is not None or args.diff_rank_seed or args.deterministic:
         randomness = cfg.setdefault('randomness', {})
@@ -92,9 +95,22 @@ def merge_args(cfg, args):
     return cfg
 
 
+def resolve_resume(cfg):
+    """Check the checkpoint to resume from before the runner is built: an unreadable file
+    named by ``--resume FILE`` is an error naming it; an automatic resume falls back to the
+    previous readable checkpoint with a warning (``mmtad_ext.utils.find_resume_checkpoint``)."""
+    if not cfg.get('resume', False):
+        return cfg
+    if cfg.get('load_from') is None:
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)  # None: nothing to resume yet
+    else:
+        check_resume_checkpoint(cfg.load_from)
+    return cfg
+
+
 def main():
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = resolve_resume(merge_args(Config.fromfile(args.config), args))
     runner = Runner.from_cfg(cfg)
     runner.train()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -106,4 +122,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

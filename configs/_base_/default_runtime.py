@@ -9,7 +9,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # lists the videos skipped by TADDataset(skip_invalid=True) at the end of the run
+    skipped_videos=dict(type='SkippedVideosHook'),
+    # seeds every epoch, iteration and sample from randomness.seed: --resume is exact
+    epoch_seed=dict(type='EpochSeedHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -8,6 +8,7 @@ through the config's test pipeline and the model, and the detections are merged 
 window merging, NMS, class fusion).
 """
 import copy
+import math
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,19 +18,50 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
+from mmtad_ext.datasets.annotation import (annotation_labels, check_positive_seconds,
+                                           load_annotations)
+from mmtad_ext.engine.block_drop.checkpoint import student_config
 from mmtad_ext.registry import DATASETS, METRICS, MODELS
-from mmtad_ext.utils import load_detector_checkpoint
+from mmtad_ext.utils import ConfigError, check_checkpoint_matches, read_checkpoint
+
+# a resize-regime input whose snippets are longer than this many seconds gets a notice: the
+# whole video becomes temporal_dim snippets, too coarse for short actions
+LONG_SNIPPET_S = 5.0
+SLIDING_EXAMPLE = 'configs/_base_/datasets/thumos14/video.py'
+
+
+def _config_name(cfg: Config) -> str:
+    return cfg.filename or 'the config'
+
 
 
 def _test_dataset_cfg(cfg: Config) -> dict:
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
     if not loader or 'dataset' not in loader:
-        raise ValueError('the config has no test_dataloader.dataset: inference takes the '
-                         'windowing and pipeline of the test dataset')
+        raise ConfigError(f'{_config_name(cfg)} has no test_dataloader.dataset: inference takes '
+                          'the windowing and pipeline of the test dataset')
     return copy.deepcopy(loader['dataset'])
+
+
+def _check_detection_config(cfg: Config) -> None:
+    """Raise a :class:`ConfigError` unless the test dataset is a ``TADDataset`` (a temporal
+    action detection config)."""
+    from mmtad_ext.datasets import TADDataset
+    ds_type = _test_dataset_cfg(cfg).get('type')
+    cls = ds_type if isinstance(ds_type, type) else DATASETS.get(ds_type)
+    if cls is None or not issubclass(cls, TADDataset):
+        raise ConfigError(
+            f'{_config_name(cfg)} is not a temporal action detection config: its test dataset '
+            f'is {getattr(ds_type, "__name__", ds_type)!r}, not a TADDataset (a recognition '
+            'config?). Detection needs a TAD config, e.g. configs/etad/ or configs/actionformer/; '
+            "for clip classification use mmaction2's mmaction.apis.init_recognizer / "
+            'inference_recognizer (demo/demo.py) with this config')
 
 
 def _tad_metric_cfg(cfg: Config) -> dict:
@@ -51,8 +83,10 @@ def _class_names(cfg: Config, checkpoint_meta: Optional[dict]) -> List[str]:
     dataset = DATASETS.build(dict(ds_cfg, lazy_init=True, pipeline=[]))
     if ds_cfg.get('class_map') is not None:
         return list(dataset._classes({}))
-    from mmtad_ext.datasets.tad_dataset import load_annotation_json
-    return list(dataset._classes(load_annotation_json(dataset.ann_file)))
+    # the labels of the whole file, each video checked as the dataset checks it
+    database = load_annotations(dataset.ann_file, ignore_labels=dataset.ignore_labels,
+                                tolerance=dataset.annotation_tolerance)
+    return annotation_labels(database, dataset.ann_file, dataset.ignore_labels)
 
 
 def init_detector(config: Union[str, Path, Config],
@@ -65,6 +99,9 @@ def init_detector(config: Union[str, Path, Config],
     Args:
         config (str | Path | Config): Config file or object.
         checkpoint (str, optional): Checkpoint file; None keeps the random initialisation.
+            A training run's own checkpoints load with the structure the run saved (a
+            block-drop run's epoch checkpoints with their dropped blocks and LoRA, its
+            ``block_drop_stage{t}.pth`` as the student alone, an A3D run's BN bank).
             Defaults to None.
         device (str | torch.device): Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
@@ -77,8 +114,12 @@ def init_detector(config: Union[str, Path, Config],
         ``model.dataset_meta`` (``classes``).
 
     Raises:
-        RuntimeError: The checkpoint cannot be read or does not match the model (the message
+        ConfigError: The config is not a TAD config (its test dataset is not a
+            ``TADDataset``, e.g. a recognition config).
+        CheckpointError: The checkpoint cannot be read or does not match the model (the message
             names the file and the missing/unexpected keys).
+        AnnotationError: The class names come from the test dataset's annotation file and a
+            video in it is malformed (NaN / Inf, reversed segment...).
     """
     import mmtad_ext  # noqa: F401  (registers modules; mmtad_ext:: configs)
     if isinstance(config, (str, Path)):
@@ -88,10 +129,18 @@ def init_detector(config: Union[str, Path, Config],
     if cfg_options:
         config.merge_from_dict(cfg_options)
     init_default_scope(config.get('default_scope', 'mmtad_ext'))
+    _check_detection_config(config)
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint)
+        # a block-drop stage file holds the student alone: build (and run) the student
+        config = student_config(config, ckpt)
     model = MODELS.build(config.model)
     meta = None
-    if checkpoint is not None:
-        meta = load_detector_checkpoint(model, checkpoint).get('meta')
+    if ckpt is not None:  # the structure the run saved (dropped blocks, BN bank), then strict
+        check_checkpoint_matches(model, ckpt, checkpoint)
+        _load_checkpoint_to_model(model, ckpt, strict=True)
+        meta = ckpt.get('meta')
     model.cfg = config
     if classes is None:
         try:
@@ -133,9 +182,12 @@ def inference_detector(model: nn.Module,
             runs. Defaults to True.
 
     Returns:
-        dict: ``video_name``, ``duration`` (s), ``num_windows`` and ``detections``: a list of
+        dict: ``video_name``, ``duration`` (s), ``num_windows``, ``detections``: a list of
         ``{'label': str, 'score': float, 'segment': [start_s, end_s]}`` by descending score,
-        exactly the entries ``TADMetric`` writes to its submission for this video.
+        exactly the entries ``TADMetric`` writes to its submission for this video, and
+        ``warnings`` (also logged at WARNING level): a video shorter than one snippet, or,
+        in the resize regime, a video whose snippets are longer than ``LONG_SNIPPET_S``
+        (5 s) with the sliding-window settings to use instead.
     """
     cfg = model.cfg
     init_default_scope(cfg.get('default_scope', 'mmtad_ext'))
@@ -149,7 +201,12 @@ def inference_detector(model: nn.Module,
         want = 'a video file' if modality == 'video' else f'a feature file ({FEATURE_EXTS})'
         raise ValueError(f'{video}: the config {osp.basename(cfg.filename or "")!r} reads '
                          f'{modality}s, give it {want}')
+    if duration is not None:
+        duration = check_positive_seconds(duration, f'{video}: duration')
     samples = dataset.video_samples(video, duration=duration)
+    notes = _input_notes(dataset, samples, cfg)
+    for note in notes:
+        print_log(note, logger='current', level=30)
     batch_size = int(batch_size or (cfg.get('test_dataloader') or {}).get('batch_size', 1))
 
     metric_cfg = _tad_metric_cfg(cfg)
@@ -193,4 +250,37 @@ def inference_detector(model: nn.Module,
     vid = samples[0]['video_name']
     submission = metric.build_submission(metric.results)
     return dict(video_name=vid, duration=float(samples[0]['duration']),
-                num_windows=len(samples), detections=submission['results'].get(vid, []))
+                num_windows=len(samples), detections=submission['results'].get(vid, []),
+                warnings=notes)
+
+
+def _input_notes(dataset, samples: List[dict], cfg: Config) -> List[str]:
+    """Warnings about an input the model sees badly: a video shorter than one snippet (its
+    snippets repeat frames), a feature file of one snippet, a long video squeezed into
+    ``temporal_dim`` snippets by the resize regime."""
+    first, notes = samples[0], []
+    vid, path = first['video_name'], first['feature_path']
+    snippet_frames = dataset._snippet_frames()
+    if 'total_frames' in first and first['total_frames'] < snippet_frames:
+        notes.append(
+            f'{vid}: {path} has {first["total_frames"]} frame(s), fewer than one snippet '
+            f'({snippet_frames} frames): every snippet repeats the same frames, so the '
+            'detections say little about the video')
+    elif 'total_frames' not in first and first.get('num_snippets', 2) < 2:
+        notes.append(f'{vid}: {path} holds a single snippet: the detections say little about '
+                     'the video')
+    if dataset.regime == 'resize':
+        per_snippet = first['duration'] / dataset.temporal_dim
+        if math.isfinite(per_snippet) and per_snippet > LONG_SNIPPET_S:
+            stride = snippet_frames if 'total_frames' in first else None
+            keys = ('test_dataloader.dataset.regime=sliding '
+                    + (f'test_dataloader.dataset.snippet_stride={stride} ' if stride else
+                       'test_dataloader.dataset.snippet_duration=<seconds per feature> ')
+                    + f'test_dataloader.dataset.window_stride={max(dataset.temporal_dim // 2, 1)}')
+            notes.append(
+                f'{vid}: {first["duration"]:.1f} s resized to {dataset.temporal_dim} snippets of '
+                f'{per_snippet:.1f} s each (resize regime of {osp.basename(_config_name(cfg))}): '
+                'actions shorter than a few snippets cannot be found. For long videos use the '
+                f'sliding-window regime: a model trained with regime=\'sliding\' (as in '
+                f'{SLIDING_EXAMPLE}), or try --cfg-options {keys}')
+    return notes

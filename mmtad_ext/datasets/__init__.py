@@ -1,4 +1,9 @@
-from .tad_dataset import TADDataset, load_annotation_json
+from .annotation import (AnnotationError, check_video_annotation, load_annotation_json,
+                         load_annotations)
+from .tad_dataset import TADDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['TADDataset', 'load_annotation_json']
+__all__ = [
+    'AnnotationError', 'TADDataset', 'check_video_annotation', 'load_annotation_json',
+    'load_annotations'
+]

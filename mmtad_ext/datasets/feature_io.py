@@ -4,7 +4,13 @@ import os.path as osp
 import numpy as np
 import torch
 
+from mmtad_ext.utils.errors import UserError
+
 FEATURE_EXTS = ('.npy', '.pt', '.csv')
+
+
+class FeatureFileError(UserError, ValueError):
+    """A feature file cannot be read, is not a non-empty (T, C) array or is not finite."""
 
 
 def load_feature_file(path: str) -> np.ndarray:
@@ -12,7 +18,7 @@ def load_feature_file(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file cannot be read, is not a non-empty 2D array, or holds NaN or
+        FeatureFileError: The file cannot be read, is not a non-empty 2D array, or holds NaN or
             infinite values (they would surface later as an obscure loss or RoIAlign error).
     """
     if not osp.isfile(path):
@@ -27,19 +33,21 @@ def load_feature_file(path: str) -> np.ndarray:
         elif ext == '.csv':
             feat = np.loadtxt(path, delimiter=',', skiprows=_csv_header_rows(path), ndmin=2)
         else:
-            raise ValueError(f'unsupported feature extension {ext!r}, use one of {FEATURE_EXTS}')
+            raise FeatureFileError(f'unsupported feature extension {ext!r}, use one of '
+                                   f'{FEATURE_EXTS}')
     except (ValueError, OSError, RuntimeError, EOFError) as e:
-        raise ValueError(f'cannot read feature file {path}: {e}') from e
+        raise FeatureFileError(f'cannot read feature file {path}: {e}') from e
     if feat.ndim != 2 or feat.shape[0] == 0 or feat.shape[1] == 0:
-        raise ValueError(f'feature file {path} must hold a non-empty (T, C) array, '
-                         f'got shape {feat.shape}')
+        raise FeatureFileError(f'feature file {path} must hold a non-empty (T, C) array, '
+                               f'got shape {feat.shape}')
     feat = np.ascontiguousarray(feat, dtype=np.float32)
     finite = np.isfinite(feat)
     if not finite.all():
         bad = np.flatnonzero(~finite.all(axis=1))
-        raise ValueError(f'feature file {path} holds {int((~finite).sum())} non-finite value(s) '
-                         f'(NaN or Inf), first in snippet {int(bad[0])} of {feat.shape[0]}; '
-                         're-extract the features of this video')
+        raise FeatureFileError(
+            f'feature file {path} holds {int((~finite).sum())} non-finite value(s) (NaN or '
+            f'Inf), first in snippet {int(bad[0])} of {feat.shape[0]}; re-extract the features '
+            'of this video')
     return feat
 
 
@@ -62,9 +70,9 @@ def num_feature_snippets(path: str) -> int:
         try:
             shape = np.load(path, mmap_mode='r', allow_pickle=False).shape
         except (ValueError, OSError) as e:
-            raise ValueError(f'cannot read feature file {path}: {e}') from e
+            raise FeatureFileError(f'cannot read feature file {path}: {e}') from e
         if len(shape) != 2 or 0 in shape:
-            raise ValueError(f'feature file {path} must hold a non-empty (T, C) array, '
-                             f'got shape {shape}')
+            raise FeatureFileError(f'feature file {path} must hold a non-empty (T, C) array, '
+                                   f'got shape {shape}')
         return int(shape[0])
     return int(load_feature_file(path).shape[0])

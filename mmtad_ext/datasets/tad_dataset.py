@@ -6,7 +6,7 @@ Data regimes as in *ETAD: A Unified Framework for Efficient Temporal Action Dete
 import json
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -16,33 +16,16 @@ from mmengine.utils import track_iter_progress
 
 from mmtad_ext.registry import DATASETS, TRANSFORMS
 
-from .feature_io import FEATURE_EXTS, num_feature_snippets
-from .transforms.video_transforms import probe_video
+from .annotation import (SUBSET_ALIASES, annotation_labels, check_positive_seconds,
+                         check_video_annotation, load_annotation_json, video_subset)
+from .feature_io import FEATURE_EXTS, FeatureFileError, num_feature_snippets
+from .transforms.video_transforms import VideoDecodeError, probe_video
 
-SUBSET_ALIASES = {'train': 'training', 'val': 'validation', 'test': 'testing'}
 DURATION_CHECKS = ('warn', 'raise', 'ignore')
 PROGRESS_MIN_VIDEOS = 50  # raw-video mode shows a progress bar when probing more videos
-
-
-def load_annotation_json(ann_file: str) -> dict:
-    """Read an ActivityNet-format annotation file and return its ``database`` dict.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: The file is not JSON or has no ``database`` mapping.
-    """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'annotation file not found: {ann_file}')
-    try:
-        with open(ann_file) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'annotation file {ann_file} is not valid JSON: {e}') from e
-    database = data.get('database') if isinstance(data, dict) else None
-    if not isinstance(database, dict):
-        raise ValueError(f'annotation file {ann_file} has no "database" mapping '
-                         '(expected ActivityNet format {"database": {video_id: {...}}})')
-    return database
+# a sample whose file fails at read time with one of these is replaced (skip_invalid=True)
+READ_ERRORS = (OSError, VideoDecodeError, FeatureFileError)
+REPLACEMENT_SEED = 0  # replacement of sample i at attempt k: np.random.default_rng((0, i, k))
 
 
 def _load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Optional[List[str]]:
@@ -112,7 +95,15 @@ class TADDataset(BaseDataset):
         drop_empty_windows (bool): Drop sliding windows without any target (training only).
             Defaults to True.
         skip_invalid (bool): Skip (and count in the log) videos whose feature or video file is
-            missing or unreadable instead of raising. Defaults to False.
+            missing or unreadable instead of raising: at indexing (the file is missing or its
+            header cannot be read) the video is left out; at read time (a header that reads
+            but frames that do not decode) a training sample is replaced by another sample,
+            drawn by a generator seeded with the sample's index and the attempt (the same
+            replacement in every run), and the sample's ``unreadable_videos`` metainfo names
+            the video, so that ``SkippedVideosHook`` lists it at the end of the epoch and of
+            the run. ``skipped_videos`` holds ``{video: reason}`` as seen by this process. In
+            ``test_mode`` a read-time failure is an error (an evaluation without the video
+            would count its actions as missed). Defaults to False.
         modality (str): ``'feature'`` or ``'video'`` (raw videos, ``data_prefix=dict(video=
             <folder>)``). Defaults to ``'feature'``.
         video_ext (str | Sequence[str]): Extension(s) of the video files; with several, the
@@ -192,6 +183,7 @@ class TADDataset(BaseDataset):
         self.min_gt_overlap = min_gt_overlap
         self.drop_empty_windows = drop_empty_windows
         self.skip_invalid = skip_invalid
+        self.skipped_videos: Dict[str, str] = {}
         self.annotation_tolerance = annotation_tolerance
         self.ignore_labels = tuple(ignore_labels)
         self._class_map = class_map
@@ -204,37 +196,16 @@ class TADDataset(BaseDataset):
     def _classes(self, database: dict) -> List[str]:
         names = _load_name_list(self._class_map, 'class_map')
         if names is None:
-            names = sorted({a['label'] for v in database.values()
-                            for a in v.get('annotations', [])} - set(self.ignore_labels))
+            names = annotation_labels(database, self.ann_file, self.ignore_labels)
         if not names:
             raise ValueError(f'no action class found in {self.ann_file} (and no class_map given)')
         return names
 
     def _check_video(self, vid: str, info: dict, classes: List[str]) -> dict:
-        """Validate one video's annotation; return it with segments clipped to the video."""
-        where = f'video {vid!r} in {self.ann_file}'
-        duration = info.get('duration')
-        if not isinstance(duration, (int, float)) or duration <= 0:
-            raise ValueError(f'{where}: "duration" must be a positive number, got {duration!r}')
-        annotations = []
-        for k, ann in enumerate(info.get('annotations', [])):
-            seg, label = ann.get('segment'), ann.get('label')
-            if (not isinstance(seg, (list, tuple)) or len(seg) != 2
-                    or not all(isinstance(x, (int, float)) for x in seg)):
-                raise ValueError(f'{where}: annotation {k} has a malformed segment {seg!r}')
-            start, end = float(seg[0]), float(seg[1])
-            tol = self.annotation_tolerance
-            if start < -tol or end > duration + tol or end <= start:
-                raise ValueError(
-                    f'{where}: annotation {k} segment [{start}, {end}] lies outside the video '
-                    f'[0, {duration}] or is empty; fix the annotation or raise '
-                    'annotation_tolerance')
-            if label not in classes and label not in self.ignore_labels:
-                raise ValueError(f'{where}: annotation {k} has label {label!r} that is not in the '
-                                 'class map and not in ignore_labels')
-            annotations.append(dict(label=label, segment=[max(start, 0.0), min(end, duration)]))
-        return dict(info, duration=float(duration), annotations=annotations,
-                    subset=SUBSET_ALIASES.get(info.get('subset'), info.get('subset')))
+        """Validate one video's annotation (:func:`check_video_annotation`); return it with
+        segments clipped to the video."""
+        return check_video_annotation(vid, info, self.ann_file, classes, self.ignore_labels,
+                                      self.annotation_tolerance)
 
     def _file_path(self, vid: str) -> str:
         """The feature or video file of ``vid`` (the first existing video extension)."""
@@ -278,8 +249,8 @@ class TADDataset(BaseDataset):
         ground_truth = self._metainfo['ground_truth']
         data_list, skipped = [], []
         vids = [v for v in sorted(database)
-                if SUBSET_ALIASES.get(database[v].get('subset'), database[v].get('subset'))
-                in self.subsets and v not in blocked]
+                if video_subset(v, database[v], self.ann_file) in self.subsets
+                and v not in blocked]
         num_vids, mismatched, short = len(vids), [], []
         snippet_frames = self._snippet_frames()
         if (self.modality == 'video' and len(vids) > PROGRESS_MIN_VIDEOS
@@ -296,6 +267,7 @@ class TADDataset(BaseDataset):
                     raise type(e)(f'video {vid!r}: {e} (set skip_invalid=True to skip such '
                                   'videos)') from e
                 skipped.append(vid)
+                self.skipped_videos[vid] = str(e)
                 continue
             if video_meta is not None:
                 file_duration = video_meta['num_frames'] / video_meta['fps']
@@ -324,6 +296,63 @@ class TADDataset(BaseDataset):
                 + (', every sliding window without a target dropped (drop_empty_windows)'
                    if self.regime == 'sliding' and not self.test_mode else ''))
         return data_list
+
+    def __getitem__(self, idx: int) -> dict:
+        """The ``idx``-th sample after the pipeline (mmengine's ``BaseDataset``), where with
+        ``skip_invalid=True`` a training sample whose file cannot be read is replaced by
+        another (see ``skip_invalid``)."""
+        if not self.skip_invalid:
+            return super().__getitem__(idx)
+        if not self._fully_initialized:
+            self.full_init()
+        first, unreadable = idx, []
+        for attempt in range(self.max_refetch + 1):
+            try:
+                data = self.prepare_data(idx)
+            except READ_ERRORS as e:
+                vid = self.get_data_info(idx)['video_name']
+                if self.test_mode:
+                    raise type(e)(
+                        f'{e}; the video was indexed (its header reads) but cannot be decoded. '
+                        'skip_invalid replaces such videos in training only (an evaluation '
+                        'without it would count its actions as missed): remove it from the '
+                        'annotation file or list it in blocked_videos') from e
+                self._report_unreadable(vid, e)
+                if vid not in unreadable:
+                    unreadable.append(vid)
+                idx = self._replacement(first, attempt)
+                continue
+            if data is None:  # a transform rejected the sample (BaseDataset's contract)
+                if self.test_mode:
+                    raise ValueError(f'TADDataset: the test pipeline returned None for sample '
+                                     f'{idx} ({self.get_data_info(idx)["video_name"]!r})')
+                idx = self._replacement(first, attempt)
+                continue
+            if unreadable:
+                samples = data.get('data_samples') if isinstance(data, dict) else None
+                if hasattr(samples, 'set_metainfo'):
+                    samples.set_metainfo(dict(unreadable_videos=unreadable))
+                else:
+                    data['unreadable_videos'] = unreadable
+            return data
+        raise RuntimeError(f'TADDataset: no readable sample found in {self.max_refetch} '
+                           f'replacements of sample {first} (unreadable: {unreadable[:10]}); '
+                           'are most files of the dataset broken?')
+
+    def _replacement(self, idx: int, attempt: int) -> int:
+        """The sample that replaces sample ``idx`` at ``attempt`` (seeded: the same in every
+        run and worker, and no draw from the global random state of the augmentations)."""
+        rng = np.random.default_rng((REPLACEMENT_SEED, idx, attempt))
+        return int(rng.integers(len(self)))
+
+    def _report_unreadable(self, vid: str, error: Exception) -> None:
+        """Log (once per process) a video whose file fails at read time."""
+        if vid in self.skipped_videos:
+            return
+        self.skipped_videos[vid] = str(error)
+        print_log(f'TADDataset: skipped video {vid!r} that cannot be read ({error}); its samples '
+                  'are replaced by other samples (skip_invalid=True)', logger='current',
+                  level=30)
 
     def _probe(self, path: str) -> tuple:
         """``(num_snippets, video_meta)`` of one video file (raises if unreadable).
@@ -372,9 +401,8 @@ class TADDataset(BaseDataset):
                 raise ValueError(f'feature file {path}: the duration of the video is unknown '
                                  '(give duration=<seconds>, or snippet_duration in the dataset '
                                  'config for the sliding regime)')
-        if not duration > 0:
-            raise ValueError(f'{path}: duration must be positive, got {duration}')
-        info = dict(duration=float(duration), annotations=[])
+        duration = check_positive_seconds(duration, f'{path}: the duration')
+        info = dict(duration=duration, annotations=[])
         return self._samples(vid, info, path, [], num_snippets, video_meta, keep_empty=True)
 
     def _samples(self, vid: str, info: dict, path: str, classes: List[str],

@@ -23,7 +23,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from mmtad_ext.models.utils import eval_mode
+from mmtad_ext.utils.mode import eval_mode
 
 
 @torch.no_grad()

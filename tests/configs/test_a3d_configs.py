@@ -24,6 +24,7 @@ def test_a3d_configs_exist():
             'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py'} <= names
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('path', A3D_CONFIGS, ids=osp.basename)
 def test_build_model_of_every_a3d_config(path):
     cfg = Config.fromfile(path)
@@ -42,6 +43,7 @@ def test_build_model_of_every_a3d_config(path):
             DelegatingDistributedDataParallel
 
 
+@pytest.mark.slow  # Runner training, then resume
 def test_runner_trains_synthetic_a3d_and_resumes(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)

@@ -1,6 +1,7 @@
 """ActionFormer configs: the paper settings, and a forward pass of each detector."""
 import os.path as osp
 
+import pytest
 import torch
 from mmaction.models.backbones import VisionTransformer
 from mmengine.config import Config
@@ -17,16 +18,24 @@ def _load(name):
     return Config.fromfile(osp.join(CFG, name))
 
 
-def _samples(n, **meta):
+def _samples(n, labels=None, **meta):
+    """Data samples of a 60 s window; with ``labels``, ground truth (segments at 10-30 s and
+    35-50 s of it, in window fractions) of those classes."""
     from mmaction.structures import ActionDataSample
+    from mmengine.structures import InstanceData
     out = []
     for _ in range(n):
         ds = ActionDataSample()
         ds.set_metainfo(dict(dict(window_start=0.0, window_duration=60.0), **meta))
+        if labels is not None:
+            ds.gt_instances = InstanceData(
+                segments=torch.tensor([[1 / 6, 0.5], [35 / 60, 50 / 60]])[:len(labels)],
+                labels=torch.tensor(labels))
         out.append(ds)
     return out
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_thumos_i3d_paper_setting_and_forward():
     cfg = _load('actionformer_2xb1-35e_thumos14-i3d-feature.py')
     p, h = cfg.model.projection, cfg.model.head
@@ -55,8 +64,31 @@ def test_activitynet_tsp_paper_setting_and_forward():
     model = MODELS.build(cfg.model).eval()
     out = model(torch.randn(2, 512, 192), _samples(2), mode='predict')
     assert 'labels' not in out[0].pred_instances
+    # training on the dataset's 200 ActivityNet labels: the one-class head is class-agnostic
+    losses = model.train()(torch.randn(2, 512, 192), _samples(2, labels=[17, 199]), mode='loss')
+    assert set(losses) == {'loss_cls', 'loss_reg'}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
 
 
+def test_videomae_s_activitynet_head_trains_on_activitynet_labels():
+    """The end-to-end ActivityNet config shares the one-class head: its loss on 200-class
+    labels is that of all-zero labels."""
+    head_cfg = _load('actionformer_videomae-s_4xb4-15e_activitynet-rgb.py').model.head
+    assert head_cfg.num_classes == 1
+    torch.manual_seed(0)
+    head = MODELS.build(head_cfg).train()
+    lengths = [192 // s for s in head.strides]
+    feats = [torch.randn(1, 256, t) for t in lengths]
+    masks = [torch.ones(1, t, dtype=torch.bool) for t in lengths]
+    segs = [torch.tensor([[20.0, 90.0], [100.0, 150.0]])]
+    out = head(feats, masks)
+    losses = head.loss(*out, masks, segs, [torch.tensor([17, 199])])
+    head.loss_normalizer.fill_(200.0)
+    zero = head.loss(*out, masks, segs, [torch.zeros(2, dtype=torch.long)])
+    assert all(torch.isfinite(losses[k]) and torch.equal(losses[k], zero[k]) for k in losses)
+
+
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_videomae_s_thumos_raw_video_setting():
     """The encoder is VideoMAE-S (23.4 GFLOPs per 16x160x160 clip, BENCHMARKS.md) and loads an
     mmaction2 VideoMAE-S state dict strictly; 768 frames per window."""

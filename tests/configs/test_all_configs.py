@@ -23,11 +23,17 @@ def test_configs_found():
     assert {'etad_lstm_1xb8-16e_synthetic-tad-feature.py', ANET, THUMOS} <= names
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_build_model_of_every_config(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmtad_ext'
     assert 'mmtad_ext' in cfg.custom_imports['imports']
+    # --resume is exact: seeds per epoch, iteration and sample, from a fixed seed, once
+    assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
+    assert cfg.randomness.seed is not None
+    assert 'EpochSeedHook' not in [h['type'] for h in cfg.get('custom_hooks') or []]
+    assert cfg.train_cfg.get('type', 'EpochBasedTrainLoop') == 'EpochBasedTrainLoop'
     init_default_scope('mmtad_ext')
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0

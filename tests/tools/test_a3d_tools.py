@@ -2,45 +2,30 @@
 import json
 import os.path as osp
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.paths import TOOLS
+from _helpers.tiny_configs import write_a3d_config
+from _helpers.tool_run import TEST, TRAIN, run, train_then_kill
 from mmtad_ext.datasets.synthetic import make_clip_dataset
 from mmtad_ext.registry import MODELS
 
-from test_train_test import (  # sibling module (tests/tools is on sys.path)
-    REPO, TRAIN, run, train_then_kill)
+pytestmark = pytest.mark.slow  # tool subprocesses: trainings, kill/resume, torchrun
 
-TABLE = osp.join(REPO, 'tools', 'a3d_budget_table.py')
-A3D_CONFIG = osp.join(REPO, 'configs', 'a3d',
-                      'a3d-0.016-1_slowonly-tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
-
-TINY_A3D = '''
-_base_ = {base!r}
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file={data!r} + '/train_list_videos.txt', data_prefix=dict(video={data!r})))
-val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file={data!r} + '/val_list_videos.txt', data_prefix=dict(video={data!r})))
-test_dataloader = val_dataloader
-train_cfg = dict(max_epochs={epochs}, val_interval={epochs} + 1)
-param_scheduler = []
-custom_hooks = []
-default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
-'''
+TABLE = osp.join(TOOLS, 'a3d_budget_table.py')
 
 
 def test_train_budget_table_and_deploy(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
-    cfg_path = tmp_path / 'a3d_tiny.py'
-    cfg_path.write_text(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=1))
+    cfg_path = write_a3d_config(tmp_path / 'a3d_tiny.py', data, epochs=1)
     work = str(tmp_path / 'work')
-    run([TRAIN, str(cfg_path), '--work-dir', work], cwd=str(tmp_path))
+    run([TRAIN, cfg_path, '--work-dir', work], cwd=str(tmp_path))
     out = str(tmp_path / 'table')
-    log = run([TABLE, str(cfg_path), osp.join(work, 'epoch_1.pth'), '--out-dir', out,
+    log = run([TABLE, cfg_path, osp.join(work, 'epoch_1.pth'), '--out-dir', out,
                '--widths', '0.5', '1', '--spatial', '0.57', '1', '--temporal', '0.5', '1',
                '--calib-batches', '1', '--latency-runs', '1'], cwd=str(tmp_path))
     assert '8 sub-networks' in log
@@ -55,7 +40,7 @@ def test_train_budget_table_and_deploy(tmp_path):
 
     # deploy: a fresh model from the deploy checkpoint switches by budget, without data
     init_default_scope('mmtad_ext')
-    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    model = MODELS.build(Config.fromfile(cfg_path).model)
     deploy = torch.load(osp.join(out, 'a3d_deploy.pth'), map_location='cpu', weights_only=False)
     model.load_state_dict(deploy['state_dict'])
     model.eval()
@@ -72,6 +57,17 @@ def test_train_budget_table_and_deploy(tmp_path):
     torch.testing.assert_close(bn.running_mean[:c], stats['mean'])
     torch.testing.assert_close(bn.running_var[:c], stats['var'])
 
+    # tools/test.py and init_detector take the checkpoint with its BN bank (a3d_state.bank.*):
+    # the bank is restored before the strict key check
+    assert any(k.startswith('a3d_state.bank.') for k in deploy['state_dict'])
+    log = run([TEST, str(cfg_path), osp.join(out, 'a3d_deploy.pth'), '--work-dir',
+               str(tmp_path / 'test')], cwd=str(tmp_path))
+    assert 'acc/top1' in log
+    from mmtad_ext.apis import init_detector
+    loaded = init_detector(str(cfg_path), osp.join(out, 'a3d_deploy.pth'),
+                           classes=list('abcdefghij'))
+    assert set(loaded.bn_bank) == set(model.bn_bank)
+
 
 def test_mutual_training_resumes_after_kill(tmp_path):
     """Kill A3D training after its first checkpoint, resume it; the sub-network sampling
@@ -79,9 +75,7 @@ def test_mutual_training_resumes_after_kill(tmp_path):
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
     epochs = 30  # 2 iterations each: the run must still be going when it is killed
-    cfg_path = str(tmp_path / 'a3d_tiny.py')
-    with open(cfg_path, 'w') as f:
-        f.write(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=epochs))
+    cfg_path = write_a3d_config(tmp_path / 'a3d_tiny.py', data, epochs=epochs)
     work = str(tmp_path / 'work')
     train_then_kill(cfg_path, work, str(tmp_path))
     last = osp.join(work, f'epoch_{epochs}.pth')
@@ -102,9 +96,7 @@ def test_torchrun_two_processes_runs_mutual_training(tmp_path, free_port):
     """Under torchrun the A3D config's DelegatingDistributedDataParallel runs the sandwich."""
     data = str(tmp_path / 'clips')
     make_clip_dataset(data, dict(train=8, val=4), num_classes=10, num_frames=16, size=32)
-    cfg_path = str(tmp_path / 'a3d_tiny.py')
-    with open(cfg_path, 'w') as f:
-        f.write(TINY_A3D.format(base=A3D_CONFIG, data=data, epochs=1))
+    cfg_path = write_a3d_config(tmp_path / 'a3d_tiny.py', data, epochs=1)
     work = str(tmp_path / 'work')
     log = run(['-m', 'torch.distributed.run', '--nproc_per_node=2',
                f'--master_port={free_port}', TRAIN, cfg_path, '--launcher', 'pytorch',

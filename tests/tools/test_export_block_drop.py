@@ -7,10 +7,10 @@ from mmaction.models.backbones import VisionTransformer
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.tool_run import TEST, run
 from mmtad_ext.engine.hooks.block_drop_hook import STATE_KEY
 from mmtad_ext.models.layers import ATTENTION_TARGETS, inject_lora
 from mmtad_ext.registry import MODELS
-from test_train_test import TEST, run  # sibling module (tests/tools is on sys.path)
 
 pytest.importorskip('peft')
 
@@ -32,6 +32,7 @@ def interrupted_checkpoint(cfg, path):
     return model.eval()
 
 
+@pytest.mark.slow  # tools/test.py subprocess
 def test_export_loads_into_stock_mmaction2_and_matches(block_drop_cfg, load_tool, tmp_path):
     cfg = block_drop_cfg(str(tmp_path / 'work'))
     cfg_path = str(tmp_path / 'bd.py')
@@ -48,6 +49,13 @@ def test_export_loads_into_stock_mmaction2_and_matches(block_drop_cfg, load_tool
     assert {k.split('.')[2] for k in state if k.startswith('backbone.blocks.')} == {'0', '1'}
     exported = Config.fromfile(summary['config'])
     assert 'BlockDropHook' not in str(exported.custom_hooks)
+    # the exported config describes the exported model only, plus the export record
+    for leftover in ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops'):
+        assert leftover not in exported, leftover
+    assert 'depth=4' not in exported.pretty_text  # the original depth
+    assert 'BlockDropDistiller' not in exported.pretty_text
+    assert exported.block_drop_export == dict(kept_blocks=[0, 2], dropped=[1, 3],
+                                              source_checkpoint=osp.abspath(ckpt))
     init_default_scope('mmtad_ext')
     stock = MODELS.build(exported.model)
     assert type(stock.backbone) is VisionTransformer and len(stock.backbone.blocks) == 2

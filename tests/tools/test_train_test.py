@@ -1,38 +1,18 @@
 """End-to-end: tools/train.py and tools/test.py as a user runs them (subprocesses)."""
 import glob
 import json
-import os
 import os.path as osp
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _helpers.tool_run import TEST, TRAIN, block_drop_report, run, tool_env, train_then_kill
 
-TRAIN = osp.join(REPO, 'tools', 'train.py')
-TEST = osp.join(REPO, 'tools', 'test.py')
-
-
-def tool_env():
-    """Environment of a tool subprocess: one OpenMP thread, and the source tree first on
-    ``PYTHONPATH`` so that the tool imports it, not the installed copy of mmtad_ext."""
-    path = os.environ.get('PYTHONPATH')
-    return dict(os.environ, OMP_NUM_THREADS='1',
-                PYTHONPATH=REPO + (os.pathsep + path if path else ''))
-
-
-def run(args, cwd, timeout=600):
-    env = tool_env()
-    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+pytestmark = pytest.mark.slow  # tool subprocesses: trainings, kill/resume, torchrun
 
 
 def test_train_then_test_with_dump(tiny_config, tmp_path):
@@ -51,31 +31,6 @@ def test_train_then_test_with_dump(tiny_config, tmp_path):
     assert set(det) >= {'label', 'score', 'segment'}
     ck = _load_checkpoint(ckpt, map_location='cpu')  # compat: loads under weights_only
     assert ck['meta']['epoch'] == 2
-
-
-def train_then_kill(cfg, work, cwd, checkpoint=None):
-    """Start tools/train.py and SIGKILL it (whole process group) once ``work/last_checkpoint``
-    exists and, if ``checkpoint`` (a file name such as ``'epoch_3.pth'``) is given, names that
-    checkpoint (the runner writes it after the checkpoint file is complete); fail if the run
-    ended before that."""
-    env = tool_env()
-    proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', work], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    last = osp.join(work, 'last_checkpoint')
-
-    def reached():
-        if not osp.exists(last):
-            return False
-        with open(last) as f:  # may be read mid-write (empty): poll again
-            return checkpoint is None or osp.basename(f.read().strip()) == checkpoint
-
-    deadline = time.time() + 300
-    while not reached() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, 'the run ended before it could be killed'
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def test_resume_after_kill(tiny_config, tmp_path):
@@ -98,7 +53,7 @@ def test_resume_after_kill(tiny_config, tmp_path):
 
 def test_block_drop_killed_mid_stage_2_resumes_like_an_uninterrupted_run(block_drop_cfg,
                                                                          tmp_path):
-    """Issue 11: a block-drop run (2 stages x 2 epochs, tiny VideoMAE classifier) SIGKILLed
+    """A block-drop run (2 stages x 2 epochs, tiny VideoMAE classifier) SIGKILLed
     once its mid-stage-2 checkpoint (epoch 3: block 2 dropped, LoRA unmerged) is written and
     resumed with --resume drops the same blocks, records the same stages and ends with the
     same weights (exactly: same ops in the same order on the CPU, one thread) as a run that
@@ -124,30 +79,13 @@ def test_block_drop_killed_mid_stage_2_resumes_like_an_uninterrupted_run(block_d
     log = run([TRAIN, cfg_path, '--work-dir', killed, '--resume'], cwd=str(tmp_path))
     assert 'resumed epoch: 3' in log and 'BlockDropHook: loaded stage 2' in log
 
-    reports = []
-    for work in (full, killed):
-        with open(osp.join(work, 'block_drop.json')) as f:
-            report = json.load(f)
-        for s in report['stages']:  # wall-clock fields differ between runs
-            for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_ms'):
-                s.pop(key, None)
-        reports.append(report)
+    reports = [block_drop_report(work) for work in (full, killed)]  # without wall-clock fields
     assert len(reports[0]['dropped']) == 2 and reports[0]['stopped']
     assert reports[1] == reports[0]  # same drops, candidate scores, metrics, MACs
     sd, sd_r = (_load_checkpoint(osp.join(w, 'epoch_4.pth'), map_location='cpu')['state_dict']
                 for w in (full, killed))
     assert set(sd_r) == set(sd) and not any('lora_' in k for k in sd)
     assert all(torch.equal(sd[k], sd_r[k]) for k in sd)
-
-
-def block_drop_report(work):
-    """``work/block_drop.json`` without its wall-clock fields (they differ between runs)."""
-    with open(osp.join(work, 'block_drop.json')) as f:
-        report = json.load(f)
-    for s in report['stages']:
-        for key in ('selection_s', 'recovery_s', 'eval_s', 'latency_ms'):
-            s.pop(key, None)
-    return report
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason='no torch.distributed')

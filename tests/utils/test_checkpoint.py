@@ -1,12 +1,17 @@
-"""Checkpoint loading: strict by default, every error names the file."""
+"""Checkpoint loading: strict by default, every error names the file; resuming from an unreadable
+checkpoint names it, and an automatic resume falls back to the previous one with a warning."""
+import logging
 import os
+import re
+import time
 
 import pytest
 import torch
 from torch import nn
 
-from mmtad_ext.utils import (CheckpointError, check_checkpoint_matches, load_detector_checkpoint,
-                             read_checkpoint)
+from mmtad_ext.utils import checkpoint as checkpoint_module
+from mmtad_ext.utils import (CheckpointError, check_checkpoint_matches, check_resume_checkpoint,
+                             find_resume_checkpoint, load_detector_checkpoint, read_checkpoint)
 
 
 class Net(nn.Module):
@@ -72,3 +77,55 @@ def test_unreadable_files_name_the_file(tmp_path):
     torch.save(torch.zeros(2), tensor)
     with pytest.raises(CheckpointError, match='holds a Tensor'):
         read_checkpoint(str(tensor))
+
+
+def truncate(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_resume_from_a_truncated_file_names_it_and_what_to_do(tmp_path):
+    path = save(tmp_path, Net(), 'epoch_3.pth')
+    check_resume_checkpoint(path)  # readable: no error
+    truncate(path)
+    with pytest.raises(CheckpointError, match=r'cannot resume: .*epoch_3\.pth.*Resume from an '
+                       r'earlier checkpoint .*epoch_N\.pth.*--resume without a path'):
+        check_resume_checkpoint(path)
+    with pytest.raises(CheckpointError, match=r'missing\.pth'):
+        check_resume_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def point(work, name):
+    (work / 'last_checkpoint').write_text(str(work / name))
+
+
+def test_automatic_resume_falls_back_to_the_previous_checkpoint(tmp_path, monkeypatch):
+    work = tmp_path / 'work'
+    work.mkdir()
+    assert find_resume_checkpoint(str(work)) is None  # nothing to resume yet
+    for i, name in enumerate(('epoch_1.pth', 'iter_30.pth', 'epoch_2.pth')):
+        path = save(work, Net(), name)
+        os.utime(path, (time.time() - 100 + i, time.time() - 100 + i))  # saved in this order
+    point(work, 'epoch_2.pth')
+    assert find_resume_checkpoint(str(work)) == str(work / 'epoch_2.pth')
+    truncate(work / 'epoch_2.pth')
+    logged = []
+    monkeypatch.setattr(checkpoint_module, 'print_log',
+                        lambda msg, logger=None, level=None: logged.append((level, msg)))
+    assert find_resume_checkpoint(str(work)) == str(work / 'iter_30.pth')
+    (level, warning), = logged
+    assert level == logging.WARNING
+    assert re.search(r'cannot resume from .*epoch_2\.pth.*resuming from the previous '
+                     r'checkpoint .*iter_30\.pth instead', warning)
+    point(work, 'epoch_9.pth')  # named but never written
+    assert find_resume_checkpoint(str(work)) == str(work / 'iter_30.pth')
+    (work / 'last_checkpoint').write_text('')  # killed while writing the pointer
+    assert find_resume_checkpoint(str(work)) == str(work / 'iter_30.pth')
+    truncate(work / 'iter_30.pth')
+    truncate(work / 'epoch_1.pth')
+    point(work, 'epoch_2.pth')
+    with pytest.raises(CheckpointError, match=r'cannot resume from .*epoch_2\.pth.*no earlier '
+                       r'readable.*Start the run again without --resume'):
+        find_resume_checkpoint(str(work))

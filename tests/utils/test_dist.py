@@ -96,6 +96,7 @@ def _run(rank, port):
     return out
 
 
+@pytest.mark.slow  # spawned ranks
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
 def test_rewrap_from_rank0_and_check_under_two_processes(spawn_ranks):
     results = spawn_ranks(_worker, world=WORLD)

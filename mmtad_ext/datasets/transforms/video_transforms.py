@@ -13,9 +13,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmtad_ext.registry import TRANSFORMS
+from mmtad_ext.utils.errors import UserError
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(UserError, ValueError):
     """A video file cannot be opened or decoded (corrupt, truncated, unsupported)."""
 
 
@@ -44,7 +45,11 @@ def probe_video(path: str) -> dict:
     num_frames = len(reader)
     if num_frames < 1:
         raise VideoDecodeError(f'video file {path} has no frame')
-    height, width = reader[0].shape[:2]
+    try:
+        height, width = reader[0].shape[:2]
+    except Exception as e:  # decord's DECORDError: the first frame does not decode
+        raise VideoDecodeError(f'cannot decode the first frame of video file {path} (corrupt '
+                               f'or truncated): {str(e).splitlines()[0][:200]}') from e
     return dict(num_frames=num_frames, fps=float(reader.get_avg_fps()), height=int(height),
                 width=int(width))
 

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.dist import all_reduce, get_world_size
 
-from mmtad_ext.models.utils import eval_mode
+from mmtad_ext.utils.mode import eval_mode
 from mmtad_ext.utils.deprecation import warn_deprecated
 
 CRITERIA = ('metric', 'loss', 'block_mse')
@@ -35,15 +35,22 @@ def resolve_criterion(criterion: str, owner: str = 'BlockSelector') -> str:
 class BlockSelector:
     """Score the remaining encoder blocks of a block-drop student and choose the one to drop.
 
-    The selection subset is decoded once (at the first use) and kept in memory for the whole
-    run. In a distributed run each rank holds its shard of the subset (mmengine's
+    The selection loader is *streamed*: every scoring pass iterates it anew and holds one
+    collated batch at a time, so memory does not grow with the number of selection samples
+    (a THUMOS14 VideoMAE-S window is 56 MiB decoded; keeping the whole training split would
+    take about 150 GiB). As in the public code (``eval_drop_one_block``), one pass scores every
+    candidate: each batch is decoded once and run once per candidate, so a stage decodes the
+    subset once for ``'metric'`` and ``'block_mse'`` (plus one pass for the chosen block's
+    metric with ``'loss'`` and ``'block_mse'``), whatever the number of blocks.
+
+    In a distributed run each rank streams its shard of the subset (mmengine's
     ``DefaultSampler``, which pads the last shard by repeating the first samples): the
-    ``metric`` criterion's metric is gathered over the ranks by the evaluator, the ``loss``
+    ``metric`` criterion's metric is gathered over the ranks by the evaluators, the ``loss``
     and ``block_mse`` sums are added over the ranks (means over all the ranks' batches);
     every rank calls the same scoring methods in the same order (they are collective).
     ``model`` arguments are the unwrapped
-    :class:`~mmtad_ext.models.distillers.BlockDropDistiller`; ``runner`` builds the data loader
-    and the evaluator from its config.
+    :class:`~mmtad_ext.models.distillers.BlockDropDistiller` (or its EMA copy); ``runner``
+    builds the data loader and the evaluators from its config.
 
     Args:
         criterion (str): ``'metric'`` (the val metric ``metric_key`` of the model without the
@@ -55,7 +62,8 @@ class BlockSelector:
         metric_key (str, optional): Metric of the val evaluator to select with and to record.
             Defaults to None: the first one (resolved at the first evaluation).
         subset_size (int, optional): The first ``subset_size`` training samples form the
-            selection subset. Defaults to None: all.
+            selection subset (selection time is proportional to it; memory is not).
+            Defaults to None: all.
         selection_dataloader (dict, optional): Data loader config replacing the default (the
             training dataset with the val pipeline and ``test_mode=True``, the val batch size).
     """
@@ -77,13 +85,15 @@ class BlockSelector:
         self.subset_size = subset_size
         self.selection_dataloader = selection_dataloader
         self.num_samples = 0  # of the selection subset, once built
-        self._batches: Optional[List] = None
-        self._evaluator = None
+        self._loader = None
+        self._evaluator_cfg = None
+        self._meta = None
+        self._evaluators: List = []  # one per candidate scored in one pass, built as needed
 
-    def batches(self, runner) -> List:
-        """Collated batches of the selection subset, decoded once and reused."""
-        if self._batches is not None:
-            return self._batches
+    def loader(self, runner):
+        """The selection data loader (built once; every pass iterates it anew)."""
+        if self._loader is not None:
+            return self._loader
         cfg = runner.cfg
         if self.selection_dataloader is not None:
             loader_cfg = copy.deepcopy(self.selection_dataloader)
@@ -99,12 +109,19 @@ class BlockSelector:
         if self.subset_size is not None:
             loader_cfg['dataset']['indices'] = self.subset_size
         loader = runner.build_dataloader(loader_cfg, seed=0)
-        evaluator_cfg = cfg.get('val_evaluator') or cfg.test_evaluator
-        self._evaluator = runner.build_evaluator(copy.deepcopy(evaluator_cfg))
-        self._evaluator.dataset_meta = self._subset_meta(loader.dataset)
+        self._evaluator_cfg = copy.deepcopy(cfg.get('val_evaluator') or cfg.test_evaluator)
+        self._meta = self._subset_meta(loader.dataset)
         self.num_samples = len(loader.dataset)
-        self._batches = list(loader)
-        return self._batches
+        self._loader = loader
+        return loader
+
+    def _evaluators_for(self, runner, count: int) -> List:
+        self.loader(runner)
+        while len(self._evaluators) < count:
+            evaluator = runner.build_evaluator(copy.deepcopy(self._evaluator_cfg))
+            evaluator.dataset_meta = self._meta
+            self._evaluators.append(evaluator)
+        return self._evaluators[:count]
 
     @staticmethod
     def _subset_meta(dataset) -> Optional[dict]:
@@ -125,42 +142,64 @@ class BlockSelector:
             tuple: The chosen block (original index; ties: the earliest), every candidate's
             score, and ``metric_key`` of the model without the chosen block.
         """
+        ids = list(model.student_encoder.block_ids)
         if self.criterion == 'block_mse':
             scores = self.block_mse_scores(runner, model)
         else:
-            score = self.evaluate if self.criterion == 'metric' else self.loss_score
-            scores = {i: score(runner, model, skip=[i]) for i in model.student_encoder.block_ids}
+            score = self.metric_scores if self.criterion == 'metric' else self.loss_scores
+            scores = dict(zip(ids, score(runner, model, [[i] for i in ids])))
         chosen = max(scores, key=lambda i: (scores[i], -i))  # ties: the earliest block
         before = scores[chosen] if self.criterion == 'metric' else self.evaluate(
             runner, model, [chosen])
         return chosen, scores, before
 
-    @torch.no_grad()
     def evaluate(self, runner, model, skip: Sequence[int] = ()) -> float:
         """``metric_key`` of the student (without blocks ``skip``) on the selection subset."""
-        batches = self.batches(runner)
-        with eval_mode(model), model.student_encoder.skip_blocks(skip):
-            for batch in batches:
-                self._evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
-            metrics = self._evaluator.evaluate(self.num_samples)
-        key = self.metric_key or next(iter(metrics))
-        if key not in metrics:
-            raise KeyError(f'BlockDropHook metric_key {key!r} is not among the evaluator\'s '
-                           f'metrics {sorted(metrics)}')
-        self.metric_key = key
-        return float(metrics[key])
+        return self.metric_scores(runner, model, [skip])[0]
 
     @torch.no_grad()
+    def metric_scores(self, runner, model, skips: Sequence[Sequence[int]]) -> List[float]:
+        """``metric_key`` of the student without each ``skips[k]``, in one streamed pass."""
+        evaluators = self._evaluators_for(runner, len(skips))
+        enc = model.student_encoder
+        with eval_mode(model):
+            for batch in self.loader(runner):
+                for skip, evaluator in zip(skips, evaluators):
+                    with enc.skip_blocks(skip):
+                        evaluator.process(data_samples=model.val_step(batch), data_batch=batch)
+                del batch  # one collated batch alive at a time
+        scores = []
+        for evaluator in evaluators:
+            metrics = evaluator.evaluate(self.num_samples)
+            key = self.metric_key or next(iter(metrics))
+            if key not in metrics:
+                raise KeyError(f'BlockDropHook metric_key {key!r} is not among the evaluator\'s '
+                               f'metrics {sorted(metrics)}')
+            self.metric_key = key
+            scores.append(float(metrics[key]))
+        return scores
+
     def loss_score(self, runner, model, skip: Sequence[int]) -> float:
         """Minus the mean ground-truth loss of the student without ``skip``."""
-        total = 0.0
-        with eval_mode(model), model.student_encoder.skip_blocks(skip):
-            for batch in self.batches(runner):
+        return self.loss_scores(runner, model, [skip])[0]
+
+    @torch.no_grad()
+    def loss_scores(self, runner, model, skips: Sequence[Sequence[int]]) -> List[float]:
+        """Minus the mean ground-truth loss without each ``skips[k]``, in one streamed pass."""
+        totals = [0.0] * len(skips)
+        count = 0
+        enc = model.student_encoder
+        with eval_mode(model):
+            for batch in self.loader(runner):
                 data = model.data_preprocessor(batch, False)
-                losses = model.student_losses(data['inputs'], data['data_samples'])
-                total += float(model.parse_losses(losses)[0])
-        total, count = _sum_over_ranks([total, len(self._batches)])
-        return -total / count
+                for k, skip in enumerate(skips):
+                    with enc.skip_blocks(skip):
+                        losses = model.student_losses(data['inputs'], data['data_samples'])
+                        totals[k] += float(model.parse_losses(losses)[0])
+                count += 1
+                del batch, data
+        *totals, count = _sum_over_ranks(totals + [count])
+        return [-t / count for t in totals]
 
     @torch.no_grad()
     def block_mse_scores(self, runner, model) -> Dict[int, float]:
@@ -175,15 +214,18 @@ class BlockSelector:
 
         handles = [blk.register_forward_hook(hook_for(i))
                    for i, blk in zip(enc.block_ids, enc.blocks)]
+        count = 0
         try:
             with eval_mode(model):
-                for batch in self.batches(runner):
+                for batch in self.loader(runner):
                     model.val_step(batch)
+                    count += 1
+                    del batch
         finally:
             for h in handles:
                 h.remove()
         ids = list(sums)
-        *totals, count = _sum_over_ranks([sums[i] for i in ids] + [len(self._batches)])
+        *totals, count = _sum_over_ranks([sums[i] for i in ids] + [count])
         return {i: -s / count for i, s in zip(ids, totals)}
 
 

@@ -20,6 +20,15 @@ baseline (the paper's rule; the last good stage's weights are restored) or after
 stages (the public code's rule). ``work_dir/block_drop.json`` holds every stage's record,
 ``block_drop.png`` the plot; ``block_drop_stage{t}.pth`` the student after stage ``t``.
 
+With mmengine's ``EMAHook`` in ``custom_hooks`` (the public code's EMA, ``momentum=0.001``
+for its decay 0.999) the averaged model follows every structure change (the same block
+removed, the same seeded LoRA injected and merged, the same stage restored;
+:mod:`~mmtad_ext.engine.block_drop.ema`), the candidates are scored, the stage metric is taken
+and ``block_drop_stage{t}.pth`` is written with the averaged weights, the dynamic teacher is the
+averaged student, and checkpoints hold the averaged weights as ``state_dict`` (``EMAHook``'s
+rule), which ``tools/export_block_drop.py`` exports. Stage results are always taken at the
+stage's last epoch on the selection subset of the training split, never on the test split.
+
 Distributed (``tools/train.py --launcher pytorch`` under torchrun): after every change of the
 student's structure (block removed, LoRA injected or merged, last good stage restored, structure
 restored on resume) the model is wrapped anew with the config's ``model_wrapper_cfg``
@@ -39,19 +48,21 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.dist import barrier
-from mmengine.hooks import EMAHook, Hook
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import build_optim_wrapper
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 
-from mmtad_ext.models.layers.lora import ATTENTION_TARGETS, has_lora, inject_lora, merge_lora
+from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lora, inject_lora,
+                                         merge_lora)
 from mmtad_ext.registry import HOOKS
 from mmtad_ext.utils.deprecation import renamed_arg
 from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
 from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 from mmtad_ext.visualization import plot_block_drop_stages
 from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
+from ..block_drop.ema import find_ema, load_ema_checkpoint, refresh_ema
 from ..block_drop.report import encoder_input_shape, format_stage_table
 from ..block_drop.selection import BlockSelector, resolve_criterion
 
@@ -111,6 +122,10 @@ class BlockDropHook(Hook):
             Defaults to None: progressive.
         lora_targets (str, optional): Deprecated name of ``lora_target_modules`` (warns, and
             wins when both are set; removed in the next release). Defaults to None.
+        lora_init (str): Initialisation of LoRA's ``A``: ``'peft'`` (Kaiming-uniform, std
+            0.0295 on VideoMAE-S) or ``'public'`` (the public code's ``randn / sqrt(r)``, std
+            0.102 at rank 96; see :func:`~mmtad_ext.models.layers.inject_lora`). Defaults to
+            ``'peft'``.
     """
 
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
@@ -130,7 +145,8 @@ class BlockDropHook(Hook):
                  dynamic_teacher: bool = False,
                  latency_repeats: int = 5,
                  one_shot_ids: Optional[Sequence[int]] = None,
-                 lora_targets: Optional[str] = None) -> None:
+                 lora_targets: Optional[str] = None,
+                 lora_init: str = 'peft') -> None:
         for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
@@ -147,6 +163,10 @@ class BlockDropHook(Hook):
             if max_drops != 1:
                 raise ValueError('BlockDropHook one_shot_ids drops its blocks in one stage: '
                                  f'max_drops must be 1, got {max_drops}')
+        if lora_init not in LORA_INITS:
+            raise ValueError(f'BlockDropHook lora_init must be one of {LORA_INITS}, got '
+                             f'{lora_init!r}')
+        self.lora_init = lora_init
         self.one_shot_ids = None if one_shot_ids is None else [int(i) for i in one_shot_ids]
         self.stage_epochs = stage_epochs
         self.max_drops = max_drops
@@ -193,9 +213,26 @@ class BlockDropHook(Hook):
         """The recorded metric; None until the first evaluation resolves the default."""
         return self.selector.metric_key
 
+    def _models(self, runner) -> list:
+        """The model and, with an ``EMAHook``, its averaged copy: every structure change
+        applies to both."""
+        ema = find_ema(runner)
+        return [self._model(runner)] + ([ema.module] if ema is not None else [])
+
+    def _scored(self, runner):
+        """The model whose weights are scored and kept: the averaged one with an ``EMAHook``
+        (as the public code), else the model itself."""
+        return self._models(runner)[-1]
+
+    def _after_structure_change(self, runner) -> None:
+        ema = find_ema(runner)
+        if ema is not None:
+            refresh_ema(ema)
+
     def evaluate(self, runner, skip: Sequence[int] = ()) -> float:
-        """``metric_key`` of the student (without blocks ``skip``) on the selection subset."""
-        return self.selector.evaluate(runner, self._model(runner), skip)
+        """``metric_key`` of the student (the averaged one with an ``EMAHook``; without blocks
+        ``skip``) on the selection subset."""
+        return self.selector.evaluate(runner, self._scored(runner), skip)
 
     def _profile(self, runner) -> Dict:
         """Encoder MACs (batch 1) and median latency, measured on rank 0 (the other ranks
@@ -244,12 +281,18 @@ class BlockDropHook(Hook):
         enc = model.student_encoder
         rank = self.lora_rank or max(1, enc.embed_dims // 4)
         return dict(rank=rank, alpha=self.lora_alpha, target_modules=self.lora_target_modules,
-                    seed=seed)
+                    seed=seed, init=self.lora_init)
 
     def _apply_lora(self, model, lora: Dict) -> None:
         inject_lora(model.student_encoder, lora['rank'], lora['alpha'], lora['target_modules'],
-                    seed=lora.get('seed'))
+                    seed=lora.get('seed'), init=lora.get('init', 'peft'))
         self._set_trainable(model)
+
+    def _apply_lora_all(self, runner, lora: Dict) -> None:
+        """The same seeded adapters in the model and its averaged copy (then frozen there)."""
+        for m in self._models(runner):
+            self._apply_lora(m, lora)
+        self._after_structure_change(runner)
 
     # -- the stage loop ---------------------------------------------------------------------
     def before_train(self, runner) -> None:
@@ -257,12 +300,6 @@ class BlockDropHook(Hook):
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
                             f'{type(runner.train_loop).__name__}')
-        ema = [type(h).__name__ for h in runner.hooks if isinstance(h, EMAHook)]
-        if ema:
-            raise ValueError(
-                f'BlockDropHook cannot run with {ema[0]}: its averaged copy of the model is '
-                'built once, before the first block is dropped, and would not follow the '
-                'changing structure; remove it from custom_hooks')
         model = self._model(runner)
         max_epochs = runner.train_loop.max_epochs
         if max_epochs < self.stage_epochs:
@@ -283,8 +320,12 @@ class BlockDropHook(Hook):
             return
         if has_lora(model.student_encoder):
             raise RuntimeError('BlockDropHook: the student already holds LoRA adapters')
+        ema = find_ema(runner)
+        if ema is not None:  # built before the weights were initialised/loaded: start equal
+            ema.module.load_state_dict(model.state_dict(), strict=True)
+            refresh_ema(ema)
         t0 = time.perf_counter()
-        self.selector.batches(runner)
+        self.selector.loader(runner)
         baseline = from_rank0(self.evaluate(runner))
         self.state['baseline'] = baseline
         record = dict(stage=0, dropped=None, depth=model.student_encoder.depth,
@@ -306,18 +347,21 @@ class BlockDropHook(Hook):
             chosen, scores = list(self.one_shot_ids), {}
             before = self.evaluate(runner, chosen)
         else:
-            chosen, scores, before = self.selector.select(runner, model)
+            chosen, scores, before = self.selector.select(runner, self._scored(runner))
         # every rank drops rank 0's choice (and records its scores)
         chosen, scores, before = from_rank0((chosen, scores, before))
         selection_s = time.perf_counter() - t0
-        if self.dynamic_teacher:
-            model.sync_teacher()  # the previous stage's (merged) model
+        models, scored = self._models(runner), self._scored(runner)
+        if self.dynamic_teacher:  # the previous stage's (merged; averaged with EMA) model
+            for m in models:
+                m.sync_teacher(scored.student)
         ids = chosen if isinstance(chosen, list) else [chosen]  # one-shot: several at once
-        enc.remove_blocks(ids)
+        for m in models:
+            m.student_encoder.remove_blocks(ids)
         stage = self.state['stage'] + 1
         # seeded, not the global RNG: resumed at a stage end, the run makes the same adapters
         lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
-        self._apply_lora(model, lora)
+        self._apply_lora_all(runner, lora)
         rewrap_model(runner)  # DDP over the new structure and trainable parameters
         self._build_optimizer(runner)
         self.state.update(stage=stage, lora=lora)
@@ -364,7 +408,9 @@ class BlockDropHook(Hook):
         model = self._model(runner)
         stage = self.state['stage']
         check_ranks_agree(model.student, f'BlockDropHook stage {stage}')
-        merge_lora(model.student_encoder)
+        for m in self._models(runner):
+            merge_lora(m.student_encoder)
+        self._after_structure_change(runner)
         self.state['lora'] = None
         rec = self.state['records'][-1]
         baseline = self.state['baseline']
@@ -383,7 +429,9 @@ class BlockDropHook(Hook):
             barrier()  # rank 0 wrote the file (at stage ``good``'s end)
             ckpt = torch.load(self._stage_path(runner, good), map_location='cpu',
                               weights_only=True)
-            model.load_student(ckpt)
+            for m in self._models(runner):  # with EMA: both are the stage's averaged model
+                m.load_student(ckpt)
+            self._after_structure_change(runner)
             kept = set(model.student_encoder.block_ids)  # the model kept: stage ``good``'s
             self.state['dropped'] = [i for i in self.state['dropped'] if i not in kept]
             self.state['stopped'] = True
@@ -404,7 +452,7 @@ class BlockDropHook(Hook):
 
     def _save_stage_weights(self, runner, stage: int) -> None:
         if runner.rank == 0:
-            torch.save(self._model(runner).student.state_dict(), self._stage_path(runner, stage))
+            torch.save(self._scored(runner).student.state_dict(), self._stage_path(runner, stage))
 
     def _report(self, runner) -> None:
         if runner.rank != 0:
@@ -440,7 +488,12 @@ class BlockDropHook(Hook):
         restore_structure(model, checkpoint)
         if self.state['lora'] is not None:
             self._set_trainable(model)
+        ema = find_ema(runner)
+        if ema is not None:
+            load_ema_checkpoint(ema, checkpoint, resume=bool(getattr(runner, '_resume', False)))
         rewrap_model(runner)  # before the runner loads the weights into runner.model.module
+        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+            return  # testing (tools/test.py): no optimizer to rebuild
         if self.state['lora'] is not None:
             self._build_optimizer(runner)
         elif state is not None:

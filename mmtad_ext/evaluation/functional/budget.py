@@ -6,6 +6,8 @@ A row is a dict with the sub-network (``gamma_w``, ``gamma_s``, ``gamma_t``), it
 (``gmacs``, ``latency_ms``) and its accuracy (``top1``); ``tools/a3d_budget_table.py`` measures
 them (:mod:`mmtad_ext.apis.a3d_budget`).
 """
+import math
+import numbers
 from typing import Dict, List, Optional
 
 
@@ -28,14 +30,25 @@ def select_row(rows: List[Dict], gmacs: Optional[float] = None,
     Args:
         rows (list[dict]): Table rows with ``gmacs``, ``latency_ms``, ``top1`` and the
             sub-network.
-        gmacs (float, optional): Budget in GMACs per clip. Defaults to None.
-        latency_ms (float, optional): Latency budget. Defaults to None.
+        gmacs (float, optional): Budget in GMACs per clip (a number > 0; ``inf``: the most
+            accurate row). Defaults to None.
+        latency_ms (float, optional): Latency budget, likewise. Defaults to None.
 
     Returns:
         dict: The chosen row.
+
+    Raises:
+        TypeError: The budget is not a real number.
+        ValueError: Both or neither budget given, the budget is NaN or <= 0, the table is
+            empty, or no row fits.
     """
     if (gmacs is None) == (latency_ms is None):
         raise ValueError('give exactly one of gmacs= or latency_ms=')
+    name, value = ('gmacs', gmacs) if gmacs is not None else ('latency_ms', latency_ms)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{name} must be a number > 0, got {value!r} ({type(value).__name__})')
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f'{name} must be a number > 0, got {value!r}')
     if not rows:
         raise ValueError('the budget table is empty: build it with '
                          'tools/a3d_budget_table.py and load the deploy checkpoint it writes')

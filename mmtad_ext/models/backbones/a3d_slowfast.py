@@ -26,7 +26,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 
 from mmtad_ext.registry import MODELS
 from ..layers.slimmable_conv import SlimmableConv3d
-from ..utils.subnet import resample_clip, temporal_indices
+from ..utils.subnet import check_factor, resample_clip, temporal_indices
 from .slimmable_resnet3d import resolve_slimmable_cfgs, set_module_width
 
 _DEFAULTS = inspect.signature(ResNet3dSlowFast.__init__).parameters
@@ -127,16 +127,20 @@ class A3DSlowFast(ResNet3dSlowFast):
 
     # ------------------------------------------------------------------ sub-network
     def set_width(self, gamma_w: float) -> None:
-        """Run the Slow pathway with width factor ``gamma_w`` in (0, 1] (Fast: unchanged)."""
-        set_module_width(self.slow_path, gamma_w)
-        self.gamma_w = float(gamma_w)
+        """Run the Slow pathway with width factor ``gamma_w`` in (0, 1] (Fast: unchanged).
+
+        Raises ``TypeError`` for a non-number and ``ValueError`` outside (0, 1] (NaN too).
+        """
+        self.gamma_w = set_module_width(self.slow_path, gamma_w)
 
     def set_input_scale(self, gamma_s: float, gamma_t: float) -> None:
-        """Resample the Slow input by ``gamma_s`` (space) and ``gamma_t`` (time), in (0, 1]."""
-        for name, v in (('gamma_s', gamma_s), ('gamma_t', gamma_t)):
-            if not 0 < v <= 1:
-                raise ValueError(f'{name} must be in (0, 1], got {v}')
-        self.gamma_s, self.gamma_t = float(gamma_s), float(gamma_t)
+        """Resample the Slow input by ``gamma_s`` (space) and ``gamma_t`` (time), in (0, 1].
+
+        Both are checked before anything changes (``TypeError`` for a non-number,
+        ``ValueError`` outside (0, 1], NaN too).
+        """
+        gamma_s, gamma_t = check_factor('gamma_s', gamma_s), check_factor('gamma_t', gamma_t)
+        self.gamma_s, self.gamma_t = gamma_s, gamma_t
 
     @property
     def head_fixed_in_channels(self) -> int:

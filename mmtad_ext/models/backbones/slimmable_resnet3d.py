@@ -15,7 +15,8 @@ from mmaction.models.backbones.resnet3d_slowonly import ResNet3dSlowOnly
 
 from mmtad_ext.registry import MODELS
 from ..layers.slimmable_bn import SlimmableBN3d
-from ..layers.slimmable_conv import SlimmableConv3d, active_channels
+from ..layers.slimmable_conv import SlimmableConv3d
+from ..utils.subnet import check_factor
 
 
 def resolve_slimmable_cfgs(conv_cfg: Optional[Dict], norm_cfg: Optional[Dict], divisor: int,
@@ -47,12 +48,17 @@ def resolve_slimmable_cfgs(conv_cfg: Optional[Dict], norm_cfg: Optional[Dict], d
     return conv_cfg, norm_cfg
 
 
-def set_module_width(module: nn.Module, gamma_w: float) -> None:
-    """Call ``set_width(gamma_w)`` on every :class:`SlimmableConv3d` inside ``module``."""
-    active_channels(8, gamma_w)  # validates gamma_w before anything changes
+def set_module_width(module: nn.Module, gamma_w: float) -> float:
+    """Call ``set_width(gamma_w)`` on every :class:`SlimmableConv3d` inside ``module``.
+
+    ``gamma_w`` is checked (:func:`~mmtad_ext.models.utils.check_factor`: a real number in
+    (0, 1], else ``TypeError``/``ValueError``) before anything changes; returns it as a float.
+    """
+    gamma_w = check_factor('gamma_w', gamma_w)
     for m in module.modules():
         if isinstance(m, SlimmableConv3d):
             m.set_width(gamma_w)
+    return gamma_w
 
 
 @MODELS.register_module()
@@ -85,9 +91,12 @@ class SlimmableResNet3D(ResNet3dSlowOnly):
         self.gamma_w = 1.0
 
     def set_width(self, gamma_w: float) -> None:
-        """Run the next forward passes with width factor ``gamma_w`` in (0, 1]."""
-        set_module_width(self, gamma_w)
-        self.gamma_w = float(gamma_w)
+        """Run the next forward passes with width factor ``gamma_w`` in (0, 1].
+
+        Raises ``TypeError`` for a non-number and ``ValueError`` outside (0, 1] (NaN too). The
+        trained range is the recognizer's (``A3DRecognizer3D.set_subnet`` warns outside it).
+        """
+        self.gamma_w = set_module_width(self, gamma_w)
 
     @property
     def head_fixed_in_channels(self) -> int:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from mmtad_ext.registry import MODELS
 
 from ..backbones.videomae_encoder import VideoMAEEncoder
+from .block_drop_checkpoint import restore_structure
 
 
 @contextlib.contextmanager
@@ -163,15 +164,26 @@ class BlockDropDistiller(BaseModel):
         else:
             self.sync_teacher()
 
-    def sync_teacher(self) -> None:
+    def sync_teacher(self, source: Optional[nn.Module] = None) -> None:
         """Copy the student's weights (and dropped blocks) into the teacher.
 
         The initial uncompressed model, or ``dynamic_teacher`` (the previous stage's model).
         Call it when the student holds no LoRA adapters (merged).
+
+        Args:
+            source (nn.Module, optional): A model of the student's structure to copy instead
+                (the averaged student of an EMA run). Defaults to None: the student.
         """
         # a full-depth teacher removes the student's dropped blocks (``kept_blocks``)
-        self.teacher.load_state_dict(self.student.state_dict(), strict=True)
+        source = self.student if source is None else source
+        self.teacher.load_state_dict(source.state_dict(), strict=True)
         self.teacher.requires_grad_(False)
+
+    def restore_checkpoint_structure(self, checkpoint: dict) -> None:
+        """Remove the blocks a block-drop checkpoint's student (and teacher) dropped and inject
+        the LoRA adapters of an unfinished stage, so that its keys match strictly (see
+        :func:`mmtad_ext.utils.check_checkpoint_matches`)."""
+        restore_structure(self, checkpoint, check=False)
 
     def load_student(self, state_dict: Dict[str, Tensor]) -> None:
         """Replace the student by a fresh build loaded (strictly) with ``state_dict``.

@@ -41,7 +41,8 @@ class ActionFormerHead(nn.Module):
       adaptive weight ``loss_cls / max(loss_reg, 0.01)``.
 
     Args:
-        num_classes (int): Classes K (1 with an external video classifier).
+        num_classes (int): Classes K; 1 trains class-agnostic (every ground-truth label counts
+            as class 0, see :meth:`target_labels`), as with an external video classifier.
         in_channels (int): Channels of the pyramid levels.
         feat_channels (int): Tower width. Defaults to ``in_channels``.
         num_convs (int): Tower depth. Defaults to 2.
@@ -177,10 +178,30 @@ class ActionFormerHead(nn.Module):
             chosen = (lens <= min_len[:, None] + 1e-3) & torch.isfinite(lens)
         else:
             chosen = torch.isfinite(lens)
-        one_hot = F.one_hot(gt_labels.long(), self.num_classes).to(points.dtype)  # (G, K)
+        one_hot = F.one_hot(self.target_labels(gt_labels), self.num_classes)  # (G, K)
+        one_hot = one_hot.to(points.dtype)
         cls_t = (chosen.to(points.dtype) @ one_hot).clamp(0, 1)  # (P, K)
         reg_t = dist[torch.arange(num_pts, device=points.device), min_idx] / stride  # (P, 2)
         return cls_t, reg_t
+
+    def target_labels(self, gt_labels: Tensor) -> Tensor:
+        """The class index each ground-truth label trains.
+
+        With one class the head is class-agnostic (the public ActivityNet setting, where the
+        classes come from an external video classifier; OpenTAD's ``class_agnostic=True``
+        datasets replace every label by 0), so every segment is class 0 and the dataset keeps
+        its real labels for evaluation. Otherwise labels must lie in ``[0, num_classes)``.
+        """
+        labels = gt_labels.long()
+        if self.num_classes == 1:
+            return torch.zeros_like(labels)
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            bad = int(labels.max() if labels.max() >= self.num_classes else labels.min())
+            raise ValueError(
+                f'ActionFormerHead: ground-truth label {bad} is outside [0, {self.num_classes}); '
+                'set model.head.num_classes to the number of classes of the dataset\'s class '
+                'map (or 1 for class-agnostic training)')
+        return labels
 
     # -- loss ---------------------------------------------------------------------------------
     def loss(self, cls_out: List[Tensor], reg_out: List[Tensor], masks: List[Tensor],

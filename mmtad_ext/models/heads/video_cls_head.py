@@ -75,5 +75,11 @@ class TADVideoClsHead(BaseModule):
         target = logits.new_zeros(logits.shape)
         for i, labels in enumerate(gt_labels):
             if labels.numel():
+                if labels.min() < 0 or labels.max() >= self.num_classes:
+                    raise ValueError(
+                        f'TADVideoClsHead: ground-truth labels {labels.tolist()} are not all in '
+                        f'[0, {self.num_classes}); set model.cls_head.num_classes to the number '
+                        'of classes of the dataset\'s class map (or cls_head=None with an '
+                        'external class_score_file)')
                 target[i, labels.long()] = 1
         return dict(loss_cls=self.loss_fn(logits, target))

@@ -9,6 +9,7 @@ wrapping the original as ``base_layer``); :func:`merge_lora` folds them back int
 with the original state-dict keys. The encoder must call its projections as modules
 (:class:`~mmtad_ext.models.layers.LoRAReadyAttention`), or LoRA on ``qkv`` is a no-op.
 """
+import math
 from typing import Optional
 
 import torch
@@ -19,12 +20,16 @@ from torch import nn
 ATTENTION_TARGETS = r'.*blocks\.\d+\.attn\.(qkv|proj)'
 
 
+LORA_INITS = ('peft', 'public')
+
+
 def inject_lora(module: nn.Module,
                 rank: int,
                 alpha: Optional[float] = None,
                 target_modules: str = ATTENTION_TARGETS,
                 dropout: float = 0.0,
-                seed: Optional[int] = None) -> nn.Module:
+                seed: Optional[int] = None,
+                init: str = 'peft') -> nn.Module:
     """Inject peft LoRA adapters (adapter ``'default'``) into ``module`` in place.
 
     Args:
@@ -38,6 +43,11 @@ def inject_lora(module: nn.Module,
         seed (int, optional): Seed of the adapters' random initialisation (``A``), drawn from
             a forked CPU generator so that the global RNG is neither used nor advanced (a
             resumed run re-creates the same adapters). Defaults to None: the global RNG.
+        init (str): Initialisation of ``A`` (``B = 0`` either way): ``'peft'`` (peft's
+            Kaiming-uniform, std ``1 / sqrt(3 * in_features)``: 0.0295 for VideoMAE-S) or
+            ``'public'`` (the public block-drop code's ``randn / sqrt(r)``, std 0.102 at rank
+            96, which makes the early LoRA updates about 3x larger at the same learning rate).
+            Defaults to ``'peft'``.
 
     Returns:
         nn.Module: ``module`` itself. peft freezes its non-adapter parameters; set what trains
@@ -46,18 +56,25 @@ def inject_lora(module: nn.Module,
     from peft import LoraConfig, inject_adapter_in_model
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ValueError(f'inject_lora: rank must be a positive int, got {rank!r}')
+    if init not in LORA_INITS:
+        raise ValueError(f'inject_lora: init must be one of {LORA_INITS}, got {init!r}')
     if has_lora(module):
         raise RuntimeError('inject_lora: the module already holds LoRA adapters; merge them '
                            'first (merge_lora)')
     config = LoraConfig(r=rank, lora_alpha=rank if alpha is None else alpha,
                         target_modules=target_modules, lora_dropout=dropout,
                         init_lora_weights=True)  # A: Kaiming-uniform, B: 0
-    if seed is None:
-        return inject_adapter_in_model(config, module)
     # peft creates and initialises the adapters on the CPU, then moves them to the base layer
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return inject_adapter_in_model(config, module)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        inject_adapter_in_model(config, module)
+        if init == 'public':  # A ~ N(0, 1 / r), drawn on the CPU as peft's own init
+            with torch.no_grad():
+                for _, layer in lora_layers(module):
+                    weight = layer.lora_A['default'].weight  # (r, in_features)
+                    weight.copy_(torch.randn(weight.shape) / math.sqrt(rank))
+    return module
 
 
 def lora_layers(module: nn.Module):

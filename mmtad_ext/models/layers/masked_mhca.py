@@ -6,18 +6,18 @@ followed: depthwise convs (stride 1 or the block's down-sampling stride) + Layer
 q/k/v 1x1 projections, padded positions masked.
 
 The local form lets each query attend to the keys within ``window_size // 2`` positions. OpenTAD
-computes it with Longformer's chunked diagonals; here the window of keys is gathered with
-``unfold`` (O(T x window) memory, any T). The masking is the same: keys outside the sequence get
-``-inf``, padded keys inside it ``-1e4`` (so a query whose whole window is padding stays finite),
-and padded queries output 0.
+computes it with Longformer's chunked diagonals (T divisible by the window size - 1); here with
+:func:`~.band_attention.band_attention` (block matmuls over strided views, any T), which keeps
+only q, k, v and the window probabilities for backward. The masking is the same: keys outside
+the sequence get ``-inf``, padded keys inside it ``-1e4`` (so a query whose whole window is
+padding stays finite), and padded queries output 0.
 """
 import math
 from typing import Tuple
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .band_attention import band_attention
 from .masked_conv1d import ChannelLayerNorm, MaskedConv1dModule
 
 
@@ -86,18 +86,10 @@ class MaskedMHCA(nn.Module):
         return att @ (v * kv_mask[:, None, :, None].to(v.dtype))  # (B, h, T', d)
 
     def _local(self, q: Tensor, k: Tensor, v: Tensor, kv_mask: Tensor) -> Tensor:
-        w = self.half_window
-        t = k.shape[2]
-        if q.shape[2] != t:
+        b, h, t, _ = q.shape
+        if k.shape[2] != t:
             raise ValueError('local MaskedMHCA needs equal query and key lengths')
-        k_win = F.pad(k, (0, 0, w, w)).unfold(2, 2 * w + 1, 1)  # (B, h, T, d, 2w+1)
-        v_win = F.pad(v, (0, 0, w, w)).unfold(2, 2 * w + 1, 1)
-        att = torch.einsum('bhtd,bhtdw->bhtw', q, k_win)  # (B, h, T, 2w+1)
-        inside = F.pad(torch.ones_like(kv_mask), (w, w)).unfold(1, 2 * w + 1, 1)  # (B, T, 2w+1)
-        valid = F.pad(kv_mask, (w, w)).unfold(1, 2 * w + 1, 1)
-        bias = torch.zeros(inside.shape, dtype=att.dtype, device=att.device)
-        bias = bias.masked_fill(inside & ~valid, -1e4).masked_fill(~inside, float('-inf'))
-        att = (att + bias[:, None]).softmax(-1)
-        att = att.masked_fill(~kv_mask[:, None, :, None], 0.0)  # padded queries
-        att = self.attn_drop(att)
-        return torch.einsum('bhtw,bhtdw->bhtd', att, v_win)  # (B, h, T, d)
+        drop = None
+        if self.training and self.attn_drop.p > 0:  # keep mask / keep probability per window
+            drop = self.attn_drop(q.new_ones(b, h, t, 2 * self.half_window + 1))
+        return band_attention(q, k, v, kv_mask, self.half_window, drop)  # (B, h, T, d)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from mmtad_ext.registry import MODELS
+from ..utils.subnet import check_factor
 
 
 def active_channels(channels: int, gamma_w: float, divisor: int = 8,
@@ -32,8 +33,7 @@ def active_channels(channels: int, gamma_w: float, divisor: int = 8,
     Returns:
         int: Active channels.
     """
-    if not 0 < gamma_w <= 1:
-        raise ValueError(f'gamma_w must be in (0, 1], got {gamma_w}')
+    gamma_w = check_factor('gamma_w', gamma_w)
     if gamma_w == 1:
         return channels
     c = int(round(channels * gamma_w / divisor)) * divisor
@@ -105,8 +105,7 @@ class SlimmableConv3d(nn.Conv3d):
 
     def set_width(self, gamma_w: float) -> None:
         """Set the width factor used by the next forward passes."""
-        active_channels(self.out_channels, gamma_w)  # validates gamma_w
-        self.gamma_w = float(gamma_w)
+        self.gamma_w = check_factor('gamma_w', gamma_w)
 
     @property
     def active_out_channels(self) -> int:

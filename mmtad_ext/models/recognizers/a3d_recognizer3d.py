@@ -11,6 +11,8 @@ Sec. 3.3: per-sub-network BN statistics (a bank keyed by sub-network, filled by
 """
 import contextlib
 import itertools
+import logging
+import warnings
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
@@ -24,7 +26,7 @@ from mmtad_ext.registry import MODELS
 from mmtad_ext.utils.deprecation import renamed_arg, warn_deprecated
 from ..layers.slimmable_conv import SlimmableLinear
 from ..utils.bn_calibration import bn_layers, calibrate_bn, load_bn_stats, snapshot_bn_stats
-from ..utils.subnet import SubNet, resample_clip, subnet_key
+from ..utils.subnet import SubNet, SubNetWarning, check_subnet, resample_clip, subnet_key
 
 _STATE = 'a3d_state.'
 #: Numeric fields of a budget-table row (as stored in checkpoints and in the JSON table).
@@ -40,6 +42,15 @@ DEFAULT_MUTUAL_CFG = dict(
     temperature=1.0,
     sub_bn_update=False,
     seed=0)
+
+
+def _report(message: str, strict: bool, stacklevel: int = 3) -> None:
+    """Raise ``ValueError(message)`` if ``strict``, else log it at WARNING level and warn
+    (``stacklevel`` 3: the warning points at the caller of the method calling this)."""
+    if strict:
+        raise ValueError(message)
+    print_log(message, logger='current', level=logging.WARNING)
+    warnings.warn(message, SubNetWarning, stacklevel=stacklevel)
 
 
 def distill_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0):
@@ -108,6 +119,9 @@ class A3DRecognizer3D(Recognizer3D):
             fixed_in_head=getattr(self.backbone, 'head_fixed_in_channels', 0))
         self._active_subnet: SubNet = FULL_SUBNET
         self.bn_bank: Dict[SubNet, dict] = {}  # sub-network -> calibrated BN statistics
+        # whose statistics the BN buffers hold: None = those of training (the full network's),
+        # else the sub-network whose bank statistics set_subnet loaded last
+        self._bn_source: Optional[SubNet] = None
         self.budget_table: List[dict] = []
         self._route = None  # (wrapper.__call__, wrapper.no_sync) while routed_forward() runs
 
@@ -117,32 +131,82 @@ class A3DRecognizer3D(Recognizer3D):
         """The sub-network ``(gamma_w, gamma_s, gamma_t)`` the model runs now."""
         return self._active_subnet
 
-    def set_subnet(self, subnet: Sequence[float], use_bank: bool = True) -> None:
+    def set_subnet(self, subnet: Sequence[float], use_bank: bool = True,
+                   strict: bool = False) -> None:
         """Switch width and input size; with ``use_bank`` also load the calibrated BN stats.
+
+        A sub-network outside the trained range (:meth:`untrained_reasons`) or, with
+        ``use_bank``, one without calibrated statistics in :attr:`bn_bank` (it would run on
+        the statistics the BN buffers hold now) is reported with a WARNING log line and a
+        :class:`~mmtad_ext.models.utils.SubNetWarning`, or refused with ``strict=True``.
+        The full network needs no bank entry while the buffers hold its training statistics.
 
         Args:
             subnet (Sequence[float]): ``(gamma_w, gamma_s, gamma_t)``: width factor, spatial
-                and temporal input factors, each in (0, 1].
-            use_bank (bool): Load the sub-network's calibrated BN statistics if the bank has
-                them (a message is logged if it has others but not these). Defaults to True.
+                and temporal input factors, each a real number in (0, 1].
+            use_bank (bool): Load the sub-network's calibrated BN statistics from
+                :attr:`bn_bank`. False switches the architecture only and keeps the current
+                statistics (measuring MACs, calibrating). Defaults to True.
+            strict (bool): Raise ``ValueError`` instead of warning. Defaults to False.
+
+        Raises:
+            TypeError: ``subnet`` is not a sequence of three real numbers.
+            ValueError: A factor is NaN or not in (0, 1], ``subnet`` does not have three
+                factors, or (``strict=True``) the sub-network is untrained or uncalibrated.
         """
-        if len(subnet) != 3:
-            raise ValueError(f'subnet must be (gamma_w, gamma_s, gamma_t), got {subnet!r}')
-        gamma_w, gamma_s, gamma_t = (float(v) for v in subnet)
-        for name, v in (('gamma_s', gamma_s), ('gamma_t', gamma_t)):
-            if not 0 < v <= 1:
-                raise ValueError(f'{name} must be in (0, 1], got {v}')
+        subnet = check_subnet(subnet)
+        problems = self.untrained_reasons(subnet)
+        calibrated = subnet in self.bn_bank
+        if use_bank and not calibrated and not (subnet == FULL_SUBNET
+                                                and self._bn_source is None):
+            held = ('the full network\'s training statistics' if self._bn_source is None else
+                    f'the calibrated statistics of {subnet_key(self._bn_source)}')
+            problems.append(f'it has no calibrated BN statistics in bn_bank and would run on '
+                            f'{held}; calibrate it with model.calibrate(batches, [subnet]) or '
+                            'tools/a3d_budget_table.py, or pass use_bank=False')
+        if problems:
+            _report(f'sub-network {subnet_key(subnet)}: ' + '; '.join(problems), strict)
+        self._apply_subnet(subnet)
+        if use_bank and calibrated:
+            load_bn_stats(self, self.bn_bank[subnet])
+            self._bn_source = subnet
+
+    def untrained_reasons(self, subnet: Sequence[float]) -> List[str]:
+        """Why ``subnet`` lies outside the range mutual training covered (empty if inside).
+
+        Trained: widths in ``mutual_cfg.width_range`` and 1 (the full network), spatial and
+        temporal factors from the smallest of ``mutual_cfg.spatial_factors`` /
+        ``temporal_factors`` up to 1 (between trained factors the input size is interpolated).
+
+        Args:
+            subnet (Sequence[float]): ``(gamma_w, gamma_s, gamma_t)``, checked by
+                :func:`~mmtad_ext.models.utils.check_subnet`.
+
+        Returns:
+            list[str]: One phrase per factor outside its trained range.
+        """
+        gamma_w, gamma_s, gamma_t = check_subnet(subnet)
+        cfg, eps = self.mutual_cfg, 1e-9
+        lo, hi = cfg['width_range']
+        reasons = []
+        if not (lo - eps <= gamma_w <= hi + eps or gamma_w == 1):
+            reasons.append(f'gamma_w={gamma_w:g} is outside the trained widths '
+                           f'[{lo:g}, {hi:g}]' + ('' if hi == 1 else ' and 1'))
+        for name, v, key in (('gamma_s', gamma_s, 'spatial_factors'),
+                             ('gamma_t', gamma_t, 'temporal_factors')):
+            smallest = min(cfg[key])
+            if v < smallest - eps:
+                reasons.append(f'{name}={v:g} is below the smallest trained factor {smallest:g} '
+                               f'(mutual_cfg.{key})')
+        return reasons
+
+    def _apply_subnet(self, subnet: SubNet) -> None:
+        """Switch the backbone to a checked ``subnet`` (no range check, BN buffers unchanged)."""
+        gamma_w, gamma_s, gamma_t = subnet
         self.backbone.set_width(gamma_w)
         if hasattr(self.backbone, 'set_input_scale'):
             self.backbone.set_input_scale(gamma_s, gamma_t)
         self._active_subnet = (gamma_w, gamma_s, gamma_t)
-        if use_bank and self.bn_bank:
-            if self._active_subnet in self.bn_bank:
-                load_bn_stats(self, self.bn_bank[self._active_subnet])
-            else:
-                print_log(f'no calibrated BN statistics for {subnet_key(self._active_subnet)}; '
-                          'calibrate it with calibrate() or tools/a3d_budget_table.py',
-                          logger='current')
 
     def set_budget_table(self, rows: Sequence[dict]) -> None:
         """Store the budget table and keep the BN statistics of exactly its sub-networks.
@@ -162,30 +226,44 @@ class A3DRecognizer3D(Recognizer3D):
             missing = [f for f in TABLE_FIELDS if f not in row]
             if missing:
                 raise KeyError(f'budget-table row {row!r} lacks {missing}')
-            table.append({f: float(row[f]) for f in TABLE_FIELDS})
+            try:
+                gammas = check_subnet([row['gamma_w'], row['gamma_s'], row['gamma_t']])
+                values = {f: float(row[f]) for f in TABLE_FIELDS[3:]}
+            except (TypeError, ValueError) as e:
+                raise type(e)(f'budget-table row {row!r}: {e}') from None
+            bad = [f for f, v in values.items() if v != v or v < 0]
+            if bad:
+                raise ValueError(f'budget-table row {row!r}: {bad} must be numbers >= 0')
+            table.append(dict(zip(TABLE_FIELDS[:3], gammas), **values))
         subnets = {(r['gamma_w'], r['gamma_s'], r['gamma_t']) for r in table}
         uncalibrated = sorted(subnets - set(self.bn_bank))
         if uncalibrated:
             raise KeyError(f'no calibrated BN statistics for {uncalibrated[:5]}; run '
                            'calibrate() on these sub-networks first')
         self.budget_table = table
-        self.bn_bank = {k: v for k, v in self.bn_bank.items() if k in subnets}
+        # the full network's statistics stay too, so that set_subnet can always return to it
+        self.bn_bank = {k: v for k, v in self.bn_bank.items()
+                        if k in subnets or k == FULL_SUBNET}
 
     def set_budget(self, gmacs: Optional[float] = None, latency_ms: Optional[float] = None,
-                   gflops: Optional[float] = None) -> dict:
+                   gflops: Optional[float] = None, strict: bool = False) -> dict:
         """Switch to the most accurate sub-network of the budget table within the budget.
 
         Args:
-            gmacs (float, optional): Budget in GMACs per clip. Defaults to None.
+            gmacs (float, optional): Budget in GMACs per clip (a positive number, ``inf``
+                allowed). Defaults to None.
             latency_ms (float, optional): Budget in milliseconds per clip. Defaults to None.
             gflops (float, optional): Deprecated name of ``gmacs``.
+            strict (bool): Passed to :meth:`set_subnet`: raise instead of warning when the
+                chosen row lies outside the trained range. Defaults to False.
 
         Returns:
             dict: The chosen table row.
         """
         gmacs = renamed_arg('A3DRecognizer3D.set_budget', 'gflops', 'gmacs', gflops, gmacs, None)
         row = select_row(self.budget_table, gmacs=gmacs, latency_ms=latency_ms)
-        self.set_subnet((row['gamma_w'], row['gamma_s'], row['gamma_t']), use_bank=True)
+        self.set_subnet((row['gamma_w'], row['gamma_s'], row['gamma_t']), use_bank=True,
+                        strict=strict)
         return row
 
     def extract_feat(self, inputs: torch.Tensor, **kwargs) -> tuple:
@@ -202,7 +280,7 @@ class A3DRecognizer3D(Recognizer3D):
 
     @torch.no_grad()
     def calibrate(self, batches: Iterable, subnets: Sequence[Sequence[float]],
-                  num_batches: Optional[int] = None) -> Dict[SubNet, dict]:
+                  num_batches: Optional[int] = None, strict: bool = False) -> Dict[SubNet, dict]:
         """Calibrate the BN statistics of each sub-network and store them in :attr:`bn_bank`.
 
         A3D sec. 3.3: for each sub-network, the running statistics of every BN layer are
@@ -218,6 +296,9 @@ class A3DRecognizer3D(Recognizer3D):
             subnets (Sequence): Sub-networks ``(gamma_w, gamma_s, gamma_t)`` to calibrate.
             num_batches (int, optional): Batches to use (>= 1); fewer if ``batches`` runs out
                 (logged). Defaults to None: all of ``batches`` (must then be finite).
+            strict (bool): Raise ``ValueError`` instead of warning (WARNING log line and
+                :class:`~mmtad_ext.models.utils.SubNetWarning`) when a sub-network lies outside
+                the trained range (:meth:`untrained_reasons`). Defaults to False.
 
         Returns:
             dict: ``{subnet: {bn layer name: dict(mean=..., var=...)}}``, the calibrated
@@ -226,9 +307,18 @@ class A3DRecognizer3D(Recognizer3D):
         if num_batches is not None and (isinstance(num_batches, bool)
                                         or not isinstance(num_batches, int) or num_batches < 1):
             raise ValueError(f'num_batches must be None or a positive int, got {num_batches!r}')
-        subnets = [tuple(float(v) for v in s) for s in subnets]
+        if isinstance(subnets, (str, bytes)) or not hasattr(subnets, '__iter__'):
+            raise TypeError(f'subnets must be a list of (gamma_w, gamma_s, gamma_t), got '
+                            f'{subnets!r}')
+        subnets = [check_subnet(s) for s in subnets]
         if not subnets:
             raise ValueError('calibrate() got no sub-network to calibrate')
+        untrained = [f'{subnet_key(s)} ({"; ".join(r)})' for s in subnets
+                     for r in [self.untrained_reasons(s)] if r]
+        if untrained:
+            _report(f'calibrating {len(untrained)} sub-networks outside the trained range: '
+                    + ', '.join(untrained[:5]) + (' ...' if len(untrained) > 5 else ''), strict,
+                    stacklevel=4)  # under torch.no_grad's wrapper
         cached = list(itertools.islice(batches, num_batches))  # decoded once, reused
         if not cached:
             raise ValueError('BN calibration got no batch: the calibration data is empty')
@@ -242,14 +332,14 @@ class A3DRecognizer3D(Recognizer3D):
         calibrated = {}
         try:
             for subnet in subnets:
-                self.set_subnet(subnet, use_bank=False)
+                self._apply_subnet(subnet)
                 active = calibrate_bn(self, cached, len(cached),
                                       forward_fn=self.calibration_forward)
                 calibrated[self._active_subnet] = snapshot_bn_stats(self, active)
         finally:
             for name, b in self.named_buffers():
                 b.copy_(buffers[name])
-            self.set_subnet(previous, use_bank=False)
+            self._apply_subnet(previous)
             self.train(was_training)
         self.bn_bank.update(calibrated)
         print_log(f'calibrated BN statistics of {len(calibrated)} sub-networks on '
@@ -332,7 +422,7 @@ class A3DRecognizer3D(Recognizer3D):
         try:
             with self._grad_sync(last=not subnets):
                 with optim_wrapper.optim_context(self):
-                    self.set_subnet(FULL_SUBNET, use_bank=False)
+                    self._apply_subnet(FULL_SUBNET)
                     logits = self._logits(inputs)
                     losses = self.cls_head.loss_by_feat(logits, data_samples)
                 loss, log_vars = self.parse_losses(losses)
@@ -343,7 +433,7 @@ class A3DRecognizer3D(Recognizer3D):
                 with self._grad_sync(last=i == len(subnets) - 1):
                     with optim_wrapper.optim_context(self), self._frozen_bn_stats(
                             not self.mutual_cfg['sub_bn_update']):
-                        self.set_subnet(subnet, use_bank=False)
+                        self._apply_subnet(subnet)
                         sub_logits = self._logits(inputs)
                         kl = self.mutual_cfg['kl_weight'] * distill_kl(
                             sub_logits, teacher, self.mutual_cfg['temperature'])
@@ -354,7 +444,7 @@ class A3DRecognizer3D(Recognizer3D):
             optim_wrapper.step()
             optim_wrapper.zero_grad()
         finally:
-            self.set_subnet(FULL_SUBNET, use_bank=False)
+            self._apply_subnet(FULL_SUBNET)
         return log_vars
 
     # ------------------------------------------------------------------ persistence
@@ -366,6 +456,8 @@ class A3DRecognizer3D(Recognizer3D):
         p = prefix + _STATE
         destination[p + 'generator'] = self._generator.get_state()
         destination[p + 'active_subnet'] = torch.tensor(self._active_subnet, dtype=torch.float64)
+        destination[p + 'bn_source'] = torch.tensor(  # (3, ), or (0, ): training statistics
+            self._bn_source or (), dtype=torch.float64)
         subnets = list(self.bn_bank)
         destination[p + 'bank_subnets'] = torch.tensor(
             subnets, dtype=torch.float64).reshape(-1, 3)
@@ -384,8 +476,24 @@ class A3DRecognizer3D(Recognizer3D):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         unexpected_keys[:] = [k for k in unexpected_keys if not k.startswith(p)]
-        if not own:  # e.g. a plain mmaction2 checkpoint: keep the current A3D state
-            return
+        if own:  # else e.g. a plain mmaction2 checkpoint: keep the current A3D state
+            self._load_a3d_state(own)
+
+    def restore_checkpoint_structure(self, checkpoint: dict) -> None:
+        """Load the checkpoint's A3D state (BN bank, budget table, active sub-network) first,
+        so that its ``a3d_state.bank.*`` keys match strictly (see
+        :func:`mmtad_ext.utils.check_checkpoint_matches`)."""
+        sd = checkpoint.get('state_dict', checkpoint)
+        own = {}
+        for k, v in sd.items():
+            k = k[len('module.'):] if k.startswith('module.') else k
+            if k.startswith(_STATE):
+                own[k[len(_STATE):]] = v
+        if own:
+            self._load_a3d_state(own)
+
+    def _load_a3d_state(self, own: dict) -> None:
+        """Set the A3D state from the ``a3d_state.*`` entries of a state dict (prefix removed)."""
         self._generator.set_state(own['generator'])
         # Checkpoints written before the "config" -> "subnet" rename store these two tensors as
         # 'active_config' and 'bank_configs' (same layout); they still load.
@@ -402,5 +510,8 @@ class A3DRecognizer3D(Recognizer3D):
             }
         self.bn_bank = bank
         self.budget_table = [dict(zip(TABLE_FIELDS, row)) for row in own['budget_table'].tolist()]
+        # absent in checkpoints written before it was stored: taken as training statistics
+        source = own.get('bn_source', torch.empty(0)).tolist()
+        self._bn_source = tuple(source) if source else None
         # the BN buffers loaded next by the children are those of this sub-network
-        self.set_subnet(active.tolist(), use_bank=False)
+        self._apply_subnet(check_subnet(active.tolist()))

@@ -7,13 +7,71 @@ eq. 2). The paper's range presets [0.016, 1] and [0.06, 1] are configs:
 ``configs/_base_/models/a3d_range-*.py``.
 """
 import itertools
-from typing import List, Sequence, Tuple
+import math
+import numbers
+from collections.abc import Mapping, Set
+from typing import Any, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 #: A sub-network: ``(gamma_w, gamma_s, gamma_t)``, width, spatial and temporal factors in (0, 1].
 SubNet = Tuple[float, float, float]
+
+
+class SubNetWarning(UserWarning):
+    """A sub-network was selected outside the trained range or without calibrated BN
+    statistics (``A3DRecognizer3D.set_subnet``); ``strict=True`` raises instead."""
+
+
+def check_factor(name: str, value: Any) -> float:
+    """``value`` as a float in (0, 1], or a clear error naming ``name``.
+
+    Args:
+        name (str): The factor's name for the message (``'gamma_w'``...).
+        value: A real number (``int``, ``float``, NumPy scalar or one-element tensor).
+
+    Returns:
+        float: The factor.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a string, ``None``, a bool, a sequence).
+        ValueError: ``value`` is NaN, infinite, <= 0 or > 1.
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{name} must be a real number in (0, 1], got {value!r} '
+                        f'({type(value).__name__})')
+    v = float(value)
+    if not (math.isfinite(v) and 0 < v <= 1):
+        raise ValueError(f'{name} must be in (0, 1], got {value!r}')
+    return v
+
+
+def check_subnet(subnet: Any) -> SubNet:
+    """``subnet`` as ``(gamma_w, gamma_s, gamma_t)`` floats, each checked by
+    :func:`check_factor`.
+
+    Args:
+        subnet: A sequence of three factors (tuple, list, 1-D tensor or array).
+
+    Returns:
+        SubNet: The three factors as floats.
+
+    Raises:
+        TypeError: ``subnet`` is not a sequence of three numbers, or a factor is not a number.
+        ValueError: ``subnet`` has another length, or a factor is not in (0, 1].
+    """
+    if isinstance(subnet, (str, bytes, Mapping, Set)) or not hasattr(subnet, '__iter__'):
+        raise TypeError('subnet must be a sequence (gamma_w, gamma_s, gamma_t), got '
+                        f'{subnet!r} ({type(subnet).__name__})')
+    values = list(subnet)
+    if len(values) != 3:
+        raise ValueError('subnet must be (gamma_w, gamma_s, gamma_t), three factors in (0, 1], '
+                         f'got {len(values)} values: {subnet!r}')
+    return tuple(check_factor(n, v)
+                 for n, v in zip(('gamma_w', 'gamma_s', 'gamma_t'), values))  # type: ignore
 
 
 def subnet_key(subnet: SubNet) -> str:
@@ -54,9 +112,7 @@ def resample_clip(x: torch.Tensor, gamma_s: float, gamma_t: float) -> torch.Tens
     Returns:
         torch.Tensor: ``(..., C, T', H', W')``.
     """
-    for name, v in (('gamma_s', gamma_s), ('gamma_t', gamma_t)):
-        if not 0 < v <= 1:
-            raise ValueError(f'{name} must be in (0, 1], got {v}')
+    gamma_s, gamma_t = check_factor('gamma_s', gamma_s), check_factor('gamma_t', gamma_t)
     if gamma_s == 1 and gamma_t == 1:
         return x
     *lead, c, t, h, w = (int(v) for v in x.shape)  # ints also while tracing

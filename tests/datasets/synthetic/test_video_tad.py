@@ -54,6 +54,7 @@ def test_layout_and_annotations(bench):
         assert sat[~inside].max() <= 2  # and nowhere else
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_deterministic_per_seed(bench, tmp_path):
     """Same seed: same annotations and bit-identical rendered frames. The mp4 files decode to
     the same frames up to codec noise (multi-threaded x264 is not bit-exact run to run)."""

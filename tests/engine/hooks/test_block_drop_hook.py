@@ -50,6 +50,7 @@ def params_without_grad(runner):
     return unused
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=2, max_drops=2, name='a'))
@@ -122,6 +123,7 @@ def test_progressive_run_then_resume_mid_stage(block_drop_cfg, tmp_path):
     assert all(torch.equal(sd[k], sd_c[k]) for k in sd)
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'a')
     Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=1, name='c')).train()
@@ -135,6 +137,7 @@ def test_mismatched_checkpoint_fails_loudly(block_drop_cfg, tmp_path):
         Runner.from_cfg(cfg).train()
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypatch):
     """Scripted metrics: baseline 0.5, stage 1 recovers 0.45 (within 0.1), stage 2 only 0.3:
     the run stops after stage 2 and the student is stage 1's again."""
@@ -177,20 +180,77 @@ def test_stop_rule_keeps_the_last_good_stage(block_drop_cfg, tmp_path, monkeypat
                for k, v in resumed.model.student.state_dict().items())
 
 
-def test_ema_hook_is_refused(block_drop_cfg, tmp_path):
-    cfg = block_drop_cfg(str(tmp_path), name='ema')
-    cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.001))
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError, match='BlockDropHook cannot run with EMAHook'):
-        runner.train()
+@pytest.mark.slow
+def test_ema_follows_every_stage_scores_with_the_average_and_resumes_exactly(
+        block_drop_cfg, tmp_path, monkeypatch):
+    """mmengine's EMAHook in the same run: the averaged model loses the same blocks, gets and
+    merges the same LoRA, is the model scored for selection and kept as each stage's result
+    (stage files, checkpoint ``state_dict``, dynamic teacher), and a resume mid-stage ends with
+    exactly the weights and averages of the uninterrupted run."""
+    from mmtad_ext.engine.block_drop.ema import find_ema
+    from mmtad_ext.models.layers.lora import has_lora
+    scored = []
+    select = BlockSelector.select
+
+    def spy(self, runner, model):
+        scored.append((model is find_ema(runner).module, has_lora(model.student_encoder),
+                       model.student_encoder.block_ids == runner.model.student_encoder.block_ids))
+        return select(self, runner, model)
+
+    monkeypatch.setattr(BlockSelector, 'select', spy)
+
+    def make(name):
+        cfg = block_drop_cfg(str(tmp_path / name), stage_epochs=2, max_drops=2, name=name,
+                             dynamic_teacher=True)
+        cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.2))  # visible in 4 epochs
+        return cfg
+
+    runner = Runner.from_cfg(make('a'))
+    runner.train()
+    ema = find_ema(runner)
+    model = runner.model
+    assert scored == [(True, False, True)] * 2  # both selections on the averaged model
+    assert ema.module.student_encoder.block_ids == model.student_encoder.block_ids
+    assert len(model.student_encoder.block_ids) == 2 and not has_lora(ema.module)
+    assert not any(p.requires_grad for p in ema.module.parameters())
+    assert set(ema.avg_parameters) == {n for n, _ in model.named_parameters()}
+    ckpt = torch.load(osp.join(str(tmp_path / 'a'), 'epoch_4.pth'), map_location='cpu',
+                      weights_only=False)
+    sd, raw = ckpt['state_dict'], ckpt['ema_state_dict']
+    averaged = ema.module.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in averaged.items())  # state_dict: the average
+    assert all(torch.equal(raw[f'module.{k}'], v) for k, v in model.state_dict().items())
+    key = 'student.cls_head.fc_cls.weight'
+    assert not torch.equal(sd[key], raw[f'module.{key}'])  # the average is not the model
+    stage2 = torch.load(osp.join(str(tmp_path / 'a'), 'block_drop_stage2.pth'),
+                        weights_only=True)
+    assert all(torch.equal(stage2[k], v) for k, v in ema.module.student.state_dict().items())
+    # the dynamic teacher of stage 2 was stage 1's averaged student (merged)
+    stage1 = torch.load(osp.join(str(tmp_path / 'a'), 'block_drop_stage1.pth'),
+                        weights_only=True)
+    assert all(torch.equal(stage1[k], v) for k, v in model.teacher.state_dict().items())
+    with open(osp.join(str(tmp_path / 'a'), 'block_drop.json')) as f:
+        stages = json.load(f)['stages']
+    assert stages[-1]['metric_after'] == hook_of(runner).evaluate(runner)
+
+    # killed after epoch 3 (stage 2 unmerged): resumed, weights and averages equal exactly
+    cfg = make('b')
+    cfg.resume, cfg.load_from = True, osp.join(str(tmp_path / 'a'), 'epoch_3.pth')
+    Runner.from_cfg(cfg).train()
+    ckpt_b = torch.load(osp.join(str(tmp_path / 'b'), 'epoch_4.pth'), map_location='cpu',
+                        weights_only=False)
+    for part in ('state_dict', 'ema_state_dict'):
+        assert set(ckpt_b[part]) == set(ckpt[part])
+        assert all(torch.equal(ckpt[part][k], ckpt_b[part][k]) for k in ckpt[part]), part
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp_path):
     init_default_scope('mmtad_ext')
     runner = Runner.from_cfg(block_drop_cfg(str(tmp_path), name='f'))
     runner.model.init_weights()
     selector = BlockSelector(criterion='loss', metric_key='acc/top1', subset_size=8)
-    batches = selector.batches(runner)
+    batches = list(selector.loader(runner))
     assert sum(len(b['data_samples']) for b in batches) == 8 and selector.num_samples == 8
     model = runner.model.eval()
     data = model.data_preprocessor(batches[0], False)
@@ -198,6 +258,12 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
         with model.student_encoder.skip_blocks([2]):
             loss = model.parse_losses(model.student_losses(**data))[0]
         assert selector.loss_score(runner, model, [2]) == pytest.approx(-float(loss), rel=1e-5)
+        # one pass for several candidates scores each as its own pass does
+        both = selector.loss_scores(runner, model, [[2], [0]])
+        assert both == pytest.approx([selector.loss_score(runner, model, [2]),
+                                      selector.loss_score(runner, model, [0])], rel=1e-6)
+        metrics = selector.metric_scores(runner, model, [[1], [], [3]])
+        assert metrics == [selector.evaluate(runner, model, s) for s in ([1], [], [3])]
         x = data['inputs'].view(-1, *data['inputs'].shape[2:])
         enc = model.student_encoder
         outs = enc.block_outputs(x)
@@ -208,6 +274,7 @@ def test_loss_and_block_mse_criteria_match_their_definitions(block_drop_cfg, tmp
     assert scores == pytest.approx({i: -v for i, v in mse.items()}, rel=1e-5)
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_validation_after_a_stage_sees_the_recovered_model(block_drop_cfg, tmp_path):
     """The loop validates after after_train_epoch: the next block must not be dropped yet."""
     from mmengine.hooks import Hook
@@ -229,6 +296,7 @@ def test_validation_after_a_stage_sees_the_recovered_model(block_drop_cfg, tmp_p
     assert probe.seen == [(3, False), (2, False)]  # stage 1's and stage 2's merged models
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_one_shot_drops_the_given_blocks_at_once(block_drop_cfg, tmp_path):
     """one_shot_ids: no selection, blocks 1 and 3 leave together in one stage, then recovery."""
     work = str(tmp_path / 'o')
@@ -262,7 +330,8 @@ def test_deprecated_names_warn_and_still_work():
     assert old.lora_target_modules == r'.*attn\.qkv'
     model = SimpleNamespace(student_encoder=SimpleNamespace(embed_dims=64))
     assert old._lora_cfg(model, seed=3) == dict(rank=16, alpha=None,
-                                                target_modules=r'.*attn\.qkv', seed=3)
+                                                target_modules=r'.*attn\.qkv', seed=3,
+                                                init='peft')
     with pytest.warns(DeprecationWarning, match="lora_targets='a' overrides"):
         assert BlockDropHook(stage_epochs=1, max_drops=1, lora_targets='a',
                              lora_target_modules='b').lora_target_modules == 'a'
@@ -283,6 +352,7 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=1, max_drops=1, one_shot_ids=(1, 1))
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
     average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
@@ -303,8 +373,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     cfg.train_cfg.update(max_epochs=2, val_interval=100)
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
     cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=1, max_drops=2, tolerance=100.0,
-                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1),
-                        dict(type='EpochSeedHook')]
+                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1)]
     cfg.work_dir = str(tmp_path / 'work')
     cfg.default_hooks.logger.interval = 1
     cfg.experiment_name = 'tad'
@@ -317,12 +386,13 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     assert all(0 <= s['metric_after'] <= 100 for s in report['stages'])
     assert len(report['stages'][1]['scores']) == 3
 
-    # "killed" after stage 1 and resumed from its end (EpochSeedHook re-seeds every epoch): same
-    # blocks, and the same weights up to float rounding: at the first resumed iteration the
-    # student's state (bitwise), the inputs and the random states equal the uninterrupted run's,
-    # but the classification loss differs in the 7th digit (the classifier runs of
-    # test_progressive_run_then_resume_mid_stage are bitwise equal); AdamW's normalised first
-    # steps turn that into differences of at most ~2 lr (lr 1e-4) after the two iterations
+    # "killed" after stage 1 and resumed from its end: same blocks and the same weights,
+    # bitwise. EpochSeedHook seeds every iteration: what a stage start draws from torch's global
+    # generator (a selection DataLoader's iterator draws its base seed there, and a resumed run
+    # builds that loader at another point than an uninterrupted one) does not reach the
+    # DropPath masks of the training iterations. (Seeded per epoch only, the resumed weights
+    # were up to 2.2e-4 off: the first resumed iteration drew other masks, the loss differed
+    # in the 7th digit and AdamW's normalised first steps amplified it to ~2 lr.)
     cfg2 = copy.deepcopy(cfg)
     cfg2.work_dir, cfg2.experiment_name = str(tmp_path / 'resumed'), 'tad_resumed'
     cfg2.resume, cfg2.load_from = True, osp.join(cfg.work_dir, 'epoch_1.pth')
@@ -335,10 +405,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
         final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).keys()
     other = final_state(osp.join(cfg2.work_dir, 'epoch_2.pth'))
     for k, v in final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            torch.testing.assert_close(v, other[k], rtol=0, atol=5e-4, msg=k)
-        else:
-            assert same(v, other[k]), k
+        assert same(v, other[k]), k
 
     model, hook = runner.model, hook_of(runner)
     hook._apply_lora(model, hook._lora_cfg(model))  # a stage's trainable set, on the detector
@@ -410,6 +477,7 @@ def dynamic_run(block_drop_cfg, tmp_path_factory):
     return runner, probe, work
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     """dynamic_teacher: stage 1's teacher is the uncompressed initial model; stage 2's is the
     student at the end of stage 1 after the LoRA merge (same kept blocks, same weights, same
@@ -434,7 +502,7 @@ def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     assert not all(torch.equal(stage0[k], v) for k, v in want.items() if k in stage0)
     model = runner.model  # after stage 2: the teacher is still stage 1's merged student
     assert not has_lora(model.teacher) and model.teacher_encoder.block_ids == second['kept']
-    batch = hook_of(runner).selector.batches(runner)[0]
+    batch = next(iter(hook_of(runner).selector.loader(runner)))
     x = model.data_preprocessor(batch, False)['inputs']
     with torch.no_grad():
         assert torch.equal(model.teacher(x, mode='tensor'), prev(x, mode='tensor'))
@@ -442,6 +510,7 @@ def test_dynamic_teacher_is_the_previous_merged_stage(dynamic_run):
     assert all(torch.equal(stage1[k], v) for k, v in want.items())
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 def test_fixed_teacher_is_the_initial_model_in_every_stage(block_drop_cfg, tmp_path):
     work = str(tmp_path / 'w')
     runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=1, max_drops=2, name='fixed'))
@@ -457,6 +526,7 @@ def test_fixed_teacher_is_the_initial_model_in_every_stage(block_drop_cfg, tmp_p
     assert runner.model.student_encoder.depth == 2
 
 
+@pytest.mark.slow  # Runner trainings (2-4 epochs)
 @pytest.mark.parametrize('epoch', [3, 2])
 def test_dynamic_teacher_resume(dynamic_run, block_drop_cfg, tmp_path, epoch):
     """Resume a dynamic-teacher run mid stage 2 (epoch 3: the teacher is stage 1's shortened

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
+from _helpers.tiny_configs import tiny_a3d_recognizer_cfg
 from mmtad_ext.engine.hooks import BNCalibrationHook
 from mmtad_ext.models.utils import bn_layers, subnet_grid
 from mmtad_ext.registry import MODELS
@@ -32,18 +33,9 @@ TABLE = dict(widths=(0.5, 1.0), spatial_factors=(0.5, 1.0), temporal_factors=(0.
 
 
 def tiny_model_cfg():
-    return dict(
-        type='A3DRecognizer3D',
-        backbone=dict(type='SlimmableResNet3D', depth=50, stage_blocks=(1, 1, 1, 1),
-                      base_channels=8, pretrained=None, pretrained2d=False, width_divisor=4,
-                      min_channels=4),
-        cls_head=dict(type='I3DHead', num_classes=3, in_channels=256, dropout_ratio=0.0,
-                      average_clips='prob'),
-        # a single sub-network shape keeps the tiny run short
-        mutual_cfg=dict(seed=0, width_range=(0.5, 0.5), spatial_factors=(1.0, ),
-                        temporal_factors=(1.0, )),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75] * 3,
-                               std=[57.375] * 3, format_shape='NCTHW'))
+    # a single sub-network shape keeps the tiny run short
+    return tiny_a3d_recognizer_cfg(num_classes=3, base_channels=8, width_range=(0.5, 0.5),
+                                   spatial_factors=(1.0, ), temporal_factors=(1.0, ))
 
 
 class TinyClips(Dataset):
@@ -85,6 +77,7 @@ def _runner(tmp_path, hooks, cfg=None):
         env_cfg=dict(dist_cfg=dict(backend='gloo')))
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_runner_checkpoint_holds_calibrated_stats_and_unchanged_weights(tmp_path):
     snap = SnapshotHook()
     runner = _runner(tmp_path, [snap, dict(type='BNCalibrationHook', table=TABLE)])
@@ -193,6 +186,7 @@ def test_hook_calls_the_unwrapped_models_calibrate_once():
     assert model.calls == [(loader, subnets, TABLE['calib_batches'])]
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_iteration_based_loop_calibrates_after_the_last_iteration(tmp_path):
     """With an IterBasedTrainLoop the bank is filled after the last iteration, before the
     checkpoint of that iteration is written."""

@@ -132,6 +132,7 @@ def _worker(rank, port, queue):
     queue.put((rank, out))
 
 
+@pytest.mark.slow  # spawned ranks
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
 def test_a3d_mutual_training_under_ddp_matches_averaged_gradients(spawn_ranks):
     results = spawn_ranks(_worker, world=WORLD)

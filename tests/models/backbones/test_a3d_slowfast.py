@@ -238,6 +238,7 @@ def _slow_parts(by):
     return by['backbone.slow_path'] - lateral, interior
 
 
+@pytest.mark.slow  # over 1 s: counts FLOPs of full-width SlowFast sub-networks
 def test_flops_slow_pathway_scale_with_width():
     shape = (3, 16, 32, 32)
     model = _recognizer(dict(type='A3DSlowFast', slow_pathway=SLOW, fast_pathway=FAST,
@@ -310,3 +311,10 @@ def test_argument_validation():
         a3d.set_input_scale(1.0, 0.0)
     with pytest.raises(ValueError, match='gamma_w'):
         a3d.set_width(1.2)
+    # wrong types and NaN: clear errors, nothing changed (both factors checked first)
+    for bad, error in (('half', TypeError), (None, TypeError), (float('nan'), ValueError)):
+        with pytest.raises(error, match='gamma_w'):
+            a3d.set_width(bad)
+        with pytest.raises(error, match='gamma_t'):
+            a3d.set_input_scale(0.5, bad)
+    assert (a3d.gamma_w, a3d.gamma_s, a3d.gamma_t) == (1.0, 1.0, 1.0)

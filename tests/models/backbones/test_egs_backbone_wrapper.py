@@ -125,6 +125,7 @@ def assert_grads_close(actual, expected, prefix):
         torch.testing.assert_close(actual[n], expected[n], rtol=1e-4, atol=1e-6, msg=n)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('backbone', ['slowonly', 'vit'])
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 def test_ratio_one_equals_end_to_end(mode, backbone):
@@ -135,6 +136,7 @@ def test_ratio_one_equals_end_to_end(mode, backbone):
     assert_grads_close(g, ref_full, '')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('backbone', ['slowonly', 'vit'])
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 @pytest.mark.parametrize('strategy', ['random', 'grid', 'block'])
@@ -283,6 +285,7 @@ def test_sampler_state_in_checkpoint():
     torch.testing.assert_close(model.backbone.sampler.sample_batch(B, N), first)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_tsm_2d_backbone_frames_in_batch():
     """A 2D TSM backbone sees (M * T, C, H, W) frames; EGS gradients still match."""
     torch.manual_seed(0)

@@ -85,6 +85,7 @@ VIT = dict(type='VideoMAEEncoder', out_type='temporal', img_size=32, patch_size=
            embed_dims=16, depth=2, num_heads=2, num_frames=4, tubelet_size=2)
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 @pytest.mark.parametrize('mode', ['joint', 'two_phase'])
 def test_end_to_end_with_videomae_and_egs(mode):
     """Raw snippets -> EGS(VideoMAEEncoder, temporal tokens) -> ActionFormer, one optimizer

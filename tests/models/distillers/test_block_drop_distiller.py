@@ -121,6 +121,7 @@ def tad_samples(n):
     return out
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_actionformer_with_egs_all_three_terms():
     """ActionFormer (distill_forward) on EGS(VideoMAEEncoder): the EGS-shuffled student block
     outputs are aligned with the teacher's, and the three KD terms follow their formulas."""

@@ -1,4 +1,5 @@
 """ActionFormerHead: target assignment on a hand-made case, losses against their formulas."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -67,6 +68,29 @@ def test_diou_loss_and_normaliser():
     assert torch.isclose(head.loss_normalizer, torch.tensor(90.2))
     sum(losses.values()).backward()
     assert head.cls_head.weight.grad is not None and head.reg_head.weight.grad is not None
+
+
+def test_one_class_head_trains_class_agnostic_on_multi_class_labels():
+    """num_classes=1 (the ActivityNet configs) on a dataset's real labels (up to 199): every
+    segment is class 0, the targets are those of all-zero labels and the losses are finite."""
+    head = _head(num_classes=1).train()
+    points = head.points([8, 4])
+    segs = torch.tensor([[1.0, 4.0], [0.0, 7.0]])
+    cls_t, reg_t = head.get_targets(points, segs, torch.tensor([17, 199]))
+    ref_cls, ref_reg = head.get_targets(points, segs, torch.zeros(2, dtype=torch.long))
+    assert torch.equal(cls_t, ref_cls) and torch.equal(reg_t, ref_reg)
+    assert cls_t[:, 0].nonzero().flatten().tolist() == [2, 3, 4, 9, 10, 11]
+    assert head.target_labels(torch.tensor([17, 199, 0])).tolist() == [0, 0, 0]
+    feats = [torch.randn(2, 8, 8), torch.randn(2, 8, 4)]
+    masks = [torch.ones(2, 8, dtype=torch.bool), torch.ones(2, 4, dtype=torch.bool)]
+    cls_out, reg_out = head(feats, masks)
+    losses = head.loss(cls_out, reg_out, masks, [segs, segs[:1]],
+                       [torch.tensor([17, 199]), torch.tensor([3])])
+    assert all(torch.isfinite(v) for v in losses.values()) and losses['loss_reg'] > 0
+    sum(losses.values()).backward()
+    # more classes than the head has: a clear error naming the config key
+    with pytest.raises(ValueError, match='model.head.num_classes'):
+        _head(num_classes=3).get_targets(points, segs, torch.tensor([0, 3]))
 
 
 def test_predict_single_threshold_topk_and_mask():

@@ -17,6 +17,8 @@ def test_topk_pooling_and_multi_label_loss():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, torch.tensor([[1., 0.]]))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match='model.cls_head.num_classes'):
+        head.loss(logits, [torch.tensor([0, 2])])  # a third class on a two-class head
 
 
 def test_bad_arguments():

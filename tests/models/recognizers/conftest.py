@@ -1,23 +1,12 @@
-"""Tiny A3D recognizer shared by the A3D recognizer tests."""
+"""Tiny A3D recognizer (``_helpers.tiny_configs.tiny_a3d_recognizer_cfg``) and random clips for
+the A3D recognizer tests."""
 import pytest
 import torch
 from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
+from _helpers.tiny_configs import tiny_a3d_recognizer_cfg
 from mmtad_ext.registry import MODELS
-
-
-def tiny_a3d_cfg(num_classes=4, **mutual):
-    return dict(
-        type='A3DRecognizer3D',
-        backbone=dict(type='SlimmableResNet3D', depth=50, stage_blocks=(1, 1, 1, 1),
-                      base_channels=16, pretrained=None, pretrained2d=False, width_divisor=4,
-                      min_channels=4),
-        cls_head=dict(type='I3DHead', num_classes=num_classes, in_channels=512,
-                      dropout_ratio=0.0, average_clips='prob'),
-        mutual_cfg=dict(seed=0, **mutual),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75] * 3,
-                               std=[57.375] * 3, format_shape='NCTHW'))
 
 
 @pytest.fixture
@@ -26,7 +15,7 @@ def build_tiny():
 
     def build(**kwargs):
         torch.manual_seed(0)
-        model = MODELS.build(tiny_a3d_cfg(**kwargs))
+        model = MODELS.build(tiny_a3d_recognizer_cfg(**kwargs))
         model.init_weights()
         return model
 

@@ -210,10 +210,11 @@ def test_calibrate_and_budget_table_arguments(build_tiny, batch):
         model.set_budget_table([row])
     with pytest.raises(KeyError, match='lacks'):
         model.set_budget_table([{k: v for k, v in row.items() if k != 'top1'}])
-    # the budget table keeps the BN statistics of its own sub-networks only
-    model.calibrate([batch()], [(0.5, 1.0, 1.0), (1.0, 1.0, 1.0)])
+    # the budget table keeps the BN statistics of its own sub-networks and the full network's
+    model.calibrate([batch()], [(0.5, 1.0, 1.0), (0.75, 1.0, 1.0), (1.0, 1.0, 1.0)])
     model.set_budget_table([row])
-    assert set(model.bn_bank) == {(0.5, 1.0, 1.0)} and model.budget_table == [row]
+    assert set(model.bn_bank) == {(0.5, 1.0, 1.0), (1.0, 1.0, 1.0)}
+    assert model.budget_table == [row]
 
 
 def test_bad_mutual_cfg(build_tiny, batch):
@@ -251,6 +252,7 @@ def _analyze(model, subnet, shape=(3, 8, 64, 64)):
     return by[''] / 1e9, sum(by[n] for n in convs) / 1e9
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_flops_scale_as_w2_s2_t(build_tiny):
     model = build_tiny()
     full, full_body = _analyze(model, (1.0, 1.0, 1.0))
@@ -260,3 +262,154 @@ def test_flops_scale_as_w2_s2_t(build_tiny):
         assert w**2 * s**2 * t * 0.97 <= sub / full <= w * s**2 * t * 1.03
         # slimmable convs follow w^2 s^2 t up to the rounding of sizes (e.g. 0.75 * 64 = 48)
         assert sub_body / full_body == pytest.approx(w**2 * s**2 * t, rel=0.03), (w, s, t)
+
+
+BAD_SUBNETS = [
+    ('half', TypeError, 'sequence'),
+    (0.5, TypeError, 'sequence'),
+    (None, TypeError, 'sequence'),
+    ({'gamma_w': 0.5}, TypeError, 'sequence'),
+    ((0.5, 0.5), ValueError, '2 values'),
+    ((0.5, 0.5, 0.5, 0.5), ValueError, '4 values'),
+    (('half', 1.0, 1.0), TypeError, 'gamma_w must be a real number'),
+    ((1.0, None, 1.0), TypeError, 'gamma_s must be a real number'),
+    ((1.0, 1.0, True), TypeError, 'gamma_t must be a real number'),
+    ((float('nan'), 1.0, 1.0), ValueError, r'gamma_w must be in \(0, 1\]'),
+    ((1.0, float('inf'), 1.0), ValueError, 'gamma_s must be in'),
+    ((1.0, 1.0, 0.0), ValueError, 'gamma_t must be in'),
+    ((-0.5, 1.0, 1.0), ValueError, 'gamma_w must be in'),
+    ((1.5, 1.0, 1.0), ValueError, 'gamma_w must be in'),
+]
+
+
+@pytest.mark.parametrize('subnet,error,match', BAD_SUBNETS)
+def test_bad_subnet_arguments_are_clear_errors_and_change_nothing(build_tiny, batch, subnet,
+                                                                 error, match):
+    model = build_tiny()
+    model.set_subnet((0.75, 1.0, 1.0), use_bank=False)
+    for call in (lambda: model.set_subnet(subnet), lambda: model.set_subnet(subnet, strict=True),
+                 lambda: model.untrained_reasons(subnet),
+                 lambda: model.calibrate([batch()], [subnet])):
+        with pytest.raises(error, match=match):
+            call()
+        assert model.active_subnet == (0.75, 1.0, 1.0) and model.backbone.gamma_w == 0.75
+    assert model.bn_bank == {}
+
+
+def test_backbone_set_width_rejects_non_numbers_and_nan(build_tiny):
+    backbone = build_tiny().backbone
+    for bad, error in (('half', TypeError), (None, TypeError), (True, TypeError),
+                       ([0.5], TypeError), (float('nan'), ValueError), (0, ValueError)):
+        with pytest.raises(error, match='gamma_w'):
+            backbone.set_width(bad)
+        assert backbone.gamma_w == 1.0
+    backbone.set_width(torch.tensor(0.5))  # a one-element tensor is a number
+    assert backbone.gamma_w == 0.5 and isinstance(backbone.gamma_w, float)
+
+
+def _subnet_warnings(record):
+    from mmtad_ext.models.utils import SubNetWarning
+    return [str(w.message) for w in record if issubclass(w.category, SubNetWarning)]
+
+
+@pytest.mark.parametrize('subnet,reason', [
+    ((0.25, 1.0, 1.0), r'gamma_w=0.25 is outside the trained widths \[0.5, 1\]'),
+    ((0.5, 0.5, 1.0), 'gamma_s=0.5 is below the smallest trained factor 0.57'),
+    ((1.0, 1.0, 0.2), 'gamma_t=0.2 is below the smallest trained factor 0.25'),
+])
+def test_untrained_subnet_warns_at_warning_level_or_raises_when_strict(
+        build_tiny, batch, subnet, reason):
+    import logging
+    model = build_tiny()
+    model.calibrate([batch()], [subnet])  # calibrated: only the range is reported
+    assert model.untrained_reasons(subnet)
+    with pytest.raises(ValueError, match=reason):
+        model.set_subnet(subnet, strict=True)
+    assert model.active_subnet == (1.0, 1.0, 1.0)  # refused before any change
+    with pytest.warns(UserWarning) as record:
+        model.set_subnet(subnet)
+    messages = _subnet_warnings(record)
+    assert len(messages) == 1 and 'no calibrated' not in messages[0]
+    assert model.active_subnet == subnet
+    # the WARNING line of mmengine's logger, not an INFO one
+    import warnings
+
+    from mmengine.logging import MMLogger
+    logger, seen = MMLogger.get_current_instance(), []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            model.set_subnet(subnet, use_bank=False)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.levelno for r in seen if 'trained' in r.getMessage()] == [logging.WARNING]
+    # calibrate() reports untrained sub-networks too (strict: raises before calibrating)
+    with pytest.raises(ValueError, match='outside the trained range'):
+        model.calibrate([batch()], [(1.0, 1.0, 1.0), subnet], strict=True)
+
+
+def test_trained_range_comes_from_mutual_cfg(build_tiny):
+    model = build_tiny(width_range=(0.5, 0.75), spatial_factors=(0.5, 1.0),
+                       temporal_factors=(0.5, ))
+    assert model.untrained_reasons((0.5, 0.5, 0.5)) == []
+    assert model.untrained_reasons((0.75, 0.7, 0.9)) == []  # between trained factors
+    assert model.untrained_reasons((1.0, 1.0, 1.0)) == []  # the full network is trained
+    reasons = model.untrained_reasons((0.9, 0.4, 0.25))
+    assert len(reasons) == 3 and 'and 1' in reasons[0]
+
+
+def test_uncalibrated_subnet_warns_or_raises_and_full_network_needs_no_entry(build_tiny,
+                                                                            batch):
+    import warnings
+    model = build_tiny()
+    sub = (0.5, 0.57, 0.25)  # inside the trained range
+    bn = model.backbone.conv1.bn
+    training_mean = bn.running_mean.clone()
+    # an empty bank: the sub-network would run on the training statistics
+    with pytest.raises(ValueError, match="no calibrated BN statistics.*full network's training"):
+        model.set_subnet(sub, strict=True)
+    with pytest.warns(UserWarning) as record:
+        model.set_subnet(sub)
+    assert len(_subnet_warnings(record)) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # use_bank=False: no BN statistics are asked for
+        model.set_subnet(sub, use_bank=False)
+        model.set_subnet((1.0, 1.0, 1.0))  # training statistics are the full network's
+        model.calibrate([batch()], [sub])
+        model.set_subnet(sub, strict=True)  # calibrated now
+    c = model.bn_bank[sub]['backbone.conv1.bn']['mean'].numel()
+    assert not torch.equal(bn.running_mean[:c], training_mean[:c])
+    # the buffers hold the sub-network's statistics: the full network is no longer clean
+    with pytest.raises(ValueError, match='calibrated statistics of w0.5_s0.57_t0.25'):
+        model.set_subnet((1.0, 1.0, 1.0), strict=True)
+    # ... and this is remembered across a checkpoint
+    other = build_tiny()
+    other.load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match='calibrated statistics of w0.5_s0.57_t0.25'):
+        other.set_subnet((1.0, 1.0, 1.0), strict=True)
+    other.calibrate([batch()], [(1.0, 1.0, 1.0)])
+    other.set_subnet((1.0, 1.0, 1.0), strict=True)
+
+
+def test_set_budget_checks_the_budget_and_passes_strict(build_tiny, batch):
+    model = build_tiny()
+    sub = (0.25, 1.0, 1.0)  # calibrated but below the trained widths
+    model.calibrate([batch()], [sub])
+    model.set_budget_table([dict(gamma_w=0.25, gamma_s=1.0, gamma_t=1.0, gmacs=0.01,
+                                 latency_ms=1.0, top1=0.5)])
+    for bad, error in (('1', TypeError), (True, TypeError), (float('nan'), ValueError),
+                       (0, ValueError), (-1.0, ValueError)):
+        with pytest.raises(error, match='gmacs must be a number > 0'):
+            model.set_budget(gmacs=bad)
+    with pytest.raises(ValueError, match='outside the trained widths'):
+        model.set_budget(gmacs=float('inf'), strict=True)
+    with pytest.warns(UserWarning, match='outside the trained widths'):
+        assert model.set_budget(latency_ms=float('inf'))['gamma_w'] == 0.25
+    row = dict(gamma_w='half', gamma_s=1.0, gamma_t=1.0, gmacs=0.01, latency_ms=1.0, top1=0.5)
+    with pytest.raises(TypeError, match='budget-table row.*gamma_w must be a real number'):
+        model.set_budget_table([row])
+    with pytest.raises(ValueError, match=r"budget-table row.*\['gmacs'\] must be numbers"):
+        model.set_budget_table([dict(row, gamma_w=0.25, gmacs=float('nan'))])

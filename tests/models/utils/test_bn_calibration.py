@@ -8,6 +8,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
+from _helpers.tiny_configs import tiny_a3d_recognizer_cfg
 from mmtad_ext.datasets.synthetic import render_clip
 from mmtad_ext.models.utils import calibrate_bn, snapshot_bn_stats
 from mmtad_ext.registry import MODELS
@@ -40,21 +41,14 @@ def _accuracy(model, batches):
 
 def _model():
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='A3DRecognizer3D',
-        backbone=dict(type='SlimmableResNet3D', depth=50, stage_blocks=(1, 1, 1, 1),
-                      base_channels=8, pretrained=None, pretrained2d=False, width_divisor=4,
-                      min_channels=4),
-        cls_head=dict(type='I3DHead', num_classes=NUM_CLASSES, in_channels=256,
-                      dropout_ratio=0.0, average_clips='prob'),
-        mutual_cfg=dict(width_range=(0.5, 1.0), spatial_factors=(0.5, 1.0),
-                        temporal_factors=(0.5, 1.0), seed=0),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[114.75] * 3,
-                               std=[57.375] * 3, format_shape='NCTHW')))
+    model = MODELS.build(tiny_a3d_recognizer_cfg(
+        num_classes=NUM_CLASSES, base_channels=8, width_range=(0.5, 1.0),
+        spatial_factors=(0.5, 1.0), temporal_factors=(0.5, 1.0)))
     model.init_weights()
     return model
 
 
+@pytest.mark.slow  # over 1 s: trains the model
 def test_calibration_changes_only_running_stats_and_helps_subnet():
     init_default_scope('mmtad_ext')
     model = _model()
@@ -106,6 +100,7 @@ def _calibration_worker(rank, port, queue):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # spawned ranks
 @pytest.mark.skipif(not dist.is_available(), reason='no torch.distributed')
 def test_distributed_calibration_equals_single_process_on_all_batches(spawn_ranks):
     results = spawn_ranks(_calibration_worker)

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmtad_ext.models.utils import (resample_clip, resampled_size, subnet_grid, subnet_key,
-                                    temporal_indices)
+from mmtad_ext.models.utils import (check_factor, check_subnet, resample_clip, resampled_size,
+                                    subnet_grid, subnet_key, temporal_indices)
 
 
 def test_subnet_key_and_grid():
@@ -37,3 +37,26 @@ def test_resample_clip_keeps_frames_then_resizes():
         resample_clip(x, 1.0, 0.0)
     with pytest.raises(ValueError, match='gamma_s'):
         resample_clip(x, 1.5, 1.0)
+
+
+def test_check_factor_and_check_subnet():
+    import numpy as np
+    assert check_factor('gamma_w', 1) == 1.0 and check_factor('gamma_w', np.float32(0.5)) == 0.5
+    assert check_factor('gamma_s', torch.tensor(0.25)) == 0.25
+    for bad in ('0.5', None, True, [0.5], torch.tensor([0.5, 0.5])):
+        with pytest.raises(TypeError, match='gamma_s must be a real number'):
+            check_factor('gamma_s', bad)
+    for bad in (float('nan'), float('inf'), 0, -0.1, 1.0001):
+        with pytest.raises(ValueError, match=r'gamma_s must be in \(0, 1\]'):
+            check_factor('gamma_s', bad)
+    assert check_subnet([1, 0.5, np.float64(0.25)]) == (1.0, 0.5, 0.25)
+    assert check_subnet(torch.tensor([1.0, 0.5, 0.25])) == (1.0, 0.5, 0.25)
+    for bad in ('abc', b'abc', 0.5, {0.5, 1.0, 0.25}, {'w': 1}):
+        with pytest.raises(TypeError, match='sequence'):
+            check_subnet(bad)
+    with pytest.raises(ValueError, match='got 2 values'):
+        check_subnet((0.5, 0.5))
+    with pytest.raises(TypeError, match='gamma_t must be a real number'):
+        check_subnet((0.5, 0.5, 'x'))
+    with pytest.raises(TypeError, match='gamma_s must be a real number'):
+        resample_clip(torch.zeros(3, 2, 4, 4), 'x', 1.0)

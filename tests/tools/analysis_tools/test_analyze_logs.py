@@ -1,6 +1,5 @@
 """tools/analysis_tools/analyze_logs.py on a small hand-written mmengine scalar log."""
 import json
-import os.path as osp
 import sys
 
 import pytest

@@ -1,8 +1,11 @@
 """benchmark_block_drop: MAC bookkeeping of block drop vs equal-MAC MLP-width pruning and vs a
 stock ViT built at the shortened depth."""
+import pytest
+
 from mmtad_ext.models.layers.lora import has_lora
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_equal_macs_and_linear_block_cost(load_tool, tmp_path):
     tool = load_tool('analysis_tools/benchmark_block_drop')
     out = tmp_path / 'bd.md'

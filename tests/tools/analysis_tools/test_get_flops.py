@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _helpers.paths import CONFIGS
 from mmtad_ext.registry import MODELS
 
 
@@ -15,9 +16,8 @@ def get_flops(load_tool):
     return load_tool('analysis_tools/get_flops')
 
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-ETAD = osp.join(REPO, 'configs', 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
-SLOW = osp.join(REPO, 'configs', 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
+ETAD = osp.join(CONFIGS, 'etad', 'etad_lstm_1xb8-16e_synthetic-tad-feature.py')
+SLOW = osp.join(CONFIGS, 'a3d', 'slowonly_tiny_1xb16-8x2x1-16e_synthetic-clips-rgb.py')
 
 
 def _build(path, **options):
@@ -28,6 +28,7 @@ def _build(path, **options):
     return cfg, model
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_etad_features_tensor_mode(get_flops):
     cfg, model = _build(ETAD)
     shape = get_flops.default_input_shape(cfg)
@@ -42,6 +43,7 @@ def test_etad_features_tensor_mode(get_flops):
     assert res['uncalled'] == ['cls_head', 'proposal_head']  # not in mode='tensor'
 
 
+@pytest.mark.slow  # over 1 s
 def test_etad_predict_counts_the_proposal_and_class_heads(get_flops):
     # 32 snippets (528 valid proposals instead of 2080) keeps the trace short
     _, model = _build(ETAD, **{'model.proposal_sampler.temporal_dim': 32})
@@ -56,6 +58,7 @@ def test_etad_predict_counts_the_proposal_and_class_heads(get_flops):
     assert all('boundary_branch' in n for n in full['uncalled'])  # training-only branches
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_recognizer_default_shape_and_exact_stem_flops(get_flops):
     cfg, model = _build(SLOW)
     shape = get_flops.default_input_shape(cfg)
@@ -91,6 +94,7 @@ def test_shape_needs_the_pipeline(get_flops):
         get_flops.complexity(torch.nn.Linear(2, 2), (1, 2), 'loss')
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
 def test_cli_prints_table_and_summary(get_flops, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', ['get_flops.py', ETAD, '--shape', '2', '64', '64'])
     get_flops.main()

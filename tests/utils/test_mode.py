@@ -1,7 +1,7 @@
 import pytest
 from torch import nn
 
-from mmtad_ext.models.utils import eval_mode
+from mmtad_ext.utils.mode import eval_mode
 
 
 @pytest.mark.parametrize('training', [True, False])
