@@ -296,9 +296,9 @@ class BlockDropHook(Hook):
             p.requires_grad_(any(pat.fullmatch(name) for pat in patterns))
         model.teacher.requires_grad_(False)
 
-    def _build_optimizer(self, runner, stage: int) -> None:
+    def _build_optimizer(self, runner, stage: Optional[int] = None) -> None:
         """Optimizer over the trainable parameters only; schedulers relative to stage
-        ``stage`` (a missing ``end`` is its length). Call it after :func:`rewrap_model` (the
+        ``stage`` (a missing ``end`` is its length; default: the running stage). Call it after :func:`rewrap_model` (the
         count status is initialised on the new wrapper)."""
         model = self._model(runner)
         optim_wrapper = build_optim_wrapper(model, copy.deepcopy(runner.cfg.optim_wrapper))
@@ -310,7 +310,7 @@ class BlockDropHook(Hook):
         schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
         if isinstance(schedulers, dict):
             schedulers = [schedulers]
-        length = self.stage_length(stage)
+        length = self.stage_length(stage or max(1, self.state['stage']))
         for s in schedulers:
             s.setdefault('end', length if s.get('by_epoch', True) else
                          length * len(runner.train_dataloader))
