@@ -177,3 +177,14 @@ def test_videomae_s_public_weight_decay_groups(name, backbone_lr):
                 assert wd == 0.05, (mn, pn)
                 decay += 1
     assert decay and no_decay
+
+
+def test_thumos_i3d_feature_configs_use_the_public_time_alignment():
+    """I3D snippet t centred at (4t + 8) / fps with each video's fps (OpenTAD)."""
+    for path in ('actionformer/actionformer_2xb1-35e_thumos14-i3d-feature.py',
+                 'etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', path))
+        for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+            ds = loader.dataset
+            assert (ds.snippet_stride, ds.offset_frames) == (4, 8), path
+            assert ds.get('snippet_duration') is None, path
