@@ -429,6 +429,10 @@ class TADDataset(BaseDataset):
         """
         vid = video_name or osp.splitext(osp.basename(path))[0]
         num_snippets, video_meta = self._probe(path)
+        if self._feature_grid() and not fps:
+            raise ValueError(f'feature file {path}: this dataset places snippets by frame '
+                             '(snippet_stride / offset_frames); give fps=<the video\'s frame '
+                             'rate>')
         if duration is None:
             if video_meta is not None:
                 duration = video_meta['num_frames'] / video_meta['fps']
@@ -441,10 +445,6 @@ class TADDataset(BaseDataset):
                                  '(give duration=<seconds>, or snippet_duration in the dataset '
                                  'config for the sliding regime)')
         duration = check_positive_seconds(duration, f'{path}: the duration')
-        if self._feature_grid() and not fps:
-            raise ValueError(f'feature file {path}: this dataset places snippets by frame '
-                             '(snippet_stride / offset_frames); give fps=<the video\'s frame '
-                             'rate>')
         info = dict(duration=duration, annotations=[], fps=fps)
         return self._samples(vid, info, path, [], num_snippets, video_meta, keep_empty=True)
 

@@ -229,3 +229,18 @@ def test_feature_snippets_centred_by_frame_with_each_video_fps(tmp_path):
     ann, _ = _write(tmp_path, db, {})
     with pytest.raises(ValueError, match='"fps"'):
         TADDataset(ann, snippet_stride=4, offset_frames=8, **kw)
+
+
+def test_video_samples_of_frame_placed_features_need_the_fps(tmp_path):
+    """Inference on one feature file: the same per-video grid, from the given fps."""
+    db = {vid: dict(info, fps=30.0) for vid, info in _db().items()}
+    ann, fdir = _write(tmp_path, db, _feats(40))
+    ds = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir), regime='sliding',
+                    temporal_dim=16, window_stride=8, pipeline=[], test_mode=True,
+                    snippet_stride=4, offset_frames=8)
+    path = osp.join(fdir, 'v1.npy')
+    samples = ds.video_samples(path, fps=25.0)
+    assert samples[0]['window_start'] == pytest.approx(6 / 25)  # (0 * 4 + 8) / 25 - 2 / 25
+    assert samples[0]['duration'] == pytest.approx(40 * 4 / 25)
+    with pytest.raises(ValueError, match='fps='):
+        ds.video_samples(path)
