@@ -201,12 +201,15 @@ def tiny_a3d_recognizer_cfg(num_classes=4, base_channels=16, **mutual):
 def block_drop_config(clips_root, work_dir, stage_epochs=2, max_drops=2, name='bd', **hook):
     """The synthetic block-drop config shrunk for tests (an mmengine ``Config``): a 4-block,
     32-wide encoder from random init on the clip dataset ``clips_root`` (4 classes, 16-frame
-    clips), batch 8, checkpoints every epoch, a stage-relative linear warm-up; ``hook``
-    overrides BlockDropHook's arguments."""
+    clips), batch 8, checkpoints every epoch, a stage-relative linear warm-up (over the running
+    stage: ``stage_epochs`` may be one per stage); ``hook`` overrides BlockDropHook's
+    arguments."""
     from mmengine.config import Config
     root = clips_root
     cfg = Config.fromfile(BLOCK_DROP_BASE)
     loader = dict(batch_size=8, num_workers=0, persistent_workers=False)
+    lengths = [stage_epochs] if isinstance(stage_epochs, int) else list(stage_epochs)
+    total = sum(lengths[min(t, len(lengths) - 1)] for t in range(max_drops))
     cfg.merge_from_dict(dict(
         model=dict(student_ckpt=None, student=dict(
             backbone=dict(embed_dims=32, depth=4, num_heads=2),
@@ -215,13 +218,13 @@ def block_drop_config(clips_root, work_dir, stage_epochs=2, max_drops=2, name='b
                                            data_prefix=dict(video=root)), **loader),
         val_dataloader=dict(dataset=dict(ann_file=f'{root}/val_list_videos.txt',
                                          data_prefix=dict(video=root)), **loader),
-        train_cfg=dict(max_epochs=stage_epochs * max_drops, val_interval=100),
+        train_cfg=dict(max_epochs=total, val_interval=100),
         default_hooks=dict(logger=dict(interval=1),
                            checkpoint=dict(interval=1, max_keep_ckpts=10)),
         work_dir=work_dir, experiment_name=name))
     cfg.test_dataloader = cfg.val_dataloader
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=True, begin=0,
-                                end=stage_epochs, convert_to_iter_based=True)]
+                                convert_to_iter_based=True)]  # end: the stage's length
     hook_cfg = dict(tolerance=1.0, metric_key='acc/top1', subset_size=8, latency_repeats=1)
     hook_cfg.update(hook)
     cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,

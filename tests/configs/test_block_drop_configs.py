@@ -6,6 +6,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmtad_ext.engine.hooks import BlockDropHook
 from mmtad_ext.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -27,7 +28,8 @@ def test_every_block_drop_config_wraps_a_videomae_student():
             assert cfg.custom_hooks[1].momentum == 0.001, path
             assert cfg.custom_hooks[0].lora_init == 'public', path
         hook = cfg.custom_hooks[0]
-        assert cfg.train_cfg.max_epochs == hook.stage_epochs * hook.max_drops, path
+        built = BlockDropHook(**{k: v for k, v in hook.items() if k != 'type'})
+        assert cfg.train_cfg.max_epochs == built.total_epochs, path
         assert cfg.model.type == 'BlockDropDistiller' and cfg.model.student_ckpt, path
         init_default_scope('mmtad_ext')
         model = MODELS.build(cfg.model)
@@ -60,10 +62,18 @@ def test_thumos14_paper_recipe():
 def test_activitynet_recipe_uses_a_dynamic_teacher():
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs', 'block_drop',
-        'block-drop_actionformer-videomae-s_4xb4-3x10e_activitynet-rgb.py'))
+        'block-drop_actionformer-videomae-s_4xb4-8-15-15e_activitynet-rgb.py'))
     hook = cfg.custom_hooks[0]
     assert hook.dynamic_teacher and hook.metric_key == 'tad/average_mAP'
-    assert hook.stage_epochs == 10 and hook.max_drops == 3
+    # the public workflow: sub_end_epoch=8 for stage 1, full_end_epoch=15 for stages 2 and 3
+    assert list(hook.stage_epochs) == [8, 15, 15] and hook.max_drops == 3
+    built = BlockDropHook(**{k: v for k, v in hook.items() if k != 'type'})
+    assert [built.stage_end(t) for t in (1, 2, 3)] == [8, 23, 38] == [8, 23,
+                                                                      cfg.train_cfg.max_epochs]
+    warmup, cosine = cfg.param_scheduler  # stage-relative, cosine to the running stage's end
+    assert (warmup.begin, warmup.end, cosine.begin) == (0, 5, 5)
+    assert 'end' not in cosine and 'T_max' not in cosine
+    assert cfg.train_cfg.val_interval == 1  # every stage end is validated
     # public: detector lr 1e-3, lora / norm / patch_embed lr 1e-4 with wd 0.05 on all
     opt = cfg.optim_wrapper
     assert opt.optimizer.lr == 1e-3 and opt.optimizer.weight_decay == 0.05

@@ -2,7 +2,7 @@
 
 *Temporal Action Detection Model Compression by Progressive Block Drop* (arXiv 2503.16916),
 sec. 3 and the public code (``nanxiaolu/Progressive_Block_Drop-TAD``). Each stage of
-``stage_epochs`` epochs:
+``stage_epochs`` epochs (one number for every stage, or one per stage):
 
 1. selection: every remaining encoder block is a candidate; the model without it is scored on
    a subset of the *training* split with the test pipeline (``criterion``, scored by
@@ -44,7 +44,7 @@ import copy
 import json
 import os.path as osp
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import barrier
@@ -75,18 +75,24 @@ class BlockDropHook(Hook):
     """Drive progressive block drop (selection, drop, LoRA recovery, merge) stage by stage.
 
     Needs a :class:`~mmtad_ext.models.distillers.BlockDropDistiller` model and an
-    ``EpochBasedTrainLoop`` with ``max_epochs = max_drops * stage_epochs``. The config's
+    ``EpochBasedTrainLoop`` whose ``max_epochs`` is the sum of the stages' epochs
+    (:attr:`total_epochs`; ``max_drops * stage_epochs`` for one number). The config's
     ``param_scheduler`` is *stage-relative* (``begin``/``end`` count from the stage's first
-    epoch; a missing ``end`` is ``stage_epochs``) and is rebuilt, with ``optim_wrapper``, over
-    the trainable parameters at every stage start. Save checkpoints at stage ends at least
-    (``CheckpointHook(interval=stage_epochs)`` or a divisor): an early stop saves nothing else.
+    epoch; a missing ``end`` is the running stage's length, and a ``CosineAnnealingLR`` without
+    ``T_max`` then spans ``end - begin``) and is rebuilt, with ``optim_wrapper``, over the
+    trainable parameters at every stage start. Save checkpoints at stage ends at least
+    (``CheckpointHook(interval=...)`` dividing every stage end; 1 always does): an early stop
+    saves nothing else.
     Runs in one process or data-parallel (torchrun, a ``DistributedDataParallel`` wrapper, which
     the hook rebuilds after every structure change); frozen weights (the teacher, LoRA's base
     layers) do not require grad, so DDP ignores them and ``find_unused_parameters`` can stay
     False (mmengine's default).
 
     Args:
-        stage_epochs (int): Recovery epochs per dropped block.
+        stage_epochs (int | Sequence[int]): Recovery epochs per dropped block: one number for
+            every stage, or one per stage (stage ``t`` trains ``stage_epochs[t - 1]`` epochs,
+            the last value repeating if there are more stages; the public ActivityNet setting
+            is ``(8, 15, 15)``).
         max_drops (int): Most blocks to drop (the public code: ``depth // 4``).
         tolerance (float): Stop when the recovered metric is more than this below the baseline,
             in the metric's units. Defaults to 1.0.
@@ -131,7 +137,7 @@ class BlockDropHook(Hook):
     priority = 80  # after ParamSchedulerHook (LOW, 70), before CheckpointHook (VERY_LOW, 90)
 
     def __init__(self,
-                 stage_epochs: int,
+                 stage_epochs: Union[int, Sequence[int]],
                  max_drops: int,
                  tolerance: float = 1.0,
                  criterion: str = 'metric',
@@ -147,9 +153,13 @@ class BlockDropHook(Hook):
                  one_shot_ids: Optional[Sequence[int]] = None,
                  lora_targets: Optional[str] = None,
                  lora_init: str = 'peft') -> None:
-        for name, value in (('stage_epochs', stage_epochs), ('max_drops', max_drops)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'BlockDropHook {name} must be a positive int, got {value!r}')
+        if isinstance(max_drops, bool) or not isinstance(max_drops, int) or max_drops < 1:
+            raise ValueError(f'BlockDropHook max_drops must be a positive int, got {max_drops!r}')
+        self._stage_lengths = self._check_stage_epochs(stage_epochs)
+        if len(self._stage_lengths) > max_drops:
+            raise ValueError(f'BlockDropHook stage_epochs {stage_epochs!r} gives '
+                             f'{len(self._stage_lengths)} stage lengths but max_drops is '
+                             f'{max_drops}: give at most one per stage')
         if tolerance < 0:
             raise ValueError(f'BlockDropHook tolerance must be >= 0, got {tolerance}')
         if lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank < 1):
@@ -168,7 +178,8 @@ class BlockDropHook(Hook):
                              f'{lora_init!r}')
         self.lora_init = lora_init
         self.one_shot_ids = None if one_shot_ids is None else [int(i) for i in one_shot_ids]
-        self.stage_epochs = stage_epochs
+        self.stage_epochs = (stage_epochs if isinstance(stage_epochs, int) else
+                             tuple(stage_epochs))
         self.max_drops = max_drops
         self.tolerance = float(tolerance)
         criterion = resolve_criterion(criterion, owner='BlockDropHook')
@@ -187,6 +198,35 @@ class BlockDropHook(Hook):
         self.latency_repeats = int(latency_repeats)
         self.state = self._fresh_state()
         self._stage_t0: Optional[float] = None  # start of the current timing interval
+
+    @staticmethod
+    def _check_stage_epochs(stage_epochs) -> List[int]:
+        def positive(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        if positive(stage_epochs):
+            return [stage_epochs]
+        if (isinstance(stage_epochs, (str, bytes)) or not isinstance(stage_epochs, Sequence)
+                or not stage_epochs or not all(positive(v) for v in stage_epochs)):
+            raise ValueError('BlockDropHook stage_epochs must be a positive int or a non-empty '
+                             f'sequence of positive ints (one per stage), got {stage_epochs!r}')
+        return list(stage_epochs)
+
+    def stage_length(self, stage: int) -> int:
+        """Epochs of stage ``stage`` (1-based): ``stage_epochs[stage - 1]``, the last value
+        repeating."""
+        if stage < 1:
+            raise ValueError(f'BlockDropHook stages count from 1, got {stage}')
+        return self._stage_lengths[min(stage, len(self._stage_lengths)) - 1]
+
+    def stage_end(self, stage: int) -> int:
+        """Epochs trained when stage ``stage`` (1-based) ends (0 for stage 0)."""
+        return sum(self.stage_length(t) for t in range(1, stage + 1))
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of all ``max_drops`` stages: the ``max_epochs`` the run needs."""
+        return self.stage_end(self.max_drops)
 
     @staticmethod
     def _fresh_state() -> Dict:
@@ -256,9 +296,10 @@ class BlockDropHook(Hook):
             p.requires_grad_(any(pat.fullmatch(name) for pat in patterns))
         model.teacher.requires_grad_(False)
 
-    def _build_optimizer(self, runner) -> None:
-        """Optimizer over the trainable parameters only; stage-relative schedulers. Call it
-        after :func:`rewrap_model` (the count status is initialised on the new wrapper)."""
+    def _build_optimizer(self, runner, stage: Optional[int] = None) -> None:
+        """Optimizer over the trainable parameters only; schedulers relative to stage
+        ``stage`` (a missing ``end`` is its length; default: the running stage). Call it after :func:`rewrap_model` (the
+        count status is initialised on the new wrapper)."""
         model = self._model(runner)
         optim_wrapper = build_optim_wrapper(model, copy.deepcopy(runner.cfg.optim_wrapper))
         optimizer = optim_wrapper.optimizer
@@ -269,9 +310,10 @@ class BlockDropHook(Hook):
         schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
         if isinstance(schedulers, dict):
             schedulers = [schedulers]
+        length = self.stage_length(stage or max(1, self.state['stage']))
         for s in schedulers:
-            s.setdefault('end', self.stage_epochs if s.get('by_epoch', True) else
-                         self.stage_epochs * len(runner.train_dataloader))
+            s.setdefault('end', length if s.get('by_epoch', True) else
+                         length * len(runner.train_dataloader))
         runner.param_schedulers = runner.build_param_scheduler(schedulers)
         if hasattr(runner.train_loop, 'iter'):
             optim_wrapper.initialize_count_status(runner.model, runner.train_loop.iter,
@@ -302,9 +344,13 @@ class BlockDropHook(Hook):
                             f'{type(runner.train_loop).__name__}')
         model = self._model(runner)
         max_epochs = runner.train_loop.max_epochs
-        if max_epochs < self.stage_epochs:
-            raise ValueError(f'BlockDropHook: max_epochs {max_epochs} < stage_epochs '
-                             f'{self.stage_epochs}')
+        ends = [self.stage_end(t) for t in range(1, self.max_drops + 1)]
+        if max_epochs not in ends and max_epochs < ends[-1]:
+            # the run would end inside a stage, its LoRA unmerged and the stage unrecorded
+            raise ValueError(f'BlockDropHook: train_cfg.max_epochs {max_epochs} ends inside a '
+                             f'stage; stages end at epochs {ends} (stage_epochs='
+                             f'{self.stage_epochs!r}, max_drops={self.max_drops}): set '
+                             f'max_epochs to {ends[-1]}')
         if self.one_shot_ids is not None and (
                 len(self.one_shot_ids) >= model.student_encoder.depth
                 or not set(self.one_shot_ids) <= set(model.student_encoder.block_ids)):
@@ -363,18 +409,20 @@ class BlockDropHook(Hook):
         lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
         self._apply_lora_all(runner, lora)
         rewrap_model(runner)  # DDP over the new structure and trainable parameters
-        self._build_optimizer(runner)
+        self._build_optimizer(runner, stage)
         self.state.update(stage=stage, lora=lora)
         self.state['dropped'].extend(ids)
         self.state['records'].append(
             dict(stage=stage, dropped=chosen, depth=enc.depth, kept=list(enc.block_ids),
+                 epochs=self.stage_length(stage),
                  scores={str(k): v for k, v in scores.items()}, criterion=self.criterion,
                  metric_before=before, selection_s=selection_s, recovery_s=0.0))
         self._stage_t0 = time.perf_counter()
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         n_lora = sum(p.numel() for n, p in enc.named_parameters() if 'lora_' in n)
         n_enc = sum(p.numel() for n, p in enc.named_parameters() if 'lora_' not in n)
-        print_log(f'BlockDropHook: stage {stage}: drop block {chosen} ({self.criterion} scores '
+        print_log(f'BlockDropHook: stage {stage} ({self.stage_length(stage)} epochs, to epoch '
+                  f'{self.stage_end(stage)}): drop block {chosen} ({self.criterion} scores '
                   f'{ {k: round(v, 4) for k, v in scores.items()} }), {self.metric_key} '
                   f'before recovery {before:.4f}; LoRA rank {lora["rank"]}: {n_lora} params '
                   f'({100 * n_lora / n_enc:.1f}% of the encoder), {n_train} trainable',
@@ -400,7 +448,7 @@ class BlockDropHook(Hook):
         """At a stage's last epoch: merge, evaluate, record; stop or (next epoch) go on."""
         if self.state['lora'] is None or self.state['stopped']:
             return
-        if (runner.epoch + 1) % self.stage_epochs:  # stages start at multiples of stage_epochs
+        if runner.epoch + 1 != self.stage_end(self.state['stage']):  # stage t ends there
             return
         self._finish_stage(runner)
 
@@ -461,6 +509,8 @@ class BlockDropHook(Hook):
         with open(osp.join(runner.work_dir, 'block_drop.json'), 'w') as f:
             json.dump(dict(metric_key=self.metric_key, baseline=self.state['baseline'],
                            tolerance=self.tolerance, criterion=self.criterion,
+                           stage_epochs=[self.stage_length(r['stage']) for r in records
+                                         if r['stage'] > 0],
                            dropped=self.state['dropped'], stopped=self.state['stopped'],
                            stages=records), f, indent=1)
         print_log('BlockDropHook stages:\n' + format_stage_table(records), logger='current')
@@ -495,7 +545,7 @@ class BlockDropHook(Hook):
         if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
             return  # testing (tools/test.py): no optimizer to rebuild
         if self.state['lora'] is not None:
-            self._build_optimizer(runner)
+            self._build_optimizer(runner, self.state['stage'])
         elif state is not None:
             checkpoint.pop('optimizer', None)
             checkpoint.pop('param_schedulers', None)

@@ -3,6 +3,7 @@ Recognizer3D on synthetic clips), resume mid-stage, the stop rule, the criteria,
 import copy
 import json
 import os.path as osp
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -350,6 +351,91 @@ def test_bad_arguments():
         BlockDropHook(stage_epochs=1, max_drops=2, one_shot_ids=(1, 2))
     with pytest.raises(ValueError, match='distinct'):
         BlockDropHook(stage_epochs=1, max_drops=1, one_shot_ids=(1, 1))
+
+
+def test_stage_epochs_per_stage_and_their_validation():
+    hook = BlockDropHook(stage_epochs=(8, 15, 15), max_drops=3)
+    assert [hook.stage_length(t) for t in (1, 2, 3)] == [8, 15, 15]
+    assert [hook.stage_end(t) for t in (0, 1, 2, 3)] == [0, 8, 23, 38]
+    assert hook.total_epochs == 38 and hook.stage_epochs == (8, 15, 15)
+    short = BlockDropHook(stage_epochs=[2, 5], max_drops=4)  # the last value repeats
+    assert [short.stage_length(t) for t in (1, 2, 3, 4)] == [2, 5, 5, 5]
+    assert short.total_epochs == 17
+    assert BlockDropHook(stage_epochs=10, max_drops=3).total_epochs == 30
+    for bad in (0, -1, 1.5, True, (), (8, 0), (8, 2.0), (8, None), '8', None):
+        with pytest.raises(ValueError, match=r'BlockDropHook stage_epochs .*got ' +
+                           re.escape(repr(bad))):
+            BlockDropHook(stage_epochs=bad, max_drops=3)
+    with pytest.raises(ValueError, match=r'BlockDropHook stage_epochs \(8, 15, 15\) gives 3 '
+                       'stage lengths but max_drops is 2'):
+        BlockDropHook(stage_epochs=(8, 15, 15), max_drops=2)
+
+
+class StageProbe(Hook):
+    """Before every epoch (after BlockDropHook starts a stage) and after every epoch (after it
+    ends one): the stage, the encoder depth, whether LoRA is in, the schedulers' ends."""
+
+    def __init__(self):
+        self.before, self.after = [], []
+
+    def _seen(self, runner):
+        from mmtad_ext.models.layers.lora import has_lora
+        enc = runner.model.student_encoder
+        return (hook_of(runner).state['stage'], enc.depth, has_lora(enc))
+
+    def before_train_epoch(self, runner):
+        self.before.append(self._seen(runner) + (runner.param_schedulers[0].end, ))
+
+    def after_train_epoch(self, runner):
+        self.after.append(self._seen(runner))
+
+
+@pytest.mark.slow  # Runner trainings (3 epochs)
+def test_stage_epochs_per_stage_drop_at_their_boundaries(block_drop_cfg, tmp_path):
+    """stage_epochs=(1, 2): stage 1 is epoch 0, stage 2 epochs 1-2; each stage's scheduler
+    spans its own length; the report records the lengths; a resume at the end of stage 1
+    continues with stage 2's two epochs to the same weights."""
+    work = str(tmp_path / 'a')
+    runner = Runner.from_cfg(block_drop_cfg(work, stage_epochs=(1, 2), max_drops=2, name='s'))
+    probe = StageProbe()
+    runner.register_hook(probe, 'LOWEST')
+    runner.train()
+    iters = len(runner.train_dataloader)
+    assert runner.train_loop.max_epochs == 3 and runner.epoch == 3
+    # (stage, depth, LoRA in, scheduler end in iterations)
+    assert probe.before == [(1, 3, True, iters), (2, 2, True, 2 * iters), (2, 2, True, 2 * iters)]
+    assert probe.after == [(1, 3, False), (2, 2, True), (2, 2, False)]
+    with open(osp.join(work, 'block_drop.json')) as f:
+        report = json.load(f)
+    assert report['stage_epochs'] == [1, 2]
+    assert [r.get('epochs') for r in report['stages']] == [None, 1, 2]
+    assert [r['depth'] for r in report['stages']] == [4, 3, 2]
+    for t in (0, 1, 2):
+        assert osp.isfile(osp.join(work, f'block_drop_stage{t}.pth'))
+    ckpt1 = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu', weights_only=False)
+    assert ckpt1['block_drop']['stage'] == 1 and ckpt1['block_drop']['lora'] is None
+
+    work_b = str(tmp_path / 'b')
+    cfg = block_drop_cfg(work_b, stage_epochs=(1, 2), max_drops=2, name='s2')
+    cfg.resume, cfg.load_from = True, osp.join(work, 'epoch_1.pth')
+    resumed = Runner.from_cfg(cfg)
+    probe_b = StageProbe()
+    resumed.register_hook(probe_b, 'LOWEST')
+    resumed.train()
+    assert probe_b.before == probe.before[1:] and probe_b.after == probe.after[1:]
+    sd, sd_b = final_state(osp.join(work, 'epoch_3.pth')), final_state(
+        osp.join(work_b, 'epoch_3.pth'))
+    assert set(sd) == set(sd_b) and all(torch.equal(sd[k], sd_b[k]) for k in sd)
+
+
+@pytest.mark.slow  # builds a Runner (~1.5 s)
+def test_max_epochs_inside_a_stage_is_refused(block_drop_cfg, tmp_path):
+    cfg = block_drop_cfg(str(tmp_path / 'm'), stage_epochs=(1, 2), max_drops=2, name='m')
+    cfg.train_cfg.max_epochs = 2  # stage 2 would end at epoch 3
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match=r'BlockDropHook: train_cfg.max_epochs 2 ends inside a '
+                       r'stage; stages end at epochs \[1, 3\].*set max_epochs to 3'):
+        runner.train()
 
 
 @pytest.mark.slow  # Runner trainings (2-4 epochs)
