@@ -12,7 +12,7 @@ DEMO_CONFIG ?= configs/actionformer/actionformer_1xb8-30e_synthetic-tad-feature.
 DEMO_EPOCHS ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: install deps demo test test-fast bench clean
+.PHONY: install deps demo test test-fast test-paper bench clean
 
 # Third-party stack (idempotent; re-run when the requirements change), at the exact versions of
 # requirements/constraints.txt (requirements.txt holds the ranges users install against). torch
@@ -50,6 +50,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+# the full-size end-to-end and Kinetics-400 paper configs on rehearsal data (hours on 2 CPU cores)
+test-paper: install
+	MMTAD_PAPER_TESTS=1 $(PY) -m pytest tests -m paper $(PYTEST_ARGS)
 
 clean:
 	rm -rf build *.egg-info mmtad_ext/.mim work_dirs

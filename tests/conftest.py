@@ -2,6 +2,7 @@
 
 Tiny configs and helpers shared by test modules live in ``tests/_helpers`` (not test modules).
 """
+import os
 import queue as queue_module
 import socket
 
@@ -9,6 +10,18 @@ import pytest
 import torch.multiprocessing as mp
 
 import mmtad_ext  # noqa: F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``paper`` (a full-size paper config on rehearsal data) run only with
+    ``MMTAD_PAPER_TESTS=1`` (``make test-paper``): hours on a 2-core CPU."""
+    if os.environ.get('MMTAD_PAPER_TESTS') == '1':
+        return
+    skip = pytest.mark.skip(reason='full-size paper config: set MMTAD_PAPER_TESTS=1 '
+                            '(make test-paper) to run it')
+    for item in items:
+        if 'paper' in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -39,39 +39,50 @@ LOADERS = [f'{split}_dataloader.{k}={v}' for split in ('train', 'val', 'test')
 ONE_EPOCH = ['train_cfg.max_epochs=1']
 
 # config, dataset, extra overrides, metric key printed by the validation pass
+# end-to-end and Kinetics-400 configs: minutes to an hour per training iteration of a
+# full-size encoder on 2 CPU cores, so they run only with MMTAD_PAPER_TESTS=1 (make test-paper)
+PAPER = pytest.mark.paper
+
+
+def _case(config, dataset, overrides, metric, heavy=False):
+    return pytest.param(config, dataset, overrides, metric, id=config.split('/')[-1][:-3],
+                        marks=(PAPER, ) if heavy else ())
+
+
+BLOCK_DROP_ONE_STAGE = ['custom_hooks.0.stage_epochs=1', 'custom_hooks.0.max_drops=1']
 CASES = [
-    ('etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py', ('thumos14', 'feature'), [],
-     'tad/average_mAP'),
-    ('etad/etad_lstm_1xb16-6e_activitynet-tsp-feature.py', ('activitynet', 'feature'), [],
-     'tad/average_mAP'),
-    ('actionformer/actionformer_2xb1-35e_thumos14-i3d-feature.py', ('thumos14', 'feature'), [],
-     'tad/average_mAP'),
-    ('actionformer/actionformer_1xb16-15e_activitynet-tsp-feature.py',
-     ('activitynet', 'feature'), [], 'tad/average_mAP'),
-    ('etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py', ('thumos14', 'video'), [],
-     'tad/average_mAP'),
-    ('etad/etad-egs_tsm-r50_4xb4-6e_activitynet-rgb.py', ('activitynet', 'video'), [],
-     'tad/average_mAP'),
-    ('actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py', ('thumos14', 'video'), [],
-     'tad/average_mAP'),
-    ('actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py',
-     ('activitynet', 'video'), [], 'tad/average_mAP'),
-    ('block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py',
-     ('thumos14', 'video'), ['custom_hooks.0.stage_epochs=1', 'custom_hooks.0.max_drops=1'],
-     'tad/average_mAP'),
-    ('block_drop/block-drop_actionformer-videomae-s_4xb4-3x10e_activitynet-rgb.py',
-     ('activitynet', 'video'), ['custom_hooks.0.stage_epochs=1', 'custom_hooks.0.max_drops=1'],
-     'tad/average_mAP'),
-    ('a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'), [],
-     'acc/top1'),
-    ('a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'),
-     [], 'acc/top1'),
-    ('a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'),
-     [], 'acc/top1'),
-    ('a3d/slowfast_r50_8xb8-4x16x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'), [],
-     'acc/top1'),
-    ('a3d/a3d-0.06-1_slowfast-r50_8xb8-4x16x1-196e_kinetics400-rgb.py',
-     ('kinetics400', 'video'), [], 'acc/top1'),
+    _case('etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py', ('thumos14', 'feature'), [],
+          'tad/average_mAP'),
+    _case('etad/etad_lstm_1xb16-6e_activitynet-tsp-feature.py', ('activitynet', 'feature'), [],
+          'tad/average_mAP'),
+    _case('actionformer/actionformer_2xb1-35e_thumos14-i3d-feature.py', ('thumos14', 'feature'),
+          [], 'tad/average_mAP'),
+    _case('actionformer/actionformer_1xb16-15e_activitynet-tsp-feature.py',
+          ('activitynet', 'feature'), [], 'tad/average_mAP'),
+    _case('etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py', ('thumos14', 'video'), [],
+          'tad/average_mAP', heavy=True),
+    _case('etad/etad-egs_tsm-r50_4xb4-6e_activitynet-rgb.py', ('activitynet', 'video'), [],
+          'tad/average_mAP', heavy=True),
+    _case('actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py', ('thumos14', 'video'),
+          [], 'tad/average_mAP', heavy=True),
+    _case('actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py',
+          ('activitynet', 'video'), [], 'tad/average_mAP', heavy=True),
+    _case('block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py',
+          ('thumos14', 'video'), BLOCK_DROP_ONE_STAGE, 'tad/average_mAP', heavy=True),
+    _case('block_drop/block-drop_actionformer-videomae-s_4xb4-8-15-15e_activitynet-rgb.py',
+          ('activitynet', 'video'), BLOCK_DROP_ONE_STAGE, 'tad/average_mAP', heavy=True),
+    _case('block_drop/actionformer_videomae-s-lora96_1xb2-60e_thumos14-rgb.py',
+          ('thumos14', 'video'), [], 'tad/average_mAP', heavy=True),
+    _case('a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'), [],
+          'acc/top1', heavy=True),
+    _case('a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py',
+          ('kinetics400', 'video'), [], 'acc/top1', heavy=True),
+    _case('a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py',
+          ('kinetics400', 'video'), [], 'acc/top1', heavy=True),
+    _case('a3d/slowfast_r50_8xb8-4x16x1-196e_kinetics400-rgb.py', ('kinetics400', 'video'), [],
+          'acc/top1', heavy=True),
+    _case('a3d/a3d-0.06-1_slowfast-r50_8xb8-4x16x1-196e_kinetics400-rgb.py',
+          ('kinetics400', 'video'), [], 'acc/top1', heavy=True),
 ]
 
 
