@@ -9,7 +9,7 @@ interleaved on the same features (random weights, one thread by default).
 
 Run::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/profile_etad_test.py \
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_etad_test.py \
         configs/etad/etad_lstm_1xb16-6e_activitynet-tsp-feature.py --repeats 3
 """
 import argparse
