@@ -72,6 +72,10 @@ def parse_args(argv=None):
     parser.add_argument('--duration', type=float, nargs='+', metavar='SECONDS',
                         help='duration of each input (feature files of a resize-regime config '
                         'need it, unless --ann-file holds it): one value per input')
+    parser.add_argument('--fps', type=float, nargs='+', metavar='FPS',
+                        help='frame rate of each input (feature files of a config that places '
+                        'snippets by frame, e.g. THUMOS14 I3D, need it unless --ann-file holds '
+                        '"fps"): one value per input')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--batch-size', type=int, help='windows per forward pass (default: '
                         'the config\'s test_dataloader.batch_size)')
@@ -89,6 +93,13 @@ def parse_args(argv=None):
         bad = [d for d in args.duration if not (math.isfinite(d) and d > 0)]
         if bad:
             parser.error(f'--duration must be finite positive seconds, got {bad}')
+    if args.fps is not None:
+        if len(args.fps) != len(args.videos):
+            parser.error(f'--fps: give one value per input ({len(args.videos)}), got '
+                         f'{len(args.fps)}')
+        bad = [f for f in args.fps if not (math.isfinite(f) and f > 0)]
+        if bad:
+            parser.error(f'--fps must be finite and positive, got {bad}')
     if args.plot_topk < 0:
         parser.error(f'--plot-topk must be >= 0, got {args.plot_topk}')
     return args
@@ -116,10 +127,21 @@ def input_duration(video, index, args, database):
     return None
 
 
-def detect_one(model, video, duration, args, database):
+def input_fps(video, index, args, database):
+    """``--fps`` of input ``index``, else the ``--ann-file`` "fps" of a feature file, else
+    None."""
+    if args.fps is not None:
+        return args.fps[index]
+    name = osp.splitext(osp.basename(video))[0]
+    if osp.splitext(video)[1].lower() in FEATURE_EXTS and name in database:
+        return database[name].get('fps')
+    return None
+
+
+def detect_one(model, video, duration, args, database, fps=None):
     """Detect, log and plot one input; return its video id and filtered detections."""
     res = inference_detector(model, video, duration=duration, batch_size=args.batch_size,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, fps=fps)
     if not args.no_progress:
         print()  # end the progress bar's line
     dets = filter_detections(res['detections'], args.score_thr, args.topk)
@@ -162,7 +184,7 @@ def main(argv=None):
     for i, video in enumerate(args.videos):
         try:
             vid, dets = detect_one(model, video, input_duration(video, i, args, database), args,
-                                   database)
+                                   database, fps=input_fps(video, i, args, database))
         except Exception as e:  # noqa: B902  (one bad input must not lose the others)
             if args.debug:
                 raise

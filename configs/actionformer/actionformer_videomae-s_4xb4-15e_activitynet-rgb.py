@@ -1,12 +1,22 @@
 # ActionFormer end to end on ActivityNet-1.3 raw video with VideoMAE-S, the ActivityNet model that
-# Progressive Block Drop (arXiv 2503.16916) compresses (its public code,
-# nanxiaolu/Progressive_Block_Drop-TAD, configs/adatad/videomae/e2e_anet_videomae_s_768x1_160_*):
-# every video resized to 768 frames = 48 snippets of 16 frames at 160 px, VideoMAE-S temporal
-# tokens (8 per snippet -> 384 positions; the public code interpolates them to 192, here the
-# detector reads all 384), ActionFormer width 256 with global attention and a position
-# embedding, one class-agnostic class fused with an external video classifier (top 2), AdamW
-# lr 1e-3 (encoder x0.1), 5 warm-up epochs + cosine, 15 epochs, 4 GPUs x 4 videos, clip 1.0;
-# Soft-NMS sigma 0.7, segment voting 0.9. Built and tested, not trained here (no dataset, no GPU).
+# Progressive Block Drop (arXiv 2503.16916) compresses. Follows OpenTAD
+# configs/adatad/anet/e2e_anet_videomae_s_192x4_160_fullft.py (as used by
+# nanxiaolu/Progressive_Block_Drop-TAD configs/adatad/videomae/e2e_anet_videomae_s_768x1_160_LongLoRA.py):
+# 160 px, VideoMAE-S temporal tokens without fc_norm, ActionFormer width 256 with global
+# attention and a position embedding, one class-agnostic class fused with an external video
+# classifier (top 2), AdamW lr 1e-3 (encoder x0.1), wd 0.05 (on every encoder parameter, LayerNorms,
+# biases and patch embedding included; detector biases, norms and scales none), 5 warm-up epochs
+# + cosine, 15 epochs, 4 GPUs x 4 videos, clip 1.0; Soft-NMS sigma 0.7, segment voting 0.9.
+# Augmentation as the public pipeline: short side 182, RandomResizedCrop, resize to 160x160,
+# flip, mmaction2 ColorJitter; test short side 160 then centre crop 160. Not adopted yet:
+# - ImgAug(transforms='default') of the public pipeline: needs the imgaug package, which is not
+#   a dependency here; ColorJitter is kept.
+# - Frame sampling: ours is every video resized to 48 separate snippets of 16 consecutive
+#   frames (about 21% of a 2-minute video) -> 384 temporal tokens read by the detector. The
+#   public code reads 768 frames spread evenly over the whole video and interpolates the tokens
+#   to 192 positions. Adopting it needs a whole-video strided decode in TADDataset's resize
+#   regime.
+# Built and tested, not trained here (no dataset, no GPU).
 _base_ = [
     '../_base_/models/actionformer_videomae-s.py', '../_base_/datasets/activitynet/video.py',
     '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
@@ -18,6 +28,7 @@ train_pipeline = [
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
+    dict(type='ColorJitter'),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackTADInputs', input_key='imgs')
 ]
@@ -44,8 +55,9 @@ max_epochs = 15
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1), '.scale':
-                                    dict(decay_mult=0.0)}))
+    # the custom key bypasses norm_decay_mult / bias_decay_mult (0 for the detector only)
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1, decay_mult=1.0),
+                                    '.scale': dict(decay_mult=0.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),

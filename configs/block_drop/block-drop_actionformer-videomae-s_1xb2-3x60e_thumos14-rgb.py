@@ -1,4 +1,7 @@
-# Progressive Block Drop (arXiv 2503.16916) with the paper's THUMOS14 setting: the end-to-end
+# Progressive Block Drop (arXiv 2503.16916) with the paper's THUMOS14 setting, following
+# nanxiaolu/Progressive_Block_Drop-TAD configs/adatad/videomae/e2e_thumos_videomae_s_768x1_160_LongLoRA_distillation_auto.py
+# (data, Soft-NMS sigma 0.7 + voting 0.7, frame sampling not adopted yet: see the base config's
+# header): the end-to-end
 # ActionFormer + VideoMAE-S of ../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py,
 # trained first, is compressed by up to depth // 4 = 3 blocks (the public code's rule), 60
 # epochs per stage (5 warm-up + cosine, AdamW lr 1e-4, wd 0.05, clip 1.0); selection by
@@ -25,7 +28,11 @@ model = dict(
 stage_epochs, max_drops = 60, 3
 max_epochs = stage_epochs * max_drops
 train_cfg = dict(max_epochs=max_epochs, val_interval=stage_epochs)
-optim_wrapper = dict(optimizer=dict(lr=1e-4, weight_decay=0.05))
+# LoRA, block norms and patch embedding at the detector's lr 1e-4 with wd 0.05 (the public
+# custom groups lora / norm / patch_embed: lr 1e-4, weight_decay 0.05, LayerNorms included)
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-4, weight_decay=0.05),
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0, decay_mult=1.0)}))
 param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage start
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),

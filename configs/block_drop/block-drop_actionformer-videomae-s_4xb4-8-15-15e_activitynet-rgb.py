@@ -27,7 +27,9 @@ max_epochs = sum(stage_epochs)  # 38
 # stages end at epochs 8, 23, 38: validate every epoch (the public code validates from epoch 4
 # of stage 1 and most epochs of the later ones)
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)
-# detector lr 1e-3; LoRA, norms and patch embedding 1e-4 (x0.1 under the "backbone" key)
+# detector lr 1e-3; LoRA, norms and patch embedding 1e-4 (x0.1 under the "backbone" key) with
+# wd 0.05, LayerNorms and biases included (decay_mult=1.0 under that key, from the base config),
+# as the public custom groups lora / norm / patch_embed
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
 param_scheduler = [  # stage-relative: BlockDropHook rebuilds it at every stage start
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,

@@ -6,6 +6,8 @@
 # the encoder checkpoint (an mmaction2 Recognizer3D checkpoint, e.g. r2plus1d_r34 on Kinetics-400,
 # or TSP weights converted to that layout) goes to checkpoints/r2plus1d_r34_tsp.pth.
 #   python tools/train.py configs/etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py
+# OpenTAD has no end-to-end ETAD config for THUMOS14: this one follows the paper (sec. 4.2) with
+# the sliding windows of OpenTAD configs/etad/thumos_i3d.py.
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/thumos14/video.py',
     '../_base_/schedules/adamw_6e.py', '../_base_/default_runtime.py'

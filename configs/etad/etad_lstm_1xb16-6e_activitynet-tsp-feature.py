@@ -4,6 +4,8 @@
 # from an external video-level classifier (TADMetric.class_score_file), as in the paper, so the
 # built-in classification head is off. Data layout: see
 # configs/_base_/datasets/activitynet/tsp_feature.py.
+# Follows OpenTAD configs/etad/anet_tsp.py (dataset features_tsp_resize.py); its RoI-averaging
+# feature resize is not adopted yet (linear interpolation here), see the dataset config's header.
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/activitynet/tsp_feature.py',
     '../_base_/schedules/adamw_6e.py', '../_base_/default_runtime.py'

@@ -4,6 +4,9 @@
 # predictions of the windows mapped back to seconds and merged before Soft-NMS, external video-level
 # class scores (TADMetric.class_score_file). Data layout:
 # configs/_base_/datasets/thumos14/i3d_feature.py.
+# Follows OpenTAD configs/etad/thumos_i3d.py (dataset configs/_base_/datasets/thumos-14/
+# features_i3d_sw.py), with its I3D time alignment (snippet t centred at (4t + 8) / fps per
+# video, see the dataset config's header).
 _base_ = [
     '../_base_/models/etad.py', '../_base_/datasets/thumos14/i3d_feature.py',
     '../_base_/schedules/adamw_6e.py', '../_base_/default_runtime.py'

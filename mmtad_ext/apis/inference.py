@@ -160,7 +160,8 @@ def inference_detector(model: nn.Module,
                        batch_size: Optional[int] = None,
                        progress: bool = False,
                        class_scores: Optional[Sequence[float]] = None,
-                       prefetch: bool = True) -> dict:
+                       prefetch: bool = True,
+                       fps: Optional[float] = None) -> dict:
     """Detect the actions of one video (raw video or snippet-feature file).
 
     The input type follows the config's test dataset (``modality='video'``: a video file
@@ -180,6 +181,9 @@ def inference_detector(model: nn.Module,
             None (the model's ``pred_class_scores``, or the config's ``class_score_file``).
         prefetch (bool): Prepare the next batch of windows in a second thread while the model
             runs. Defaults to True.
+        fps (float, optional): The video's frame rate, for feature files of a config that
+            places snippets by frame (``snippet_stride`` / ``offset_frames``, e.g. THUMOS14
+            I3D). Defaults to None.
 
     Returns:
         dict: ``video_name``, ``duration`` (s), ``num_windows``, ``detections``: a list of
@@ -203,7 +207,7 @@ def inference_detector(model: nn.Module,
                          f'{modality}s, give it {want}')
     if duration is not None:
         duration = check_positive_seconds(duration, f'{video}: duration')
-    samples = dataset.video_samples(video, duration=duration)
+    samples = dataset.video_samples(video, duration=duration, fps=fps)
     notes = _input_notes(dataset, samples, cfg)
     for note in notes:
         print_log(note, logger='current', level=30)

@@ -111,6 +111,12 @@ class TADDataset(BaseDataset):
         filename_tmpl (str): File name (without extension) of a video id, e.g. ``'v_{}'`` for
             ActivityNet's ``v_<youtube id>`` files; used for feature files as well.
             Defaults to ``'{}'``.
+        offset_frames (float, optional): Feature modality, sliding regime, with
+            ``snippet_stride``: feature snippet ``t`` of a video is centred at frame
+            ``snippet_stride * t + offset_frames``, i.e. at ``(snippet_stride * t +
+            offset_frames) / fps`` seconds with the video's own fps (annotation ``"fps"``, else
+            ``"frame" / "duration"`` as OpenTAD). THUMOS14 I3D features (OpenTAD): stride 4,
+            offset 8. Defaults to None: ``snippet_stride / 2`` with ``snippet_stride``.
         snippet_stride (int, optional): Frames between consecutive snippets of a video, for the
             sliding regime of the video modality (required there). Defaults to None.
         annotation_tolerance (float): Seconds an annotation may extend past the video before it
@@ -144,6 +150,7 @@ class TADDataset(BaseDataset):
                  modality: str = 'feature',
                  video_ext: Union[str, Sequence[str]] = '.mp4',
                  snippet_stride: Optional[int] = None,
+                 offset_frames: Optional[float] = None,
                  filename_tmpl: str = '{}',
                  duration_check: str = 'warn',
                  duration_tolerance: float = 1.0,
@@ -153,6 +160,20 @@ class TADDataset(BaseDataset):
         if modality == 'video' and regime == 'sliding' and (snippet_stride or 0) < 1:
             raise ValueError('TADDataset: the sliding regime of the video modality needs '
                              f'snippet_stride (frames between snippets) >= 1, got {snippet_stride}')
+        if offset_frames is not None and not (modality == 'feature' and snippet_stride):
+            raise ValueError('TADDataset: offset_frames applies to the feature modality with '
+                             'snippet_stride (frames between feature snippets); set both, or '
+                             'remove offset_frames')
+        if modality == 'feature' and snippet_stride is not None:
+            if regime != 'sliding' or snippet_stride < 1:
+                raise ValueError('TADDataset: snippet_stride for features sets a per-video '
+                                 "snippet grid of the sliding regime; use regime='sliding' and "
+                                 f'snippet_stride >= 1 (got {regime!r}, {snippet_stride})')
+            if snippet_duration is not None:
+                raise ValueError('TADDataset: give either snippet_duration (one fixed grid) or '
+                                 'snippet_stride (+ offset_frames, each video its own fps) for '
+                                 'features, not both')
+        self.offset_frames = (None if offset_frames is None else float(offset_frames))
         if duration_check not in DURATION_CHECKS:
             raise ValueError(f'TADDataset: duration_check must be one of {DURATION_CHECKS}, got '
                              f'{duration_check!r}')
@@ -345,6 +366,19 @@ class TADDataset(BaseDataset):
         rng = np.random.default_rng((REPLACEMENT_SEED, idx, attempt))
         return int(rng.integers(len(self)))
 
+    def _feature_grid(self) -> bool:
+        return self.modality == 'feature' and bool(self.snippet_stride)
+
+    def _video_fps(self, vid: str, info: dict) -> float:
+        """A video's frame rate: annotation ``"fps"``, else ``"frame" / "duration"``."""
+        if info.get('fps'):
+            return float(info['fps'])
+        if info.get('frame') and info.get('duration'):
+            return float(info['frame']) / float(info['duration'])
+        raise ValueError(f'{self.ann_file}: video {vid!r} has neither "fps" nor "frame" (frame '
+                         'count), needed by snippet_stride / offset_frames of the feature '
+                         'modality; add "fps" to the annotation or set snippet_duration instead')
+
     def _report_unreadable(self, vid: str, error: Exception) -> None:
         """Log (once per process) a video whose file fails at read time."""
         if vid in self.skipped_videos:
@@ -372,7 +406,8 @@ class TADDataset(BaseDataset):
         return num_snippets, video_meta
 
     def video_samples(self, path: str, video_name: Optional[str] = None,
-                      duration: Optional[float] = None) -> List[dict]:
+                      duration: Optional[float] = None,
+                      fps: Optional[float] = None) -> List[dict]:
         """The samples (data infos, before the pipeline) that cover one unlabelled video.
 
         The same windows and metainfo (``window_start``, ``window_duration``, ``duration``,
@@ -386,23 +421,31 @@ class TADDataset(BaseDataset):
             duration (float, optional): Seconds. Defaults to the file's: ``num_frames / fps``
                 for a video, ``num_snippets * snippet_duration`` for features (features in the
                 resize regime or without ``snippet_duration`` need it).
+            fps (float, optional): The video's frame rate, for features with ``snippet_stride``
+                (their per-video snippet grid). Defaults to None.
 
         Returns:
             list[dict]: One data info per window, in time order.
         """
         vid = video_name or osp.splitext(osp.basename(path))[0]
         num_snippets, video_meta = self._probe(path)
+        if self._feature_grid() and not fps:
+            raise ValueError(f'feature file {path}: this dataset places snippets by frame '
+                             '(snippet_stride / offset_frames); give fps=<the video\'s frame '
+                             'rate>')
         if duration is None:
             if video_meta is not None:
                 duration = video_meta['num_frames'] / video_meta['fps']
             elif num_snippets is not None and self.snippet_duration:
                 duration = num_snippets * self.snippet_duration
+            elif num_snippets is not None and self._feature_grid() and fps:
+                duration = num_snippets * self.snippet_stride / fps
             else:
                 raise ValueError(f'feature file {path}: the duration of the video is unknown '
                                  '(give duration=<seconds>, or snippet_duration in the dataset '
                                  'config for the sliding regime)')
         duration = check_positive_seconds(duration, f'{path}: the duration')
-        info = dict(duration=duration, annotations=[])
+        info = dict(duration=duration, annotations=[], fps=fps)
         return self._samples(vid, info, path, [], num_snippets, video_meta, keep_empty=True)
 
     def _samples(self, vid: str, info: dict, path: str, classes: List[str],
@@ -421,16 +464,24 @@ class TADDataset(BaseDataset):
             return [dict(base, window_start=0.0, window_duration=info['duration'],
                          gt_segments=seg / info['duration'], gt_labels=labels)]
         snippet = self.snippet_duration or info['duration'] / num_snippets
+        origin = 0.0  # seconds where the window of snippet 0 starts
         if video_meta is not None:  # snippets are snippet_stride frames apart
             base['snippet_stride'] = self.snippet_stride
             snippet = self.snippet_stride / video_meta['fps']
+        elif self._feature_grid():  # snippet t centred at (stride * t + offset) / fps
+            fps = self._video_fps(vid, info)
+            snippet = self.snippet_stride / fps
+            offset = (self.snippet_stride / 2 if self.offset_frames is None
+                      else self.offset_frames)
+            origin = offset / fps - snippet / 2
+            base['fps'] = fps
         size, stride = self.temporal_dim, self.window_stride
         starts = list(range(0, max(num_snippets - size, 0) + 1, stride))
         if starts[-1] + size < num_snippets:  # cover the tail
             starts.append(num_snippets - size)
         samples = []
         for w0 in starts:
-            t0, span = w0 * snippet, size * snippet
+            t0, span = origin + w0 * snippet, size * snippet
             norm = (seg - t0) / span
             clipped = norm.clip(0, 1)
             inside = (clipped[:, 1] - clipped[:, 0]) / np.maximum(norm[:, 1] - norm[:, 0], 1e-8)

@@ -97,8 +97,94 @@ def test_videomae_s_thumos_raw_video_setting():
     assert (enc.embed_dims, enc.depth, enc.num_heads, enc.patch_size) == (384, 12, 6, 16)
     ds = cfg.train_dataloader.dataset
     assert ds.temporal_dim * ds.pipeline[0].clip_len == 768
-    assert cfg.train_dataloader.dataset.pipeline[2].size == 160
+    assert tuple(cfg.train_dataloader.dataset.pipeline[3].scale) == (160, 160)
     model = MODELS.build(cfg.model)
     stock = VisionTransformer(img_size=224, patch_size=16, embed_dims=384, depth=12,
                               num_heads=6, num_frames=16, tubelet_size=2)
     model.backbone.backbone.load_state_dict(stock.state_dict(), strict=True)
+
+
+VIDEOMAE_S = ('actionformer_videomae-s_1xb2-60e_thumos14-rgb.py',
+              'actionformer_videomae-s_4xb4-15e_activitynet-rgb.py')
+
+
+def test_videomae_s_thumos_public_post_processing():
+    """Soft-NMS sigma 0.7 with segment voting 0.7, 2000 segments (OpenTAD e2e THUMOS)."""
+    ev = _load(VIDEOMAE_S[0]).val_evaluator
+    assert ev.nms_cfg.type == 'soft' and ev.nms_cfg.sigma == 0.7
+    assert ev.nms_cfg.voting_thresh == 0.7 and ev.max_per_video == 2000
+
+
+@pytest.mark.parametrize('name', VIDEOMAE_S)
+def test_videomae_s_public_augmentation_runs_on_decoded_snippets(name):
+    """Train: short side 182, RandomResizedCrop, 160x160, flip, ColorJitter; test: short side
+    160 then centre crop 160. Run on frames shaped as DecodeTADSnippets yields them."""
+    import numpy as np
+    from mmaction.registry import TRANSFORMS
+    cfg = _load(name)
+    enc = cfg.model.backbone.backbone
+    assert enc.temporal_fc_norm is False  # OpenTAD: no fc_norm on temporal tokens
+    rng = np.random.default_rng(0)
+    for pipeline, short, train in ((cfg.train_dataloader.dataset.pipeline, 182, True),
+                                   (cfg.val_dataloader.dataset.pipeline, 160, False)):
+        assert pipeline[0].type == 'DecodeTADSnippets' and pipeline[0].short_side == short
+        types = [t.type for t in pipeline]
+        if train:
+            assert types[1:6] == ['Resize', 'RandomResizedCrop', 'Resize', 'Flip', 'ColorJitter']
+        else:
+            assert types[1:3] == ['Resize', 'CenterCrop'] and pipeline[2].crop_size == 160
+            assert tuple(pipeline[1].scale) == (-1, 160)
+        frames = [rng.integers(0, 256, (short, 284, 3), dtype=np.uint8) for _ in range(32)]
+        results = dict(imgs=frames, num_clips=2, clip_len=16, img_shape=(short, 284),
+                       original_shape=(short, 284), modality='RGB')
+        for t in pipeline[1:-1]:
+            results = TRANSFORMS.build(t)(results)
+        assert results['imgs'].shape == (2, 3, 16, 160, 160), name
+
+
+@pytest.mark.parametrize('name,backbone_lr', [(VIDEOMAE_S[0], 1e-5), (VIDEOMAE_S[1], 1e-4)])
+def test_videomae_s_public_weight_decay_groups(name, backbone_lr):
+    """As OpenTAD's optimizer: every encoder parameter (LayerNorms, biases, patch embedding) at
+    wd 0.05 and lr x0.1; detector biases and norms at 0, detector weights at 0.05; the unused
+    fc_norm is not optimised."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = _load(name)
+    cfg.model.backbone.backbone.depth = 1  # the groups do not depend on the depth
+    model = MODELS.build(cfg.model)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    group = {id(p): g for g in optim.param_groups for p in g['params']}
+    lr = cfg.optim_wrapper.optimizer.lr
+    enc = 'backbone.backbone.'
+    for key in ('blocks.0.norm1.weight', 'blocks.0.norm1.bias', 'blocks.0.attn.q_bias',
+                'patch_embed.projection.weight', 'patch_embed.projection.bias',
+                'blocks.0.mlp.layers.0.0.weight'):
+        p = model.get_parameter(enc + key)
+        assert group[id(p)]['weight_decay'] == 0.05, key
+        assert group[id(p)]['lr'] == pytest.approx(backbone_lr), key
+    assert all(not p.requires_grad or id(p) not in group
+               for p in model.backbone.backbone.fc_norm.parameters())
+    decay, no_decay = 0, 0
+    for mn, m in model.named_modules():
+        if mn.startswith('backbone'):
+            continue
+        for pn, p in m.named_parameters(recurse=False):
+            wd, plr = group[id(p)]['weight_decay'], group[id(p)]['lr']
+            assert plr == lr, (mn, pn)
+            if pn == 'bias' or isinstance(m, (torch.nn.LayerNorm, torch.nn.GroupNorm)):
+                assert wd == 0.0, (mn, pn)
+                no_decay += 1
+            elif isinstance(m, (torch.nn.Conv1d, torch.nn.Linear)) and pn == 'weight':
+                assert wd == 0.05, (mn, pn)
+                decay += 1
+    assert decay and no_decay
+
+
+def test_thumos_i3d_feature_configs_use_the_public_time_alignment():
+    """I3D snippet t centred at (4t + 8) / fps with each video's fps (OpenTAD)."""
+    for path in ('actionformer/actionformer_2xb1-35e_thumos14-i3d-feature.py',
+                 'etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', path))
+        for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+            ds = loader.dataset
+            assert (ds.snippet_stride, ds.offset_frames) == (4, 8), path
+            assert ds.get('snippet_duration') is None, path

@@ -52,6 +52,9 @@ def test_thumos14_paper_recipe():
     opt = cfg.optim_wrapper
     assert opt.optimizer.lr == 1e-4 and opt.optimizer.weight_decay == 0.05
     assert opt.clip_grad.max_norm == 1.0
+    # public groups lora / norm / patch_embed: lr 1e-4 (= the detector's), wd 0.05 on all
+    assert dict(opt.paramwise_cfg.custom_keys.backbone) == dict(lr_mult=1.0, decay_mult=1.0)
+    assert cfg.val_evaluator.nms_cfg.sigma == 0.7 and cfg.val_evaluator.nms_cfg.voting_thresh == 0.7
     warmup, cosine = cfg.param_scheduler
     assert (warmup.begin, warmup.end, cosine.end) == (0, 5, 60)  # stage-relative
 
@@ -71,6 +74,10 @@ def test_activitynet_recipe_uses_a_dynamic_teacher():
     assert (warmup.begin, warmup.end, cosine.begin) == (0, 5, 5)
     assert 'end' not in cosine and 'T_max' not in cosine
     assert cfg.train_cfg.val_interval == 1  # every stage end is validated
+    # public: detector lr 1e-3, lora / norm / patch_embed lr 1e-4 with wd 0.05 on all
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.lr == 1e-3 and opt.optimizer.weight_decay == 0.05
+    assert dict(opt.paramwise_cfg.custom_keys.backbone) == dict(lr_mult=0.1, decay_mult=1.0)
     student = cfg.model.student
     assert student.head.num_classes == 1 and student.test_cfg.class_agnostic
     assert student.projection.window_size == -1 and student.projection.use_abs_pe

@@ -188,3 +188,59 @@ def test_feature_subset_aliases_in_the_annotation_file_and_empty_dataset(tmp_pat
     assert len(ds) == 1 and ds.metainfo['ground_truth']['v2']['subset'] == 'validation'
     with pytest.raises(ValueError, match=r"no sample.*'testing'.*0 video\(s\) in the subset"):
         TADDataset(ann, subset='testing', data_prefix=dict(feature=fdir))
+
+
+def test_feature_snippets_centred_by_frame_with_each_video_fps(tmp_path):
+    """snippet_stride=4, offset_frames=8 (OpenTAD's THUMOS14 I3D): snippet t of a video is
+    centred at exactly (4t + 8) / fps with that video's fps (annotation "fps", else "frame" /
+    "duration"); the ground truth is normalised on the same grid."""
+    db = {
+        'v1': dict(subset='training', duration=20.0, fps=25.0, annotations=[
+            dict(label='jump', segment=[(4 * 3 + 8) / 25, (4 * 9 + 8) / 25])]),
+        'v3': dict(subset='training', duration=10.0, frame=300, annotations=[
+            dict(label='jump', segment=[0.0, 4.0])]),  # 30 fps from frame / duration
+    }
+    ann, fdir = _write(tmp_path, db, _feats(40))
+    kw = dict(subset='training', data_prefix=dict(feature=fdir), regime='sliding',
+              temporal_dim=16, window_stride=8, pipeline=[], test_mode=True)
+    ds = TADDataset(ann, snippet_stride=4, offset_frames=8, **kw)
+    infos = _infos(ds)
+    assert {d['video_name'] for d in infos} == {'v1', 'v3'}
+    for d in infos:
+        fps = 25.0 if d['video_name'] == 'v1' else 30.0
+        assert d['fps'] == fps
+        # the detectors' convention: point p of a window is at window_start + (p + 0.5) * span / T
+        p = np.arange(16)
+        centres = d['window_start'] + (p + 0.5) * d['window_duration'] / 16
+        np.testing.assert_allclose(centres, (4 * (d['window_start_snippet'] + p) + 8) / fps,
+                                   rtol=0, atol=1e-9)
+    w0 = [d for d in infos if d['video_name'] == 'v1' and d['window_start_snippet'] == 0][0]
+    # the action spans the centres of snippets 3 .. 9: grid positions 3.5 / 16 .. 9.5 / 16
+    np.testing.assert_allclose(w0['gt_segments'], [[3.5 / 16, 9.5 / 16]], atol=1e-6)
+    # the default offset (stride / 2) is the plain grid: snippet t covers [4t, 4t + 4) frames
+    plain = _infos(TADDataset(ann, snippet_stride=4, **kw))
+    assert [d['window_start'] for d in plain if d['video_name'] == 'v1'] == \
+        pytest.approx([0.0, 32 / 25, 64 / 25, 96 / 25])
+    with pytest.raises(ValueError, match='not both'):
+        TADDataset(ann, snippet_stride=4, snippet_duration=4 / 30, **kw)
+    with pytest.raises(ValueError, match='offset_frames'):
+        TADDataset(ann, offset_frames=8, **kw)
+    del db['v3']['frame']
+    ann, _ = _write(tmp_path, db, {})
+    with pytest.raises(ValueError, match='"fps"'):
+        TADDataset(ann, snippet_stride=4, offset_frames=8, **kw)
+
+
+def test_video_samples_of_frame_placed_features_need_the_fps(tmp_path):
+    """Inference on one feature file: the same per-video grid, from the given fps."""
+    db = {vid: dict(info, fps=30.0) for vid, info in _db().items()}
+    ann, fdir = _write(tmp_path, db, _feats(40))
+    ds = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir), regime='sliding',
+                    temporal_dim=16, window_stride=8, pipeline=[], test_mode=True,
+                    snippet_stride=4, offset_frames=8)
+    path = osp.join(fdir, 'v1.npy')
+    samples = ds.video_samples(path, fps=25.0)
+    assert samples[0]['window_start'] == pytest.approx(6 / 25)  # (0 * 4 + 8) / 25 - 2 / 25
+    assert samples[0]['duration'] == pytest.approx(40 * 4 / 25)
+    with pytest.raises(ValueError, match='fps='):
+        ds.video_samples(path)

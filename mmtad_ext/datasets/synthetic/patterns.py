@@ -43,7 +43,8 @@ phase, rotation start angle, background texture and per-pixel Gaussian noise.
 """
 import os
 import os.path as osp
-from typing import Optional
+from fractions import Fraction
+from typing import Optional, Union
 
 import numpy as np
 
@@ -206,36 +207,53 @@ def render_clip(class_id: int,
     return np.clip(frames, 0, 255).astype(np.uint8)
 
 
-def write_video(path: str, frames: np.ndarray, fps: int = 25, codec: str = 'libx264') -> None:
+def write_video(path: str, frames, fps: Union[int, Fraction] = 25, codec: str = 'libx264',
+                crf: int = 18) -> None:
     """Encode RGB frames into an mp4 file with PyAV.
 
     Args:
         path (str): Output file (``.mp4``); parent folders are created.
-        frames (np.ndarray): ``(T, H, W, 3)`` uint8 RGB frames; H and W must be even (yuv420p).
-        fps (int): Frame rate. Defaults to 25.
+        frames (np.ndarray | Iterable[np.ndarray]): ``(T, H, W, 3)`` uint8 RGB frames, or an
+            iterable of such chunks (all of one size; a long video is encoded without holding
+            all of its frames); H and W must be even (yuv420p).
+        fps (int | Fraction): Frame rate, e.g. ``Fraction(30000, 1001)`` for 29.97.
+            Defaults to 25.
         codec (str): ``'libx264'`` (alias ``'h264'``) or ``'mpeg4'``. Defaults to ``'libx264'``.
+        crf (int): libx264 constant rate factor (higher: smaller files). Defaults to 18.
     """
     import av
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f'frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}')
-    if frames.shape[1] % 2 or frames.shape[2] % 2:
-        raise ValueError(f'frame height and width must be even for yuv420p, got {frames.shape}')
+    chunks = [frames] if isinstance(frames, np.ndarray) else frames
     try:
         av.codec.Codec(codec, 'w')
     except Exception as e:  # av raises UnknownCodecError (a ValueError subclass) or FFmpegError
         raise ValueError(f'PyAV has no encoder {codec!r} ({e}); use "mpeg4" or "libx264"') from e
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with av.open(path, mode='w') as container:
-        stream = container.add_stream(codec, rate=int(fps))
-        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
-        stream.pix_fmt = 'yuv420p'
-        if codec in ('libx264', 'h264'):
-            stream.options = {'crf': '18', 'preset': 'veryfast'}
-        else:
-            stream.bit_rate = 4_000_000
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')):
-                container.mux(packet)
+        stream = None
+        for chunk in chunks:
+            chunk = np.asarray(chunk)
+            if chunk.ndim != 4 or chunk.shape[-1] != 3 or chunk.dtype != np.uint8:
+                raise ValueError(
+                    f'frames must be uint8 (T, H, W, 3), got {chunk.dtype} {chunk.shape}')
+            if chunk.shape[1] % 2 or chunk.shape[2] % 2:
+                raise ValueError(
+                    f'frame height and width must be even for yuv420p, got {chunk.shape}')
+            if stream is None:
+                rate = fps if isinstance(fps, Fraction) else int(fps)
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = int(chunk.shape[2]), int(chunk.shape[1])
+                stream.pix_fmt = 'yuv420p'
+                if codec in ('libx264', 'h264'):
+                    stream.options = {'crf': str(int(crf)), 'preset': 'veryfast'}
+                else:
+                    stream.bit_rate = 4_000_000
+            elif chunk.shape[1:3] != (stream.height, stream.width):
+                raise ValueError(f'every chunk must be {stream.height}x{stream.width}, got '
+                                 f'{chunk.shape[1]}x{chunk.shape[2]}')
+            for frame in chunk:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')):
+                    container.mux(packet)
+        if stream is None:
+            raise ValueError(f'write_video: no frame to write to {path}')
         for packet in stream.encode():
             container.mux(packet)

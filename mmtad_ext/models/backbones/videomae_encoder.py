@@ -50,23 +50,36 @@ class VideoMAEEncoder(VisionTransformer):
       state dict into a full-depth encoder removes the same blocks first; stripped of that key
       it is exactly a stock ``VisionTransformer(depth=len(kept))`` state dict.
     - ``out_type='temporal'`` keeps one token per tubelet in time: (B, C, T / tubelet_size),
-      the spatial mean of each temporal slice, normalised by ``fc_norm`` (OpenTAD's VideoMAE
-      keeps the temporal tokens of each snippet for TAD instead of pooling everything).
+      the spatial mean of each temporal slice (OpenTAD's VideoMAE keeps the temporal tokens of
+      each snippet for TAD instead of pooling everything), normalised by ``fc_norm`` unless
+      ``temporal_fc_norm=False`` (OpenTAD's form: with ``return_feat_map=True`` its
+      VisionTransformer returns the tokens after ``norm`` = Identity, never through ``fc_norm``).
 
     Args:
         out_type (str): ``'pooled'`` (the parent's output: (B, C) mean-pooled, or (B, C, T, H, W)
             with ``return_feat_map=True``) or ``'temporal'`` ((B, C, T')). Defaults to
             ``'pooled'``.
+        temporal_fc_norm (bool): With ``out_type='temporal'``, apply ``fc_norm`` to the
+            temporal tokens. False is OpenTAD's form: the tokens are used unnormalised and
+            ``fc_norm`` is kept (checkpoint keys unchanged) but frozen, so it takes no gradient
+            and no weight decay. Defaults to True.
         **kwargs: :class:`mmaction.models.backbones.VisionTransformer` arguments
             (``embed_dims``, ``depth``, ``num_heads``, ``img_size``, ``num_frames``...).
     """
 
-    def __init__(self, out_type: str = 'pooled', **kwargs) -> None:
+    def __init__(self, out_type: str = 'pooled', temporal_fc_norm: bool = True,
+                 **kwargs) -> None:
         if out_type not in ('pooled', 'temporal'):
             raise ValueError(f"VideoMAEEncoder out_type must be 'pooled' or 'temporal', got "
                              f'{out_type!r}')
+        if not temporal_fc_norm and out_type != 'temporal':
+            raise ValueError("VideoMAEEncoder temporal_fc_norm=False only applies to "
+                             "out_type='temporal'; set out_type='temporal' or drop the option")
         super().__init__(**kwargs)
         self.out_type = out_type
+        self.temporal_fc_norm = temporal_fc_norm
+        if not temporal_fc_norm and self.fc_norm is not None:
+            self.fc_norm.requires_grad_(False)  # unused: no gradient, no decay, keys kept
         for blk in self.blocks:  # swap in the LoRA-ready attention: same parameters and keys
             old = blk.attn
             new = LoRAReadyAttention(
@@ -187,7 +200,7 @@ class VideoMAEEncoder(VisionTransformer):
         x = self.norm(x)
         if self.out_type == 'temporal':
             x = x.reshape(b, -1, h * w, self.embed_dims).mean(2)  # (B, T', C)
-            if self.fc_norm is not None:
+            if self.temporal_fc_norm and self.fc_norm is not None:
                 x = self.fc_norm(x)
             return x.transpose(1, 2)  # (B, C, T')
         if self.return_feat_map:

@@ -200,7 +200,7 @@ class ETAD(EGSTrainStepMixin, BaseModel):
         pairs = self.proposal_sampler.sample(training=False).to(feats.device)  # (N, 2)
         props = self._normalise(pairs).to(feats)[None]  # (1, N, 2)
         for i, ds in enumerate(data_samples):  # one sample at a time bounds the RoI memory
-            outs = self.proposal_head(feats[i:i + 1], props)
+            outs = self.proposal_head(feats[i:i + 1], props, with_boundary=False)
             if self.test_cfg['stage_fusion'] == 'mean':
                 segs = torch.stack([o['refined'][0] for o in outs]).mean(0)  # (N, 2)
                 ious = torch.stack([o['iou_logits'][0].sigmoid() for o in outs]).mean(0)

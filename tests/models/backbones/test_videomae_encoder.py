@@ -81,6 +81,25 @@ def test_temporal_tokens():
         VideoMAEEncoder(out_type='tokens', **TINY)
 
 
+
+def test_temporal_tokens_without_fc_norm_match_the_stock_feature_map():
+    """temporal_fc_norm=False (OpenTAD): the spatial mean of mmaction2's feature map (norm is
+    Identity with mean pooling, fc_norm unused); fc_norm is kept for the keys but frozen."""
+    stock, _ = _pair(return_feat_map=True)
+    ours = VideoMAEEncoder(out_type='temporal', temporal_fc_norm=False, **TINY)
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    ours.eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    ref = stock(x).mean((3, 4))  # (B, C, T')
+    assert torch.equal(ours(x), ref)
+    with_norm = VideoMAEEncoder(out_type='temporal', **TINY)
+    with_norm.load_state_dict(stock.state_dict(), strict=True)
+    assert not torch.allclose(with_norm.eval()(x), ref)  # the default still applies fc_norm
+    assert not any(p.requires_grad for p in ours.fc_norm.parameters())
+    assert all(p.requires_grad for n, p in ours.named_parameters() if not n.startswith('fc_norm'))
+    with pytest.raises(ValueError, match='temporal_fc_norm'):
+        VideoMAEEncoder(out_type='pooled', temporal_fc_norm=False, **TINY)
+
 def _lora(model):
     from peft import LoraConfig, inject_adapter_in_model
     cfg = LoraConfig(r=4, lora_alpha=4, target_modules=r'.*blocks\.\d+\.attn\.qkv')

@@ -152,3 +152,32 @@ def test_public_code_loss_defaults():
     assert head.loss_iou_cls.loss_weight == 1.0 and head.loss_iou_cls.pos_threshold == 0.9
     assert head.loss_boundary.loss_weight == 0.5 and head.loss_boundary.pos_threshold == 0.5
     assert head.stages[0].roi_size == 24 and head.stages[0].extend_ratio == 0.5
+
+
+def test_stage_fused_roi_fc_equals_the_public_form():
+    """The stage's fused RoIAlign + first FC layers give the outputs of the public code's form
+    (materialise the RoI features, then the FC layers), float64 to rounding; inference may skip
+    the boundary branch without changing the rest."""
+    torch.manual_seed(0)
+    stage = _head().stages[0].double()
+    feats = torch.randn(2, 8, 16, dtype=torch.float64)
+    props = torch.rand(2, 30, 2, dtype=torch.float64).sort(dim=-1).values
+    out = stage(feats, props)
+    x = stage.reduce(feats + stage.residual(feats))
+    seg = props.reshape(-1, 2) * 16
+    ext = (seg[:, 1] - seg[:, 0]) * stage.extend_ratio
+    rois = torch.stack([torch.arange(2).repeat_interleave(30).double(), seg[:, 0] - ext,
+                        seg[:, 1] + ext], dim=1)
+    roi = stage.roi_align(x, rois)
+    q = stage.roi_size // 4
+    h = stage.ext_fc(roi.flatten(1))
+    ref = torch.cat([stage.start_branch(roi[:, :, :q].flatten(1)),
+                     stage.end_branch(roi[:, :, -q:].flatten(1)),
+                     stage.center_width_branch(h) / 2], dim=1).view(2, 30, 4)
+    torch.testing.assert_close(out['offsets'], ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out['iou_logits'], stage.iou_branch(h).view(2, 30, 2), rtol=0,
+                               atol=1e-12)
+    torch.testing.assert_close(out['boundary_logits'], stage.boundary_branch(h).view(2, 30, 2),
+                               rtol=0, atol=1e-12)
+    lean = stage(feats, props, with_boundary=False)
+    assert 'boundary_logits' not in lean and torch.equal(lean['offsets'], out['offsets'])

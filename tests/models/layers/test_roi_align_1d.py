@@ -57,3 +57,40 @@ def test_runs_in_float32_under_autocast():
         out = layer(feats.bfloat16(), rois)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, layer(feats.bfloat16().float(), rois))  # coordinates exact
+
+
+@pytest.mark.parametrize('sampling_ratio', [1, 2, 3])
+def test_fused_linear_equals_roi_features_then_linear(sampling_ratio):
+    """RoIAlign1d.linear == Linear(RoIAlign(...).flatten(1)) (float64: to rounding), with the
+    same gradient; RoIs inside, across and beyond both ends of the sequence, several samples."""
+    torch.manual_seed(0)
+    layer = RoIAlign1d(output_size=8, sampling_ratio=sampling_ratio)
+    feats = torch.randn(3, 5, 20, dtype=torch.float64, requires_grad=True)
+    ends = (torch.rand(300, 2, dtype=torch.float64) * 30 - 5).sort(dim=1).values
+    rois = torch.cat([torch.randint(0, 3, (300, 1)).double(), ends], dim=1)
+    rois[:3, 1:] = torch.tensor([[-3.0, -1.2], [19.5, 24.0], [0.0, 20.0]], dtype=torch.float64)
+    for bins, width in ((None, 8), (slice(0, 2), 2), (slice(-2, None), 2)):
+        fc = torch.nn.Linear(5 * width, 7).double()
+        roi = layer(feats, rois)
+        ref = fc((roi if bins is None else roi[:, :, bins]).flatten(1))
+        out = layer.linear(feats, rois, fc, bins)
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+        g_ref, = torch.autograd.grad(ref.square().sum(), feats)
+        g_out, = torch.autograd.grad(out.square().sum(), feats)
+        torch.testing.assert_close(g_out, g_ref, rtol=0, atol=1e-11)
+
+
+def test_fused_linear_float32_and_errors():
+    torch.manual_seed(1)
+    layer = RoIAlign1d(output_size=4, sampling_ratio=2)
+    feats = torch.randn(1, 3, 16)
+    rois = torch.tensor([[0., 1.3, 7.9], [0., -2.0, 5.5], [0., 3.25, 15.9]])
+    fc = torch.nn.Linear(12, 5)
+    torch.testing.assert_close(layer.linear(feats, rois, fc), fc(layer(feats, rois).flatten(1)),
+                               rtol=1e-5, atol=1e-5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert layer.linear(feats.bfloat16(), rois, fc).dtype == torch.float32
+    with pytest.raises(ValueError, match='reads 7 inputs'):
+        layer.linear(feats, rois, torch.nn.Linear(7, 5))
+    with pytest.raises(ValueError, match='sampling_ratio >= 1'):
+        RoIAlign1d(4, sampling_ratio=0).linear(feats, rois, fc)

@@ -6,6 +6,11 @@
 #   data/activitynet/annotations/video_class_scores.json      external video-level classifier
 #       scores {video_id: [200 floats]} in the dataset's class order (sorted class names), e.g.
 #       converted from the CUHK classifier results used by BMN/ETAD.
+# Difference from the public feature recipe (OpenTAD configs/_base_/datasets/activitynet-1.3/
+# features_tsp_resize*.py), not adopted yet: features are resized here by linear interpolation
+# (ResizeTADFeatures); the public code resizes by RoI averaging (ResizeFeat
+# tool='torchvision_align') and its ActionFormer recipe adds RandomTrunc (crop ratio 0.9-1.0)
+# after resizing for training.
 dataset_type = 'TADDataset'
 data_root = 'data/activitynet/'
 ann_file = data_root + 'annotations/activity_net.v1-3.min.json'

@@ -6,6 +6,15 @@
 #   data/thumos14/features/i3d/<video_id>.npy        (T, 2048) float32 per video
 #   data/thumos14/annotations/video_class_scores.json  external video-level classifier scores
 #       {video_id: [20 floats]} in the dataset's class order (e.g. UntrimmedNet, as ETAD)
+# Time alignment as OpenTAD (configs/_base_/datasets/thumos-14/features_i3d_pad.py and
+# features_i3d_sw.py: feature_stride 4, offset_frames 8): snippet t is centred at (4t + 8) / fps
+# with each video's own fps (annotation "fps", else "frame" / "duration"; a video with neither
+# is an error naming it). snippet_duration=4 / 30 instead gives the plain 30 fps grid.
+# Difference from the public feature recipe, not adopted yet:
+# - Training samples: fixed sliding windows here; the public ActionFormer recipe takes the whole
+#   video with RandomTrunc (2304 snippets, crop ratio 0.9-1.0, 50% of an action inside) every
+#   epoch, and evaluates each video as one padded pass instead of sliding windows. (The public
+#   ETAD recipe, configs/etad/thumos_i3d.py on features_i3d_sw.py, uses sliding windows as here.)
 dataset_type = 'TADDataset'
 data_root = 'data/thumos14/'
 ann_file = data_root + 'annotations/thumos14.json'
@@ -19,7 +28,8 @@ pipeline = [
 ]
 data = dict(
     type=dataset_type, ann_file=ann_file, data_prefix=dict(feature=feature_dir),
-    regime='sliding', temporal_dim=window_size, window_stride=64, snippet_duration=4 / 30,
+    regime='sliding', temporal_dim=window_size, window_stride=64, snippet_stride=4,
+    offset_frames=8,
     ignore_labels=('Ambiguous', ), pipeline=pipeline)
 train_dataloader = dict(
     batch_size=16,
