@@ -1,13 +1,20 @@
 """LoRAFinetuneHook and the public-form VideoMAE-S baseline config: what trains, what merges."""
+import copy
 import os.path as osp
+import re
 
 import pytest
 import torch
+from _helpers.tiny_configs import write_actionformer_video_config
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
+from mmtad_ext.engine.block_drop.ema import find_ema
 from mmtad_ext.engine.hooks import LoRAFinetuneHook
+from mmtad_ext.models.layers.lora import has_lora
 from mmtad_ext.registry import HOOKS, MODELS
 
 pytest.importorskip('peft')
@@ -83,3 +90,124 @@ def test_public_baseline_trains_lora_norms_patch_embed_and_merges_to_a_plain_mod
     assert set(state) == plain_keys and not any('lora_' in k for k in state)
     full = MODELS.build(Config.fromfile(FULL_CFG).model)
     full.load_state_dict(state, strict=True)
+
+
+def _saved_model(runner):
+    """The model whose weights the checkpoints' ``state_dict`` holds: EMAHook's average if
+    any, else the trained model."""
+    ema = find_ema(runner)
+    return runner.model if ema is None else ema.module
+
+
+class _Snapshot(Hook):
+    """Records the model's weights before the LoRA hook injects (``before_train``) and, after
+    the last epoch but before the merge, the saved model's outputs on ``batch`` (eval mode,
+    LoRA present)."""
+
+    priority = 'HIGHEST'  # before LoRAFinetuneHook (ABOVE_NORMAL) in both places
+
+    def __init__(self, batch):
+        self.batch, self.initial, self.outputs = batch, None, None
+
+    def before_train(self, runner):
+        self.initial = copy.deepcopy(runner.model.state_dict())
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == runner.train_loop.max_epochs:
+            model = _saved_model(runner)
+            assert has_lora(model.backbone.backbone)  # not merged yet
+            self.outputs = _outputs(model, self.batch)
+            runner.model.train()
+
+
+def _outputs(model, batch):
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(copy.deepcopy(batch), False)
+        cls_out, reg_out = model(**data, mode='tensor')
+    return [t.clone() for t in cls_out + reg_out]
+
+
+def _lora_video_cfg(tmp_path, root, name, ema):
+    cfg = Config.fromfile(write_actionformer_video_config(tmp_path / f'{name}.py', root))
+    cfg.model.backbone.frozen_modules = ()  # what trains in the encoder: the hook's choice
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=10)  # no validation
+    cfg.custom_hooks = [dict(type='LoRAFinetuneHook', rank=4, seed=3)]
+    if ema:  # as the public-form baseline config
+        cfg.custom_hooks.append(
+            dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.01))
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = str(tmp_path / name)
+    return cfg
+
+
+@pytest.mark.slow  # two tiny raw-video ActionFormer trainings through mmengine's Runner
+@pytest.mark.parametrize('ema', [False, True], ids=['plain', 'ema'])
+def test_runner_training_trains_only_lora_norms_patch_embed_and_saves_a_plain_merged_model(
+        tiny_video_tad, tmp_path, ema):
+    cfg = _lora_video_cfg(tmp_path, tiny_video_tad, 'full', ema)
+    runner = Runner.from_cfg(cfg)
+    batch = next(iter(runner.val_dataloader))
+    snap = _Snapshot(batch)
+    runner.register_hook(snap)
+    runner.train()
+    initial = snap.initial
+    enc = 'backbone.backbone.'
+
+    # (1) epoch 1 (mid-run, LoRA unmerged): the encoder's base weights are the initial ones;
+    # LoRA, norms, patch embedding and the rest of the detector trained
+    mid = torch.load(osp.join(cfg.work_dir, 'epoch_1.pth'), map_location='cpu',
+                     weights_only=False)['state_dict']
+    assert any('lora_A' in k for k in mid) and any('lora_B' in k for k in mid)
+    plain_key = {k: k.replace('.base_layer.', '.') for k in mid if 'lora_' not in k}
+    assert set(plain_key.values()) == set(initial)
+    frozen, trained = [], []
+    for k, p in plain_key.items():
+        name = p[len(enc):] if p.startswith(enc) else None
+        is_frozen = name is not None and not (
+            re.fullmatch(r'.*norm\d*\.(weight|bias)', name) or name.startswith('patch_embed.'))
+        if not torch.is_tensor(initial[p]) or not initial[p].is_floating_point():
+            continue  # the EGS sampler's generator state, integer buffers
+        same = torch.equal(mid[k], initial[p])
+        if is_frozen:
+            assert same, f'{p} (frozen) changed during training'
+            frozen.append(p)
+        elif not same:
+            trained.append(p)
+    assert any('.attn.qkv.weight' in p for p in frozen)
+    assert any('.mlp.' in p for p in frozen) and any('.attn.proj.weight' in p for p in frozen)
+    assert any(p.startswith(enc + 'patch_embed.') for p in trained)
+    assert any(p.startswith(enc) and 'norm' in p for p in trained)
+    assert any(not p.startswith('backbone.') for p in trained)
+    assert any(torch.count_nonzero(v) for k, v in mid.items() if 'lora_B' in k)  # B trained
+
+    # (2) the final checkpoint: no adapters, the plain model's keys, loads strictly into the
+    # model built without the hook; its outputs are the LoRA model's before the merge
+    final = torch.load(osp.join(cfg.work_dir, 'epoch_2.pth'), map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert not any('lora_' in k for k in final) and set(final) == set(initial)
+    assert not torch.equal(final[enc + 'blocks.0.attn.qkv.weight'],
+                           initial[enc + 'blocks.0.attn.qkv.weight'])  # the merged delta
+    init_default_scope('mmtad_ext')
+    plain = MODELS.build(copy.deepcopy(cfg.model))
+    plain.load_state_dict(final, strict=True)
+    assert not has_lora(runner.model.backbone.backbone)
+    assert not has_lora(_saved_model(runner).backbone.backbone)
+    merged_out = _outputs(_saved_model(runner), batch)
+    plain_out = _outputs(plain, batch)
+    assert all(torch.equal(a, b) for a, b in zip(plain_out, merged_out))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain_out, snap.outputs))
+
+    # (3) resumed from epoch 1 (LoRA unmerged) to epoch 2: the uninterrupted run's weights
+    cfg_b = _lora_video_cfg(tmp_path, tiny_video_tad, 'resumed', ema)
+    cfg_b.resume, cfg_b.load_from = True, osp.join(cfg.work_dir, 'epoch_1.pth')
+    Runner.from_cfg(cfg_b).train()
+    full = torch.load(osp.join(cfg.work_dir, 'epoch_2.pth'), map_location='cpu',
+                      weights_only=False)
+    resumed = torch.load(osp.join(cfg_b.work_dir, 'epoch_2.pth'), map_location='cpu',
+                         weights_only=False)
+    for key in ['state_dict'] + (['ema_state_dict'] if ema else []):
+        a, b = full[key], resumed[key]
+        assert set(a) == set(b) and not any('lora_' in k for k in b), key
+        assert [k for k in a if torch.is_tensor(a[k]) and not torch.equal(a[k], b[k])] == []
