@@ -31,11 +31,11 @@ import math
 import os
 import os.path as osp
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 import mmtad_ext  # noqa: F401  (registers modules, applies compat, enables mmtad_ext:: configs)
-from mmtad_ext.apis import inference_detector, init_detector
+from mmtad_ext.apis import check_detection_config, inference_detector, init_detector
 from mmtad_ext.datasets import load_annotations
 from mmtad_ext.datasets.feature_io import FEATURE_EXTS
 from mmtad_ext.utils import UserError, run_cli
@@ -173,7 +173,11 @@ def main(argv=None):
     if args.plot and args.plot.lower().endswith('.png') and len(names) > 1:
         raise ValueError(f'--plot {args.plot} is one file but {len(names)} videos were given: '
                          'give a folder')
-    model = init_detector(args.config, args.checkpoint, args.device, args.cfg_options)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    check_detection_config(cfg)  # a recognition config: a clear error before anything runs
+    model = init_detector(cfg, args.checkpoint, args.device)
     database = {}
     if args.ann_file:  # checked as the dataset checks it (finite, ordered, known labels)
         ds_cfg = (model.cfg.get('test_dataloader') or {}).get('dataset', {})

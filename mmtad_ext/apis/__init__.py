@@ -1,4 +1,4 @@
 """High-level inference API: build a detector and detect the actions of a video."""
-from .inference import inference_detector, init_detector
+from .inference import check_detection_config, inference_detector, init_detector
 
-__all__ = ['init_detector', 'inference_detector']
+__all__ = ['check_detection_config', 'init_detector', 'inference_detector']

@@ -49,7 +49,7 @@ def _test_dataset_cfg(cfg: Config) -> dict:
     return copy.deepcopy(loader['dataset'])
 
 
-def _check_detection_config(cfg: Config) -> None:
+def check_detection_config(cfg: Config) -> None:
     """Raise a :class:`ConfigError` unless the test dataset is a ``TADDataset`` (a temporal
     action detection config)."""
     from mmtad_ext.datasets import TADDataset
@@ -94,7 +94,11 @@ def init_detector(config: Union[str, Path, Config],
                   device: Union[str, torch.device] = 'cpu',
                   cfg_options: Optional[dict] = None,
                   classes: Optional[Sequence[str]] = None) -> nn.Module:
-    """Build a TAD model from a config and load its checkpoint (strictly).
+    """Build the model of a config and load its checkpoint (strictly).
+
+    A TAD config gives a detector for :func:`inference_detector`; a recognition config (e.g. an
+    A3D or a block-drop classifier run) gives its recognizer with the checkpoint's structure
+    restored (inference on it is mmaction2's ``inference_recognizer``).
 
     Args:
         config (str | Path | Config): Config file or object.
@@ -114,8 +118,6 @@ def init_detector(config: Union[str, Path, Config],
         ``model.dataset_meta`` (``classes``).
 
     Raises:
-        ConfigError: The config is not a TAD config (its test dataset is not a
-            ``TADDataset``, e.g. a recognition config).
         CheckpointError: The checkpoint cannot be read or does not match the model (the message
             names the file and the missing/unexpected keys).
         AnnotationError: The class names come from the test dataset's annotation file and a
@@ -129,7 +131,6 @@ def init_detector(config: Union[str, Path, Config],
     if cfg_options:
         config.merge_from_dict(cfg_options)
     init_default_scope(config.get('default_scope', 'mmtad_ext'))
-    _check_detection_config(config)
     ckpt = None
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
@@ -194,6 +195,7 @@ def inference_detector(model: nn.Module,
         (5 s) with the sliding-window settings to use instead.
     """
     cfg = model.cfg
+    check_detection_config(cfg)
     init_default_scope(cfg.get('default_scope', 'mmtad_ext'))
     ds_cfg = _test_dataset_cfg(cfg)
     # lazy: no annotation file is read; only the windowing settings and the pipeline are used
