@@ -67,3 +67,15 @@ def write_timed_video(dst: str, times, size: int = 32) -> str:
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return dst
+
+
+def same_state(a, b) -> bool:
+    """Exact equality of state-dict values (tensors with ``torch.equal``, or the nested dicts of
+    modules' extra state)."""
+    import torch
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(
+            same_state(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return a == b

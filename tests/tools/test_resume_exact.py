@@ -12,46 +12,16 @@ import time
 import pytest
 import torch
 
-from _helpers.tiny_configs import (ACTIONFORMER_FEATURE_BASE, ETAD_FEATURE_BASE,
-                                   write_video_config)
+from _helpers.data import same_state
+from _helpers.tiny_configs import (ACTIONFORMER_FEATURE, ACTIONFORMER_FEATURE_BASE,
+                                   ETAD_FEATURE, ETAD_FEATURE_BASE, write_video_config)
 from _helpers.tool_run import TRAIN, tool_env
 
 pytestmark = pytest.mark.slow
 
-# train on the 8 training videos (2 iterations an epoch), validate on the 4 others
-FEATURE_DATA = '''
-_base_ = {base!r}
-root = {root!r}
-pipeline = [
-    dict(type='LoadTADFeatures', in_channels=16),
-    dict(type='ResizeTADFeatures', temporal_dim=32),
-    dict(type='PackTADInputs')
-]
-data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
-            data_prefix=dict(feature=root + '/features'), temporal_dim=32, pipeline=pipeline)
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(data, subset='validation'))
-test_dataloader = val_dataloader
-'''
-
-ETAD_MODEL = '''
-model = dict(
-    neck=dict(in_channels=16, channels=16, norm_cfg=None),
-    boundary_head=dict(in_channels=16, feat_channels=16),
-    proposal_head=dict(in_channels=16, feat_channels=8, mid_channels=32, fc_channels=16,
-                       roi_size=4),
-    cls_head=dict(in_channels=16, num_classes=3),
-    proposal_sampler=dict(temporal_dim=32),
-    test_cfg=dict(max_proposals=50))
-'''
-
-AF_MODEL = '''
-model = dict(projection=dict(in_channels=16, embed_dims=16, num_heads=2, window_size=5),
-             neck=dict(in_channels=16), head=dict(num_classes=3, in_channels=16))
-'''
-
-# every epoch and every 3 iterations a checkpoint, none deleted; validation only at the end
+# the tiny feature configs of tests/_helpers (8 training videos: 2 iterations an epoch; the 4
+# others validate), then every epoch and every 3 iterations a checkpoint, none deleted;
+# validation only at the end
 SCHEDULE = '''
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 param_scheduler = [dict(type='MultiStepLR', begin=0, end={epochs}, by_epoch=True,
@@ -105,14 +75,6 @@ def state(path):
     return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
 
 
-def same(a, b) -> bool:
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    return a == b
-
-
 def check_resume_is_exact(cfg, tmp_path, epochs, iters_per_epoch, mid='iter_3.pth'):
     """An uninterrupted run; a run SIGKILLed after its ``mid`` checkpoint (in the middle of an
     epoch) and resumed from it; the same killed run resumed from its ``epoch_1.pth``: the three
@@ -139,14 +101,14 @@ def check_resume_is_exact(cfg, tmp_path, epochs, iters_per_epoch, mid='iter_3.pt
                     f'{done % iters_per_epoch} of its {iters_per_epoch} iterations') in log
         resumed[ckpt] = state(osp.join(work, f'epoch_{epochs}.pth'))
     for ckpt, sd in resumed.items():
-        assert same(sd, final), f'resumed from {ckpt}: other weights than the uninterrupted run'
+        assert same_state(sd, final), f'resumed from {ckpt}: other weights than the uninterrupted run'
 
 
 @pytest.mark.parametrize('persistent', [False, True], ids=['main-process', 'persistent-worker'])
 def test_etad_feature_resume_is_exact(tiny_data, tmp_path, persistent):
     """ETAD on features (8 videos, batch 4: 2 iterations an epoch), 6 epochs."""
     cfg = tmp_path / 'etad.py'
-    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE_BASE, root=tiny_data) + ETAD_MODEL +
+    cfg.write_text(ETAD_FEATURE.format(base=ETAD_FEATURE_BASE, root=tiny_data, epochs=6) +
                    SCHEDULE.format(epochs=6) + (PERSISTENT_WORKER if persistent else ''))
     check_resume_is_exact(str(cfg), tmp_path, epochs=6, iters_per_epoch=2)
 
@@ -154,7 +116,7 @@ def test_etad_feature_resume_is_exact(tiny_data, tmp_path, persistent):
 def test_actionformer_feature_resume_is_exact(tiny_data, tmp_path):
     """ActionFormer on features (2 iterations an epoch), 6 epochs."""
     cfg = tmp_path / 'af.py'
-    cfg.write_text(FEATURE_DATA.format(base=ACTIONFORMER_FEATURE_BASE, root=tiny_data) + AF_MODEL +
+    cfg.write_text(ACTIONFORMER_FEATURE.format(base=ACTIONFORMER_FEATURE_BASE, root=tiny_data) +
                    SCHEDULE.format(epochs=6))
     check_resume_is_exact(str(cfg), tmp_path, epochs=6, iters_per_epoch=2)
 
@@ -181,7 +143,7 @@ def test_truncated_checkpoint_resume(tiny_data, tmp_path):
     previous one with a WARNING naming both and still ends with the uninterrupted weights;
     ``--resume FILE`` on the truncated file stops with an error naming it and what to do."""
     cfg = tmp_path / 'etad.py'
-    cfg.write_text(FEATURE_DATA.format(base=ETAD_FEATURE_BASE, root=tiny_data) + ETAD_MODEL +
+    cfg.write_text(ETAD_FEATURE.format(base=ETAD_FEATURE_BASE, root=tiny_data, epochs=3) +
                    SCHEDULE.format(epochs=3))
     cwd, work = str(tmp_path), str(tmp_path / 'work')
     finish(start(str(cfg), work, cwd), work)
@@ -191,7 +153,7 @@ def test_truncated_checkpoint_resume(tiny_data, tmp_path):
     log = finish(start(str(cfg), work, cwd, '--resume'), work)
     assert re.search(r'WARNING - cannot resume from \S*epoch_3\.pth .*resuming from the '
                      r'previous checkpoint \S*iter_6\.pth instead', log), log[-3000:]
-    assert same(state(last), final)
+    assert same_state(state(last), final)
     truncate(last)
     proc = subprocess.run([sys.executable, TRAIN, str(cfg), '--work-dir', work, '--resume', last],
                           cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=600)

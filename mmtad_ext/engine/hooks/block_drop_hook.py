@@ -51,7 +51,6 @@ from mmengine.dist import barrier
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.optim import build_optim_wrapper
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 
 from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lora, inject_lora,
@@ -65,6 +64,7 @@ from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
 from ..block_drop.ema import find_ema, load_ema_checkpoint, refresh_ema
 from ..block_drop.report import encoder_input_shape, format_stage_table
 from ..block_drop.selection import BlockSelector, resolve_criterion
+from ..optimizers.trainable import build_trainable_optim_wrapper
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder)
 DEFAULT_TRAINABLE = (r'.*lora_.*', r'blocks\.\d+\.norm\d\..*', r'patch_embed\..*')
@@ -298,14 +298,10 @@ class BlockDropHook(Hook):
 
     def _build_optimizer(self, runner, stage: Optional[int] = None) -> None:
         """Optimizer over the trainable parameters only; schedulers relative to stage
-        ``stage`` (a missing ``end`` is its length; default: the running stage). Call it after :func:`rewrap_model` (the
-        count status is initialised on the new wrapper)."""
+        ``stage`` (a missing ``end`` is its length; default: the running stage). Call it after
+        :func:`rewrap_model` (the count status is initialised on the new wrapper)."""
         model = self._model(runner)
-        optim_wrapper = build_optim_wrapper(model, copy.deepcopy(runner.cfg.optim_wrapper))
-        optimizer = optim_wrapper.optimizer
-        for group in optimizer.param_groups:
-            group['params'] = [p for p in group['params'] if p.requires_grad]
-        optimizer.param_groups = [g for g in optimizer.param_groups if g['params']]
+        optim_wrapper = build_trainable_optim_wrapper(model, runner.cfg.optim_wrapper)
         runner.optim_wrapper = optim_wrapper
         schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
         if isinstance(schedulers, dict):

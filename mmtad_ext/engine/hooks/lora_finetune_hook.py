@@ -20,13 +20,13 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.optim import build_optim_wrapper
 
 from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lora, inject_lora,
                                          merge_lora)
 from mmtad_ext.registry import HOOKS
 from mmtad_ext.utils.dist import rewrap_model
 from ..block_drop.ema import find_ema, refresh_ema
+from ..optimizers.trainable import build_trainable_optim_wrapper
 
 # encoder parameters that train besides LoRA (regexes on names relative to the encoder): the
 # public code's "lora", "norm" (block norms, fc_norm) and "patch_embed" parameter groups
@@ -111,12 +111,8 @@ class LoRAFinetuneHook(Hook):
 
     def _build_optimizer(self, runner) -> None:
         """The config's optimizer and schedulers over the trainable parameters only."""
-        optim_wrapper = build_optim_wrapper(self._models(runner)[0],
-                                            copy.deepcopy(runner.cfg.optim_wrapper))
-        optimizer = optim_wrapper.optimizer
-        for group in optimizer.param_groups:
-            group['params'] = [p for p in group['params'] if p.requires_grad]
-        optimizer.param_groups = [g for g in optimizer.param_groups if g['params']]
+        optim_wrapper = build_trainable_optim_wrapper(self._models(runner)[0],
+                                                      runner.cfg.optim_wrapper)
         runner.optim_wrapper = optim_wrapper
         schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
         runner.param_schedulers = runner.build_param_scheduler(schedulers)

@@ -12,6 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from _helpers.data import same_state
 from mmtad_ext.engine.block_drop import BlockSelector
 from mmtad_ext.engine.hooks import BlockDropHook
 from mmtad_ext.models.layers.lora import ATTENTION_TARGETS
@@ -26,15 +27,6 @@ def hook_of(runner):
 
 def final_state(path):
     return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
-
-
-def same(a, b) -> bool:
-    """Exact equality of state-dict values (tensors, or the dicts of modules' extra state)."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    return a == b
 
 
 def params_without_grad(runner):
@@ -491,7 +483,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
         final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).keys()
     other = final_state(osp.join(cfg2.work_dir, 'epoch_2.pth'))
     for k, v in final_state(osp.join(cfg.work_dir, 'epoch_2.pth')).items():
-        assert same(v, other[k]), k
+        assert same_state(v, other[k]), k
 
     model, hook = runner.model, hook_of(runner)
     hook._apply_lora(model, hook._lora_cfg(model))  # a stage's trainable set, on the detector
