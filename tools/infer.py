@@ -86,20 +86,16 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.topk < 0:
         parser.error(f'--topk must be >= 0, got {args.topk}')
-    if args.duration is not None:
-        if len(args.duration) != len(args.videos):
-            parser.error(f'--duration: give one value per input ({len(args.videos)}), got '
-                         f'{len(args.duration)}')
-        bad = [d for d in args.duration if not (math.isfinite(d) and d > 0)]
+    for option, values, what in (('--duration', args.duration, 'finite positive seconds'),
+                                 ('--fps', args.fps, 'finite and positive')):
+        if values is None:
+            continue
+        if len(values) != len(args.videos):
+            parser.error(f'{option}: give one value per input ({len(args.videos)}), got '
+                         f'{len(values)}')
+        bad = [v for v in values if not (math.isfinite(v) and v > 0)]
         if bad:
-            parser.error(f'--duration must be finite positive seconds, got {bad}')
-    if args.fps is not None:
-        if len(args.fps) != len(args.videos):
-            parser.error(f'--fps: give one value per input ({len(args.videos)}), got '
-                         f'{len(args.fps)}')
-        bad = [f for f in args.fps if not (math.isfinite(f) and f > 0)]
-        if bad:
-            parser.error(f'--fps must be finite and positive, got {bad}')
+            parser.error(f'{option} must be {what}, got {bad}')
     if args.plot_topk < 0:
         parser.error(f'--plot-topk must be >= 0, got {args.plot_topk}')
     return args

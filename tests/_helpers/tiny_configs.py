@@ -32,8 +32,9 @@ model = dict(
     test_cfg=dict(max_proposals={max_proposals}))
 '''
 
-# whole videos resized to 32 snippets; trains {epochs} epochs, validates after the last
-ETAD_FEATURE = '''
+# 16-channel synthetic features, whole videos resized to 32 snippets; train on 'training',
+# validate and test on 'validation'
+_FEATURE_DATA = '''
 _base_ = {base!r}
 root = {root!r}
 pipeline = [
@@ -47,7 +48,10 @@ train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, d
 val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
                       dataset=dict(data, subset='validation'))  # a copy: train keeps its own
 test_dataloader = val_dataloader
-''' + _ETAD_FEATURE_MODEL.format(dim=32, max_proposals=50) + '''
+'''
+
+# whole videos resized to 32 snippets; trains {epochs} epochs, validates after the last
+ETAD_FEATURE = _FEATURE_DATA + _ETAD_FEATURE_MODEL.format(dim=32, max_proposals=50) + '''
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 param_scheduler = [dict(type='MultiStepLR', begin=0, end={epochs}, by_epoch=True,
                         milestones=[{epochs}], gamma=0.1)]
@@ -102,20 +106,7 @@ default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
 '''
 
 # ActionFormer on 16-channel synthetic features: 2 epochs, validated and saved after the 2nd
-ACTIONFORMER_FEATURE = '''
-_base_ = {base!r}
-root = {root!r}
-pipeline = [
-    dict(type='LoadTADFeatures', in_channels=16),
-    dict(type='ResizeTADFeatures', temporal_dim=32),
-    dict(type='PackTADInputs')
-]
-data = dict(ann_file=root + '/annotations.json', class_map=root + '/class_map.txt',
-            data_prefix=dict(feature=root + '/features'), temporal_dim=32, pipeline=pipeline)
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=data)
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(data, subset='validation'))  # a copy: train keeps its own
-test_dataloader = val_dataloader
+ACTIONFORMER_FEATURE = _FEATURE_DATA + '''
 model = dict(projection=dict(in_channels=16, embed_dims=16, num_heads=2, window_size=5),
              neck=dict(in_channels=16), head=dict(num_classes=3, in_channels=16))
 train_cfg = dict(max_epochs=2, val_interval=2)

@@ -1,13 +1,19 @@
-"""The per-stage report of block drop: the encoder's input shape and the stage table.
+"""The per-stage report of block drop: the encoder's input shape, the stage table and the
+run's report files.
 
 Used by :class:`~mmtad_ext.engine.hooks.BlockDropHook` and
 ``tools/analysis_tools/benchmark_block_drop.py``. MACs and latency are counted by
 :mod:`mmtad_ext.utils.measure`; the stage plot is
 :func:`mmtad_ext.visualization.plot_block_drop_stages`.
 """
-from typing import Dict, List, Sequence, Tuple
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmengine.logging import print_log
 from torch import nn
+
+from mmtad_ext.visualization import plot_block_drop_stages
 
 
 def encoder_input_shape(encoder: nn.Module, batch: int = 1) -> Tuple[int, ...]:
@@ -37,3 +43,17 @@ def format_stage_table(records: Sequence[Dict]) -> str:
 
 def _fmt(value, digits: int = 4) -> str:
     return '-' if value is None else f'{value:.{digits}f}'
+
+
+def write_stage_report(work_dir: str, summary: Dict, records: Sequence[Dict],
+                       metric_key: Optional[str]) -> None:
+    """``block_drop.json`` (``summary`` plus the stage records), the stage table in the log and
+    ``block_drop.png`` (skipped, with a log line, when matplotlib is missing)."""
+    with open(osp.join(work_dir, 'block_drop.json'), 'w') as f:
+        json.dump(dict(summary, stages=list(records)), f, indent=1)
+    print_log('BlockDropHook stages:\n' + format_stage_table(records), logger='current')
+    try:
+        plot_block_drop_stages(records, osp.join(work_dir, 'block_drop.png'),
+                               metric_key or 'metric')
+    except ImportError:  # matplotlib missing: the JSON and the table are the record
+        print_log('BlockDropHook: matplotlib is not installed, no plot', logger='current')

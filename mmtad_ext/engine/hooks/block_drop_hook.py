@@ -41,10 +41,9 @@ stop decision). Files are written by rank 0 only; ``work_dir`` must be shared by
 At each stage end the ranks' student parameters are checked to be equal.
 """
 import copy
-import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import barrier
@@ -59,10 +58,10 @@ from mmtad_ext.registry import HOOKS
 from mmtad_ext.utils.deprecation import renamed_arg
 from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
 from mmtad_ext.utils.measure import count_macs, measure_latency_ms
-from mmtad_ext.visualization import plot_block_drop_stages
 from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
 from ..block_drop.ema import find_ema, load_ema_checkpoint, refresh_ema
-from ..block_drop.report import encoder_input_shape, format_stage_table
+from ..block_drop.report import encoder_input_shape, write_stage_report
+from ..block_drop.schedule import check_stage_epochs, stage_length
 from ..block_drop.selection import BlockSelector, resolve_criterion
 from ..optimizers.trainable import build_trainable_optim_wrapper
 
@@ -155,7 +154,7 @@ class BlockDropHook(Hook):
                  lora_init: str = 'peft') -> None:
         if isinstance(max_drops, bool) or not isinstance(max_drops, int) or max_drops < 1:
             raise ValueError(f'BlockDropHook max_drops must be a positive int, got {max_drops!r}')
-        self._stage_lengths = self._check_stage_epochs(stage_epochs)
+        self._stage_lengths = check_stage_epochs(stage_epochs)
         if len(self._stage_lengths) > max_drops:
             raise ValueError(f'BlockDropHook stage_epochs {stage_epochs!r} gives '
                              f'{len(self._stage_lengths)} stage lengths but max_drops is '
@@ -199,29 +198,13 @@ class BlockDropHook(Hook):
         self.state = self._fresh_state()
         self._stage_t0: Optional[float] = None  # start of the current timing interval
 
-    @staticmethod
-    def _check_stage_epochs(stage_epochs) -> List[int]:
-        def positive(v):
-            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-        if positive(stage_epochs):
-            return [stage_epochs]
-        if (isinstance(stage_epochs, (str, bytes)) or not isinstance(stage_epochs, Sequence)
-                or not stage_epochs or not all(positive(v) for v in stage_epochs)):
-            raise ValueError('BlockDropHook stage_epochs must be a positive int or a non-empty '
-                             f'sequence of positive ints (one per stage), got {stage_epochs!r}')
-        return list(stage_epochs)
-
     def stage_length(self, stage: int) -> int:
-        """Epochs of stage ``stage`` (1-based): ``stage_epochs[stage - 1]``, the last value
-        repeating."""
-        if stage < 1:
-            raise ValueError(f'BlockDropHook stages count from 1, got {stage}')
-        return self._stage_lengths[min(stage, len(self._stage_lengths)) - 1]
+        """Epochs of stage ``stage`` (1-based), see :func:`stage_length`."""
+        return stage_length(self._stage_lengths, stage)
 
     def stage_end(self, stage: int) -> int:
         """Epochs trained when stage ``stage`` (1-based) ends (0 for stage 0)."""
-        return sum(self.stage_length(t) for t in range(1, stage + 1))
+        return sum(stage_length(self._stage_lengths, t) for t in range(1, stage + 1))
 
     @property
     def total_epochs(self) -> int:
@@ -502,19 +485,12 @@ class BlockDropHook(Hook):
         if runner.rank != 0:
             return
         records = self.state['records']
-        with open(osp.join(runner.work_dir, 'block_drop.json'), 'w') as f:
-            json.dump(dict(metric_key=self.metric_key, baseline=self.state['baseline'],
-                           tolerance=self.tolerance, criterion=self.criterion,
-                           stage_epochs=[self.stage_length(r['stage']) for r in records
-                                         if r['stage'] > 0],
-                           dropped=self.state['dropped'], stopped=self.state['stopped'],
-                           stages=records), f, indent=1)
-        print_log('BlockDropHook stages:\n' + format_stage_table(records), logger='current')
-        try:
-            plot_block_drop_stages(records, osp.join(runner.work_dir, 'block_drop.png'),
-                                   self.metric_key or 'metric')
-        except ImportError:  # matplotlib missing: the JSON and the table are the record
-            print_log('BlockDropHook: matplotlib is not installed, no plot', logger='current')
+        summary = dict(metric_key=self.metric_key, baseline=self.state['baseline'],
+                       tolerance=self.tolerance, criterion=self.criterion,
+                       stage_epochs=[self.stage_length(r['stage']) for r in records
+                                     if r['stage'] > 0],
+                       dropped=self.state['dropped'], stopped=self.state['stopped'])
+        write_stage_report(runner.work_dir, summary, records, self.metric_key)
 
     # -- checkpoints ------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

@@ -11,8 +11,6 @@ Sec. 3.3: per-sub-network BN statistics (a bank keyed by sub-network, filled by
 """
 import contextlib
 import itertools
-import logging
-import warnings
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
@@ -26,7 +24,8 @@ from mmtad_ext.registry import MODELS
 from mmtad_ext.utils.deprecation import renamed_arg, warn_deprecated
 from ..layers.slimmable_conv import SlimmableLinear
 from ..utils.bn_calibration import bn_layers, calibrate_bn, load_bn_stats, snapshot_bn_stats
-from ..utils.subnet import SubNet, SubNetWarning, check_subnet, resample_clip, subnet_key
+from ..utils.subnet import (SubNet, check_subnet, report_subnet_problem, resample_clip,
+                            subnet_key)
 
 _STATE = 'a3d_state.'
 #: Numeric fields of a budget-table row (as stored in checkpoints and in the JSON table).
@@ -42,15 +41,6 @@ DEFAULT_MUTUAL_CFG = dict(
     temperature=1.0,
     sub_bn_update=False,
     seed=0)
-
-
-def _report(message: str, strict: bool, stacklevel: int = 3) -> None:
-    """Raise ``ValueError(message)`` if ``strict``, else log it at WARNING level and warn
-    (``stacklevel`` 3: the warning points at the caller of the method calling this)."""
-    if strict:
-        raise ValueError(message)
-    print_log(message, logger='current', level=logging.WARNING)
-    warnings.warn(message, SubNetWarning, stacklevel=stacklevel)
 
 
 def distill_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0):
@@ -165,7 +155,7 @@ class A3DRecognizer3D(Recognizer3D):
                             f'{held}; calibrate it with model.calibrate(batches, [subnet]) or '
                             'tools/a3d_budget_table.py, or pass use_bank=False')
         if problems:
-            _report(f'sub-network {subnet_key(subnet)}: ' + '; '.join(problems), strict)
+            report_subnet_problem(f'sub-network {subnet_key(subnet)}: ' + '; '.join(problems), strict)
         self._apply_subnet(subnet)
         if use_bank and calibrated:
             load_bn_stats(self, self.bn_bank[subnet])
@@ -316,7 +306,7 @@ class A3DRecognizer3D(Recognizer3D):
         untrained = [f'{subnet_key(s)} ({"; ".join(r)})' for s in subnets
                      for r in [self.untrained_reasons(s)] if r]
         if untrained:
-            _report(f'calibrating {len(untrained)} sub-networks outside the trained range: '
+            report_subnet_problem(f'calibrating {len(untrained)} sub-networks outside the trained range: '
                     + ', '.join(untrained[:5]) + (' ...' if len(untrained) > 5 else ''), strict,
                     stacklevel=4)  # under torch.no_grad's wrapper
         cached = list(itertools.islice(batches, num_batches))  # decoded once, reused

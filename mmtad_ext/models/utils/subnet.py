@@ -7,13 +7,16 @@ eq. 2). The paper's range presets [0.016, 1] and [0.06, 1] are configs:
 ``configs/_base_/models/a3d_range-*.py``.
 """
 import itertools
+import logging
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Set
 from typing import Any, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 
 #: A sub-network: ``(gamma_w, gamma_s, gamma_t)``, width, spatial and temporal factors in (0, 1].
 SubNet = Tuple[float, float, float]
@@ -22,6 +25,16 @@ SubNet = Tuple[float, float, float]
 class SubNetWarning(UserWarning):
     """A sub-network was selected outside the trained range or without calibrated BN
     statistics (``A3DRecognizer3D.set_subnet``); ``strict=True`` raises instead."""
+
+
+def report_subnet_problem(message: str, strict: bool, stacklevel: int = 3) -> None:
+    """Raise ``ValueError(message)`` if ``strict``, else log it at WARNING level and warn with
+    :class:`SubNetWarning` (``stacklevel`` 3: the warning points at the caller of the method
+    calling this)."""
+    if strict:
+        raise ValueError(message)
+    print_log(message, logger='current', level=logging.WARNING)
+    warnings.warn(message, SubNetWarning, stacklevel=stacklevel)
 
 
 def check_factor(name: str, value: Any) -> float:
