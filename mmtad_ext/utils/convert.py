@@ -4,8 +4,8 @@ A converter is an ordered key map plus, where needed, a few tensor edits. The ge
 here so that every converter reads, maps, reports, refuses and saves the same way:
 
 1. :func:`load_public_state_dict` reads the file and picks the parameter dict out of the usual
-   nestings (``state_dict_ema`` / ``state_dict`` / ``model`` / ``module`` / ``ema`` or a bare dict of
-   tensors), stripping a DDP ``module.`` prefix.
+   nestings (``state_dict_ema`` / ``state_dict`` / ``model`` / ``module`` / ``ema`` or a bare
+   dict of tensors), stripping a DDP ``module.`` prefix.
 2. :func:`apply_key_map` renames the keys with an ordered list of :class:`KeyRule`
    (regular expression -> replacement, or ``None`` to drop a key on purpose with a reason). The
    first rule that matches a key decides. A key no rule matches, or two keys renamed to one,
