@@ -23,6 +23,8 @@ AF_VMAE_THUMOS = osp.join(CONFIGS, 'actionformer',
                           'actionformer_videomae-s_1xb2-60e_thumos14-rgb.py')
 AF_VMAE_ANET = osp.join(CONFIGS, 'actionformer',
                         'actionformer_videomae-s_4xb4-15e_activitynet-rgb.py')
+ETAD_PUBLIC = osp.join(CONFIGS, 'etad', 'etad_lstm-public_1xb16-6e_activitynet-tsp-feature.py')
+ETAD_ANET = osp.join(CONFIGS, 'etad', 'etad_lstm_1xb16-6e_activitynet-tsp-feature.py')
 
 
 # -- public layouts, from the public code -------------------------------------------------------
@@ -82,6 +84,42 @@ def opentad_actionformer_shapes(in_channels, channels, num_classes, arch=(2, 2, 
     shapes['rpn_head.reg_head.weight'], shapes['rpn_head.reg_head.bias'] = (2, c, 3), (2, )
     for i in range(num_levels):
         shapes[f'rpn_head.scale.{i}.scale'] = ()
+    return shapes
+
+
+def public_etad_shapes(in_channels=512, stages=3, roi_size=24, mid=512, fc=128):
+    """Names and shapes of sming256/ETAD's ``TAL_model`` (feature mode) state dict: the
+    ``detector_model`` under ``base_detector`` (feature_module, tem, stage_conv, stage_pem)."""
+    shapes = OrderedDict()
+    f = 'base_detector.temporal_enhance.'
+    for name, c_out, c_in, k in (('layer1', 256, in_channels, 3), ('layer2_f', 128, 256, 3),
+                                 ('layer2_b', 128, 256, 3), ('layer2_d', 256, 256, 3),
+                                 ('layer3', 256, 512, 1)):  # conv (groups 4, no bias) + GN
+        shapes[f'{f}{name}.0.weight'] = (c_out, c_in // 4, k)
+        shapes[f'{f}{name}.1.weight'] = shapes[f'{f}{name}.1.bias'] = (c_out, )
+    for lstm in ('mem_f', 'mem_b'):
+        shapes[f'{f}{lstm}.weight_ih_l0'] = shapes[f'{f}{lstm}.weight_hh_l0'] = (1024, 256)
+        shapes[f'{f}{lstm}.bias_ih_l0'] = shapes[f'{f}{lstm}.bias_hh_l0'] = (1024, )
+    shapes['base_detector.tem.0.weight'], shapes['base_detector.tem.0.bias'] = (256, 64, 3), (256, )
+    shapes['base_detector.tem.2.weight'], shapes['base_detector.tem.2.bias'] = (2, 256, 1), (2, )
+    for i in range(stages):
+        shapes[f'base_detector.stage_conv.{i}.0.weight'] = (256, 64, 3)
+        shapes[f'base_detector.stage_conv.{i}.0.bias'] = (256, )
+        p = f'base_detector.stage_pem.{i}.'
+        shapes[p + 'reduce_dim_before.0.weight'] = (128, 256, 3)
+        shapes[p + 'reduce_dim_before.0.bias'] = (128, )
+        shapes[p + 'reduce_dim_ext.0.weight'] = (mid, 128 * roi_size)
+        shapes[p + 'reduce_dim_ext.0.bias'] = (mid, )
+        for head, out in (('iou_fc', 2), ('cls_se_fc', 2), ('reg_cw_fc', 2)):
+            dims = [mid, fc, fc, fc, out]
+            for j in range(4):
+                shapes[f'{p}{head}.{2 * j}.weight'] = (dims[j + 1], dims[j])
+                shapes[f'{p}{head}.{2 * j}.bias'] = (dims[j + 1], )
+        for head in ('reg_s_fc', 'reg_e_fc'):
+            dims = [128 * roi_size // 4, mid, fc, fc, fc, 1]
+            for j in range(5):
+                shapes[f'{p}{head}.{2 * j}.weight'] = (dims[j + 1], dims[j])
+                shapes[f'{p}{head}.{2 * j}.bias'] = (dims[j + 1], )
     return shapes
 
 
@@ -227,3 +265,41 @@ def test_tool_writes_a_checkpoint_tools_test_loads(tmp_path):
                     [str(tmp_path / 'bad.pth'), out + '2', '--config', AF_ANET], cwd=tmp_path)
     assert proc.returncode == 1 and 'error:' in proc.stderr and 'fc.weight' in proc.stderr
     assert not osp.exists(out + '2')
+
+
+# -- ETAD ---------------------------------------------------------------------------------------
+def test_public_etad_maps_every_key_and_loads_strictly(tool, tmp_path):
+    shapes = public_etad_shapes()
+    # sming256/ETAD tools/train.py saves model.module.state_dict(): no DDP prefix
+    public = random_state_dict(shapes, 3, prefix='')
+    torch.save(dict(epoch=5, state_dict=public, optimizer={}, scheduler={}),
+                tmp_path / 'etad.pth')
+    converted, info = tool.convert(str(tmp_path / 'etad.pth'), ETAD_PUBLIC)
+    assert info['layout'] == 'etad' and info['mapped'] == len(shapes)
+    assert info['filled_from_config'] == ['_extra_state']  # proposal sampler state
+    pairs = {  # a few by hand
+        'base_detector.temporal_enhance.layer2_d.0.weight': 'neck.mid_conv.conv.weight',
+        'base_detector.temporal_enhance.mem_b.weight_hh_l0': 'neck.lstm_bwd.weight_hh_l0',
+        'base_detector.tem.2.bias': 'boundary_head.out.bias',
+        'base_detector.stage_conv.2.0.weight': 'proposal_head.stages.2.residual.0.weight',
+        'base_detector.stage_pem.1.cls_se_fc.6.weight':
+        'proposal_head.stages.1.boundary_branch.6.weight',
+        'base_detector.stage_pem.0.reg_e_fc.8.bias': 'proposal_head.stages.0.end_branch.8.bias',
+    }
+    for src, dst in pairs.items():
+        assert torch.equal(converted[dst], public[src])
+
+
+def test_public_etad_onto_the_other_etad_config_names_the_public_config(tool, tmp_path):
+    torch.save(dict(state_dict=random_state_dict(public_etad_shapes(), 0, prefix='')),
+               tmp_path / 'etad.pth')
+    with pytest.raises(ConversionError, match='(?s)another shape.*use configs/etad/etad_lstm-public_'):
+        tool.convert(str(tmp_path / 'etad.pth'), ETAD_ANET)
+
+
+def test_opentad_etad_is_refused_with_the_reason(tool, tmp_path):
+    shapes = OrderedDict([('projection.convs.0.conv.weight', (256, 100, 3)),
+                          ('roi_head.proposal_heads.0.shared_conv_fc.fcs.0.weight', (512, 16))])
+    opentad_checkpoint(str(tmp_path / 'otad_etad.pth'), shapes)
+    with pytest.raises(ConversionError, match="OpenTAD's own ETAD"):
+        tool.convert(str(tmp_path / 'otad_etad.pth'), ETAD_PUBLIC)

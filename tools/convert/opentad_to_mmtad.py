@@ -14,9 +14,10 @@ Layouts (recognised from the keys, or named with ``--layout``):
   settings). Checkpoints with AdaTAD's temporal-informative adapters (``adapter`` settings)
   are refused: no model here has those adapters.
 - ``etad``: the public ETAD code (github.com/sming256/ETAD, ``TAL_model``), feature-based. Its
-  feature module has grouped convolutions and per-direction convs after the LSTMs; the ETAD
-  configs ``etad_lstm-public_*`` here have that form (``LSTMTemporalAggregation`` with
-  ``groups=4, branch_convs=True``).
+  feature module has grouped convolutions and per-stream convs after the LSTMs, and its RoIAlign
+  the legacy ``aligned=False`` convention; ``configs/etad/etad_lstm-public_*`` have that form
+  (``LSTMTemporalAggregation(groups=4, branch_convs=True)``, ``ETADBoundaryHead(groups=4)``,
+  ``ETADCascadeHead(roi_aligned=False, roi_sampling_ratio=0)``).
 
 OpenTAD checkpoints hold ``state_dict`` and (with ``solver.ema=True``, as every OpenTAD
 ActionFormer config sets) ``state_dict_ema``; OpenTAD's test tool evaluates the EMA weights
@@ -33,7 +34,7 @@ from typing import Dict, List, Optional, Tuple
 import mmtad_ext  # noqa: F401  (first: registers modules, applies compat)
 from mmengine.logging import print_log
 
-from mmtad_ext.utils import run_cli
+from mmtad_ext.utils import CheckpointError, run_cli
 from mmtad_ext.utils.convert import (ConversionError, KeyRule, apply_key_map,
                                      build_model_from_config, check_converted,
                                      complete_extra_state, load_public_state_dict,
@@ -158,6 +159,7 @@ def detect_layout(state_dict: Dict, source: str) -> str:
         f'nor a public ETAD one (base_detector.*); its first keys: {", ".join(keys[:8])}')
 
 
+PUBLIC_ETAD_CONFIG = 'configs/etad/etad_lstm-public_1xb16-6e_activitynet-tsp-feature.py'
 WEIGHTS = dict(auto=None, ema='state_dict_ema', raw='state_dict')
 
 
@@ -184,7 +186,14 @@ def convert(src: str, config, layout: str = 'auto', weights: str = 'auto'
     converted, report = apply_key_map(state_dict, LAYOUTS[found], source=src)
     model = build_model_from_config(config)
     filled = complete_extra_state(model, converted)
-    check_converted(model, converted, name=f'{src} converted as {found}')
+    try:
+        check_converted(model, converted, name=f'{src} converted as {found}')
+    except CheckpointError as e:
+        if found != 'etad':
+            raise
+        raise ConversionError(f'{e}\n  public ETAD checkpoints need the public module form: '
+                              f'use {PUBLIC_ETAD_CONFIG} (or a config with its neck, '
+                              'boundary_head and proposal_head settings)') from e
     info = dict(layout=found, entry=origin or '(bare dict)', mapped=len(report.mapped),
                 dropped=[k for k, _ in report.dropped], filled_from_config=filled)
     return converted, dict(info, report=report)

@@ -55,6 +55,7 @@ class ETADBoundaryHead(BaseModule):
         feat_channels (int): Hidden channels. Defaults to 256.
         region_ratio (float): See :func:`boundary_targets`. Defaults to 0.0 (3 snippets).
         loss (dict): Loss on logits (batch-balanced BCE, eq. (1) ``lambda_a = 1``).
+        groups (int): Groups of the first conv (the public ETAD code: 4). Defaults to 1.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -63,9 +64,10 @@ class ETADBoundaryHead(BaseModule):
                  feat_channels: int = 256,
                  region_ratio: float = 0.0,
                  loss: dict = dict(type='BalancedBinaryCrossEntropyLoss', loss_weight=1.0),
+                 groups: int = 1,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.conv = ConvModule(in_channels, feat_channels, 3, padding=1,
+        self.conv = ConvModule(in_channels, feat_channels, 3, padding=1, groups=groups,
                                conv_cfg=dict(type='Conv1d'), norm_cfg=None)
         self.out = nn.Conv1d(feat_channels, 2, 1)
         self.region_ratio = region_ratio

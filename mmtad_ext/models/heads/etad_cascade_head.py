@@ -50,16 +50,18 @@ class ProposalEvaluationStage(nn.Module):
         extend_ratio (float): RoI extension on each side, relative to the proposal length.
         sampling_ratio (int): RoIAlign's sampling points per bin (mmcv's name, passed to
             ``RoIAlign1d``; not the EGS ``ratio`` of ``EGSBackboneWrapper``). Defaults to 2.
+        aligned (bool): ``RoIAlign1d``'s ``aligned``. Defaults to True.
     """
 
     def __init__(self, in_channels: int, feat_channels: int, mid_channels: int,
-                 fc_channels: int, roi_size: int, extend_ratio: float, sampling_ratio: int = 2):
+                 fc_channels: int, roi_size: int, extend_ratio: float, sampling_ratio: int = 2,
+                 aligned: bool = True):
         super().__init__()
         self.residual = nn.Sequential(
             nn.Conv1d(in_channels, in_channels, 3, padding=1, groups=4), nn.ReLU())
         self.reduce = nn.Sequential(nn.Conv1d(in_channels, feat_channels, 3, padding=1),
                                     nn.ReLU())
-        self.roi_align = RoIAlign1d(roi_size, sampling_ratio)
+        self.roi_align = RoIAlign1d(roi_size, sampling_ratio, aligned)
         self.roi_size = roi_size
         self.extend_ratio = extend_ratio
         quarter = feat_channels * (roi_size // 4)
@@ -135,6 +137,9 @@ class ETADCascadeHead(BaseModule):
         roi_sampling_ratio (int): RoIAlign's ``sampling_ratio`` (mmcv's name): sampling points
             per bin; 1 takes the bin centre (about 4x cheaper on CPU). Not the EGS ``ratio`` of
             ``EGSBackboneWrapper``. Defaults to 2.
+        roi_aligned (bool): ``RoIAlign1d``'s ``aligned``; False with ``roi_sampling_ratio=0``
+            is the public code's RoIAlign (torchvision, ``aligned=False``, adaptive sampling),
+            for its converted checkpoints. Defaults to True.
         pos_iou_thrs (Sequence[float]): Per stage, the tIoU above which a proposal's offsets are
             regressed; its length is the number of stages. Defaults to (0.7, 0.8, 0.9).
         loss_iou_cls (dict): IoU classification loss (positives at tIoU > 0.9 in every stage,
@@ -157,6 +162,7 @@ class ETADCascadeHead(BaseModule):
                  roi_size: int = 24,
                  extend_ratio: float = 0.5,
                  roi_sampling_ratio: int = 2,
+                 roi_aligned: bool = True,
                  pos_iou_thrs: Sequence[float] = (0.7, 0.8, 0.9),
                  loss_iou_cls: dict = dict(type='SampledBinaryCrossEntropyLoss',
                                            pos_threshold=0.9, loss_weight=1.0),
@@ -182,7 +188,7 @@ class ETADCascadeHead(BaseModule):
         feat_channels = feat_channels or in_channels // 2
         self.stages = nn.ModuleList([
             ProposalEvaluationStage(in_channels, feat_channels, mid_channels, fc_channels,
-                                    roi_size, extend_ratio, roi_sampling_ratio)
+                                    roi_size, extend_ratio, roi_sampling_ratio, roi_aligned)
             for _ in self.pos_iou_thrs
         ])
         self.loss_iou_cls = MODELS.build(loss_iou_cls)

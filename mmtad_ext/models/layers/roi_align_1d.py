@@ -23,13 +23,18 @@ class RoIAlign1d(nn.Module):
         output_size (int): Number of bins per RoI. Defaults to 16.
         sampling_ratio (int): Sampling points per bin, mmcv ``RoIAlign``'s name (0 = adaptive,
             ceil(roi_width / bins), which makes long RoIs slow on CPU). Defaults to 2.
+        aligned (bool): mmcv's ``aligned``. False is the legacy convention of the public ETAD
+            code (torchvision ``roi_align(aligned=False)``): snippet ``i``'s feature sits at
+            ``i`` and every RoI is at least one snippet long. Defaults to True.
     """
 
-    def __init__(self, output_size: int = 16, sampling_ratio: int = 2):
+    def __init__(self, output_size: int = 16, sampling_ratio: int = 2, aligned: bool = True):
         super().__init__()
         self.output_size = int(output_size)
+        self.aligned = bool(aligned)
         self.roi_align = RoIAlign((1, self.output_size), spatial_scale=1.0,
-                                  sampling_ratio=sampling_ratio, pool_mode='avg', aligned=True)
+                                  sampling_ratio=sampling_ratio, pool_mode='avg',
+                                  aligned=self.aligned)
 
     def forward(self, feats: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         """Pool RoI features.
@@ -54,7 +59,8 @@ class RoIAlign1d(nn.Module):
         """Snippet indices and weights of every bin, exactly as mmcv's RoIAlign samples them.
 
         mmcv (``aligned=True``) averages ``sampling_ratio`` points per bin at
-        ``x = start - 0.5 + (j + (i + 0.5) / sampling_ratio) * (end - start) / output_size``;
+        ``x = start - 0.5 + (j + (i + 0.5) / sampling_ratio) * (end - start) / output_size``
+        (``aligned=False``: no ``- 0.5``, and ``end - start`` at least 1);
         a point beyond ``[-1, T]`` counts as zero, others are clamped to ``[0, T - 1]`` and
         interpolated linearly between two snippets. (The single-row box also samples
         ``sampling_ratio`` rows, all on row 0: they repeat the same value.)
@@ -72,7 +78,11 @@ class RoIAlign1d(nn.Module):
             raise ValueError('RoIAlign1d.sampling_taps needs sampling_ratio >= 1 (the adaptive '
                              f'0 depends on the RoI), got {sr}')
         rois = rois.double() if rois.dtype == torch.float64 else rois.float()
-        start, bin_size = rois[:, 1] - 0.5, (rois[:, 2] - rois[:, 1]) / self.output_size
+        length = rois[:, 2] - rois[:, 1]
+        if not self.aligned:  # mmcv: roi_width = max(roi_width, 1), no half-snippet shift
+            length = length.clamp(min=1.0)
+        start = rois[:, 1] - (0.5 if self.aligned else 0.0)
+        bin_size = length / self.output_size
         bins = torch.arange(self.output_size, device=rois.device, dtype=rois.dtype)
         points = torch.arange(sr, device=rois.device, dtype=rois.dtype) + 0.5
         # mmcv's order of operations: start + j * bin + (i + .5) * bin / sampling_ratio
@@ -132,4 +142,4 @@ class RoIAlign1d(nn.Module):
             return out + layer.bias.to(dtype) if layer.bias is not None else out
 
     def extra_repr(self) -> str:
-        return f'output_size={self.output_size}'
+        return f'output_size={self.output_size}, aligned={self.aligned}'

@@ -60,15 +60,18 @@ def test_runs_in_float32_under_autocast():
 
 
 @pytest.mark.parametrize('sampling_ratio', [1, 2, 3])
-def test_fused_linear_equals_roi_features_then_linear(sampling_ratio):
+@pytest.mark.parametrize('aligned', [True, False])
+def test_fused_linear_equals_roi_features_then_linear(sampling_ratio, aligned):
     """RoIAlign1d.linear == Linear(RoIAlign(...).flatten(1)) (float64: to rounding), with the
-    same gradient; RoIs inside, across and beyond both ends of the sequence, several samples."""
+    same gradient; RoIs inside, across and beyond both ends of the sequence, shorter than one
+    snippet (``aligned=False`` stretches them to one), several samples."""
     torch.manual_seed(0)
-    layer = RoIAlign1d(output_size=8, sampling_ratio=sampling_ratio)
+    layer = RoIAlign1d(output_size=8, sampling_ratio=sampling_ratio, aligned=aligned)
     feats = torch.randn(3, 5, 20, dtype=torch.float64, requires_grad=True)
     ends = (torch.rand(300, 2, dtype=torch.float64) * 30 - 5).sort(dim=1).values
     rois = torch.cat([torch.randint(0, 3, (300, 1)).double(), ends], dim=1)
-    rois[:3, 1:] = torch.tensor([[-3.0, -1.2], [19.5, 24.0], [0.0, 20.0]], dtype=torch.float64)
+    rois[:4, 1:] = torch.tensor([[-3.0, -1.2], [19.5, 24.0], [0.0, 20.0], [7.2, 7.5]],
+                                dtype=torch.float64)
     for bins, width in ((None, 8), (slice(0, 2), 2), (slice(-2, None), 2)):
         fc = torch.nn.Linear(5 * width, 7).double()
         roi = layer(feats, rois)
