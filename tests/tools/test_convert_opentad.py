@@ -297,9 +297,16 @@ def test_public_etad_onto_the_other_etad_config_names_the_public_config(tool, tm
         tool.convert(str(tmp_path / 'etad.pth'), ETAD_ANET)
 
 
-def test_opentad_etad_is_refused_with_the_reason(tool, tmp_path):
-    shapes = OrderedDict([('projection.convs.0.conv.weight', (256, 100, 3)),
-                          ('roi_head.proposal_heads.0.shared_conv_fc.fcs.0.weight', (512, 16))])
-    opentad_checkpoint(str(tmp_path / 'otad_etad.pth'), shapes)
-    with pytest.raises(ConversionError, match="OpenTAD's own ETAD"):
-        tool.convert(str(tmp_path / 'otad_etad.pth'), ETAD_PUBLIC)
+@pytest.mark.parametrize('with_detector,extra,reason', [
+    (False, {'projection.convs.0.conv.weight': (256, 100, 3),
+             'roi_head.proposal_heads.0.shared_conv_fc.fcs.0.weight': (512, 16)},
+     "OpenTAD's own ETAD"),
+    (True, {'feature_extractor.backbone.stem.0.weight': (45, 3, 1, 7, 7)}, 'end-to-end ETAD'),
+])
+def test_unsupported_etad_checkpoints_are_refused_with_the_reason(tool, tmp_path, with_detector,
+                                                                   extra, reason):
+    shapes = public_etad_shapes() if with_detector else OrderedDict()
+    shapes.update(extra)
+    opentad_checkpoint(str(tmp_path / 'etad_x.pth'), shapes)
+    with pytest.raises(ConversionError, match=reason):
+        tool.convert(str(tmp_path / 'etad_x.pth'), ETAD_PUBLIC)
