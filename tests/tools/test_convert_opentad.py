@@ -293,7 +293,8 @@ def test_public_etad_maps_every_key_and_loads_strictly(tool, tmp_path):
 def test_public_etad_onto_the_other_etad_config_names_the_public_config(tool, tmp_path):
     torch.save(dict(state_dict=random_state_dict(public_etad_shapes(), 0, prefix='')),
                tmp_path / 'etad.pth')
-    with pytest.raises(ConversionError, match='(?s)another shape.*use configs/etad/etad_lstm-public_'):
+    with pytest.raises(ConversionError,
+                       match='(?s)another shape.*use configs/etad/etad_lstm-public_'):
         tool.convert(str(tmp_path / 'etad.pth'), ETAD_ANET)
 
 
