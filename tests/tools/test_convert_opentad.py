@@ -167,18 +167,18 @@ def tool(load_tool):
 
 # -- ActionFormer -------------------------------------------------------------------------------
 @pytest.mark.parametrize('config,in_channels,channels,num_classes', [
-    (AF_THUMOS, 2048, 512, 20), (AF_ANET, 512, 256, 1)])
+    pytest.param(AF_THUMOS, 2048, 512, 20, marks=pytest.mark.slow),  # ~5 s: width 512
+    (AF_ANET, 512, 256, 1)])
 def test_actionformer_outputs_equal_hand_loaded_weights(tool, tmp_path, config, in_channels,
                                                         channels, num_classes):
     shapes = opentad_actionformer_shapes(in_channels, channels, num_classes)
     ckpt = opentad_checkpoint(str(tmp_path / 'opentad.pth'), shapes)
-    converted, info = tool.convert(str(tmp_path / 'opentad.pth'), config)
+    ours = build_model_from_config(config)
+    converted, info = tool.convert(str(tmp_path / 'opentad.pth'), ours)  # loads them strictly
     assert info['layout'] == 'actionformer' and info['entry'] == 'state_dict_ema'
     assert info['mapped'] == len(shapes) and info['dropped'] == []  # every key mapped
     assert info['filled_from_config'] == []
-
-    ours = build_model_from_config(config)
-    ours.load_state_dict(converted, strict=True)
+    assert torch.equal(ours.state_dict()['head.cls_head.weight'], converted['head.cls_head.weight'])
     by_hand = build_model_from_config(config)
     by_hand.load_state_dict(hand_map_actionformer(ckpt['state_dict_ema']), strict=True)
     feats = torch.randn(2, in_channels, 128, generator=torch.Generator().manual_seed(1))
@@ -191,11 +191,12 @@ def test_actionformer_outputs_equal_hand_loaded_weights(tool, tmp_path, config, 
     # the EMA weights, not the raw ones, were taken; --weights raw takes the others
     key = 'rpn_head.cls_head.weight'
     assert torch.equal(converted['head.cls_head.weight'], ckpt['state_dict_ema']['module.' + key])
-    raw, info = tool.convert(str(tmp_path / 'opentad.pth'), config, weights='raw')
+    raw, info = tool.convert(str(tmp_path / 'opentad.pth'), by_hand, weights='raw')
     assert info['entry'] == 'state_dict'
     assert torch.equal(raw['head.cls_head.weight'], ckpt['state_dict']['module.' + key])
 
 
+@pytest.mark.slow  # two VideoMAE-S models, ~3 s each
 @pytest.mark.parametrize('config', [AF_VMAE_THUMOS, AF_VMAE_ANET])
 def test_actionformer_videomae_end_to_end_loads_strictly(tool, tmp_path, config):
     """OpenTAD's AdaTAD fullft / frozen layout (VisionTransformerCP in BackboneWrapper) of
@@ -217,15 +218,16 @@ def test_actionformer_videomae_end_to_end_loads_strictly(tool, tmp_path, config)
 
 
 def test_adatad_adapter_checkpoint_is_refused_with_the_reason(tool, tmp_path):
-    shapes = opentad_actionformer_shapes(384, 512, 20, vit=(384, 2))
-    shapes['backbone.model.backbone.blocks.0.adapter.down_proj.weight'] = (96, 384)
+    shapes = opentad_actionformer_shapes(8, 8, 2, arch=(1, 1, 1), num_levels=2, num_convs=1,
+                                         vit=(8, 1))
+    shapes['backbone.model.backbone.blocks.0.adapter.down_proj.weight'] = (2, 8)
     opentad_checkpoint(str(tmp_path / 'adapter.pth'), shapes)
     with pytest.raises(ConversionError, match='blocks.0.adapter.down_proj.weight.*adapters'):
         tool.convert(str(tmp_path / 'adapter.pth'), AF_VMAE_THUMOS)
 
 
 def test_unmatched_keys_are_listed(tool, tmp_path):
-    shapes = opentad_actionformer_shapes(2048, 512, 20)
+    shapes = opentad_actionformer_shapes(8, 8, 2, arch=(1, 1, 1), num_levels=2, num_convs=1)
     shapes['projection.stem.0.attn.rel_pe'] = (1, 4, 1, 19)
     shapes['rpn_head.extra_layer.weight'] = (3, )
     opentad_checkpoint(str(tmp_path / 'odd.pth'), shapes)
@@ -240,10 +242,10 @@ def test_unknown_checkpoint_and_wrong_config_are_refused(tool, tmp_path):
     torch.save(dict(state_dict={'module.fc.weight': torch.zeros(2, 2)}), tmp_path / 'x.pth')
     with pytest.raises(ConversionError, match='neither an OpenTAD ActionFormer.*fc.weight'):
         tool.convert(str(tmp_path / 'x.pth'), AF_THUMOS)
-    # THUMOS weights (2048 inputs, 20 classes) against the ActivityNet config: shapes listed
-    opentad_checkpoint(str(tmp_path / 'th.pth'), opentad_actionformer_shapes(2048, 512, 20))
+    # 20-class weights against the class-agnostic ActivityNet config: the shapes are listed
+    opentad_checkpoint(str(tmp_path / 'th.pth'), opentad_actionformer_shapes(512, 256, 20))
     with pytest.raises(CheckpointError,
-                       match=r'another shape.*head.cls_head.bias \(20,\) vs \(1,\)'):
+                       match=r'2 key\(s\) of another shape.*cls_head.bias \(20,\) vs \(1,\)'):
         tool.convert(str(tmp_path / 'th.pth'), AF_ANET)
 
 

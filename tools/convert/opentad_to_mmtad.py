@@ -32,6 +32,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import mmtad_ext  # noqa: F401  (first: registers modules, applies compat)
+import torch
 from mmengine.logging import print_log
 
 from mmtad_ext.utils import CheckpointError, run_cli
@@ -169,7 +170,8 @@ def convert(src: str, config, layout: str = 'auto', weights: str = 'auto'
 
     Args:
         src (str): The public checkpoint file.
-        config (str | Config): The config here whose model the weights are for.
+        config (str | Config | nn.Module): The config here whose model the weights are for, or
+            that model already built (it is then loaded with the converted weights).
         layout (str): ``'auto'``, ``'actionformer'`` or ``'etad'``. Defaults to ``'auto'``.
         weights (str): ``'auto'`` (EMA weights when present), ``'ema'`` or ``'raw'``.
             Defaults to ``'auto'``.
@@ -184,7 +186,7 @@ def convert(src: str, config, layout: str = 'auto', weights: str = 'auto'
         raise ConversionError(f'{src} looks like a {found} checkpoint, not {layout}; drop '
                               '--layout or name the right one')
     converted, report = apply_key_map(state_dict, LAYOUTS[found], source=src)
-    model = build_model_from_config(config)
+    model = config if isinstance(config, torch.nn.Module) else build_model_from_config(config)
     filled = complete_extra_state(model, converted)
     try:
         check_converted(model, converted, name=f'{src} converted as {found}')
