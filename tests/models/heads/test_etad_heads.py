@@ -181,3 +181,20 @@ def test_stage_fused_roi_fc_equals_the_public_form():
                                rtol=0, atol=1e-12)
     lean = stage(feats, props, with_boundary=False)
     assert 'boundary_logits' not in lean and torch.equal(lean['offsets'], out['offsets'])
+
+
+def test_public_roi_convention_and_grouped_boundary_conv():
+    """roi_aligned=False (public ETAD's torchvision call): a snippet's feature at its index, so
+    a one-snippet RoI [i, i + 1] with one bin reads the mean of snippets i and i + 1 (mmcv
+    samples at i + 0.5); aligned=True reads snippet i alone (its centre is i + 0.5)."""
+    feats = torch.arange(8.).view(1, 1, 8).repeat(1, 4, 1)  # value = snippet index
+    rois = torch.tensor([[0., 3., 4.]])
+    for aligned, expected in ((False, 3.5), (True, 3.0)):
+        head = ETADCascadeHead(in_channels=4, feat_channels=4, mid_channels=8, fc_channels=4,
+                               roi_size=4, roi_sampling_ratio=0, roi_aligned=aligned)
+        layer = head.stages[0].roi_align
+        assert layer.aligned is aligned
+        out = torch.nn.functional.avg_pool1d(layer(feats, rois), 4)  # mean over the 4 bins
+        torch.testing.assert_close(out, torch.full((1, 4, 1), expected))
+    head = ETADBoundaryHead(in_channels=8, feat_channels=8, groups=4)
+    assert head.conv.conv.weight.shape == (8, 2, 3)
