@@ -242,8 +242,9 @@ def save_converted(path: str, state_dict: Dict[str, Tensor], meta: dict) -> None
     ``torch.load(weights_only=True)`` reads: ``meta`` holds plain types only)."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    torch.save(dict(state_dict=OrderedDict((k, v.contiguous()) for k, v in state_dict.items()),
-                    meta=meta), path)
+    state = OrderedDict((k, v.contiguous() if torch.is_tensor(v) else v)
+                        for k, v in state_dict.items())
+    torch.save(dict(state_dict=state, meta=meta), path)
 
 
 # -- VideoMAE encoders (mmaction2's VisionTransformer and subclasses) ---------------------------
