@@ -25,6 +25,7 @@ TINY_TAD = osp.join(REPO, 'configs', 'actionformer',
                     'actionformer_videomae-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
 VIDEOMAE_S_TAD = osp.join(REPO, 'configs', 'actionformer',
                           'actionformer_videomae-s_1xb2-60e_thumos14-rgb.py')
+MMACTION_VIT_B = 'mmaction::recognition/videomae/vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400.py'
 # the tiny recognizer: 8 frames x 32 px, tubelet 2, 8 px patches, width 64, 8 blocks, 4 heads
 TINY = dict(dim=64, depth=8, heads=4, patch=8, tubelet=2, frames=8, img=32, classes=10)
 
@@ -267,3 +268,17 @@ def test_tool_subprocess(tmp_path):
     log = run([TOOL, src, TINY_TAD, out], cwd=str(tmp_path))
     assert '"layout": "pre-trained"' in log and '"unmatched": 0' in log
     assert torch.load(out, weights_only=True)['meta']['layout'] == 'pre-trained'
+
+
+@pytest.mark.slow  # builds mmaction2's ViT-B recognizer (~3 s)
+def test_finetuned_vit_b_into_mmaction2_kinetics_config(tool, tmp_path):
+    """The real ViT-B (12 blocks, width 768, 400 classes) into mmaction2's own VideoMAE config,
+    named as an installed package's config (``mmaction::``): the whole recognizer, strictly."""
+    src, out = str(tmp_path / 'vit_b.pth'), str(tmp_path / 'out.pth')
+    torch.save({'module': finetuned_state(dim=768, depth=12, patch=16, tubelet=2, classes=400)},
+               src)
+    summary = tool.main([src, MMACTION_VIT_B, out])
+    assert summary['classifier'] and summary['mapped'] == 2 + 12 * 13 + 4
+    assert summary['dropped'] == {} and summary['encoder'] == 'backbone'
+    state = torch.load(out, weights_only=True)['state_dict']
+    assert state['cls_head.fc_cls.weight'].shape == (400, 768)
