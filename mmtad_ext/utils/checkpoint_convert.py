@@ -1,4 +1,4 @@
-"""Generic pieces of the converters in ``tools/convert/``: public checkpoints -> mmengine checkpoints.
+"""Generic pieces of ``tools/convert/``: public checkpoints -> mmengine checkpoints.
 
 A converter reads a public checkpoint (:func:`load_public_checkpoint` unwraps ``state_dict`` /
 ``model`` / ``module`` / ``model_ema`` ...), renames its keys with an ordered list of rules

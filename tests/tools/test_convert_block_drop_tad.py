@@ -209,3 +209,23 @@ def test_tool_subprocess(tmp_path):
     log = run([TOOL, src, TINY, out, '--no-ema'], cwd=str(tmp_path))
     assert '"dropped_blocks": [\n  4\n ]' in log and '"unmatched": 0' in log
     assert osp.isfile(osp.join(out, 'model.pth'))
+
+
+@pytest.mark.slow  # two tiny detectors built (~1.5 s)
+def test_merged_uncompressed_model_into_a_plain_actionformer_config(tool, tmp_path):
+    """A file already merged by the public merge_model.py (no LoRA keys, all blocks) into the
+    uncompressed ActionFormer config (not a block-drop one): the encoder is found in the model."""
+    plain = osp.join(REPO, 'configs', 'block_drop',
+                     'actionformer_videomae-tiny_1xb4-30e_synthetic-tad-rgb.py')
+    model = full_student(TINY)
+    sd, _ = public_state(model, list(range(8)), rank=2)
+    sd = {k: v for k, v in sd.items() if '.lora_' not in k}
+    src = str(tmp_path / 'merge.pth')
+    torch.save({'state_dict_ema': sd}, src)
+    summary = tool.main([src, plain, str(tmp_path / 'out')])
+    assert summary['kept_blocks'] == list(range(8)) and summary['dropped_blocks'] == []
+    assert summary['merged_lora_layers'] == 0 and summary['depth'] == 8
+    state = torch.load(summary['weights'], weights_only=True)['state_dict']
+    for k, v in model.state_dict().items():
+        if not k.endswith('_extra_state'):
+            assert torch.equal(state[k], v), k

@@ -25,7 +25,8 @@ TINY_TAD = osp.join(REPO, 'configs', 'actionformer',
                     'actionformer_videomae-tiny-egs_1xb4-40e_synthetic-tad-rgb.py')
 VIDEOMAE_S_TAD = osp.join(REPO, 'configs', 'actionformer',
                           'actionformer_videomae-s_1xb2-60e_thumos14-rgb.py')
-MMACTION_VIT_B = 'mmaction::recognition/videomae/vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400.py'
+MMACTION_VIT_B = ('mmaction::recognition/videomae/'
+                  'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400.py')
 # the tiny recognizer: 8 frames x 32 px, tubelet 2, 8 px patches, width 64, 8 blocks, 4 heads
 TINY = dict(dim=64, depth=8, heads=4, patch=8, tubelet=2, frames=8, img=32, classes=10)
 
@@ -66,7 +67,8 @@ def pretrained_state(dim, depth, patch, tubelet, seed=0, dec_dim=32, dec_depth=2
                'encoder.norm.bias': 0.05 * torch.randn(dim, generator=gen)})
     for i in range(dec_depth):
         sd.update(block_params(f'decoder.blocks.{i}.', dec_dim, gen))
-    sd.update({'decoder.norm.weight': torch.ones(dec_dim), 'decoder.norm.bias': torch.zeros(dec_dim),
+    sd.update({'decoder.norm.weight': torch.ones(dec_dim),
+               'decoder.norm.bias': torch.zeros(dec_dim),
                'decoder.head.weight': torch.randn(3 * tubelet * patch**2, dec_dim, generator=gen),
                'decoder.head.bias': torch.zeros(3 * tubelet * patch**2),
                'encoder_to_decoder.weight': torch.randn(dec_dim, dim, generator=gen),
@@ -115,7 +117,8 @@ def write_config(tmp_path, base, name='cfg.py', **backbone):
     with open(path, 'w') as f:
         f.write(f'_base_ = [{base!r}]\n')
         if backbone:
-            f.write(f'model = dict(backbone=dict({", ".join(f"{k}={v!r}" for k, v in backbone.items())}))\n')
+            args = ', '.join(f'{k}={v!r}' for k, v in backbone.items())
+            f.write(f'model = dict(backbone=dict({args}))\n')
     return path
 
 
@@ -147,7 +150,8 @@ def test_finetuned_into_recognizer_equals_videomae_forward(tool, tmp_path):
     assert hand.keys() == ckpt['state_dict'].keys()
     for k, v in hand.items():
         assert torch.equal(v, ckpt['state_dict'][k]), k
-    x = torch.randn(2, 3, TINY['frames'], TINY['img'], TINY['img'], generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, TINY['frames'], TINY['img'], TINY['img'],
+                    generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ours = model.cls_head(model.backbone(x))
         tokens = videomae_tokens(sd, x, TINY['heads'])

@@ -41,6 +41,8 @@ from mmtad_ext.utils.errors import DEBUG_HELP
 
 PREFIX = 'backbone.'  # the encoder's keys in the output (mmaction2 Recognizer3D layout)
 DECODER = Drop('MAE decoder (pre-training only)')
+FRESH_FC_NORM = ('fc_norm at 1 / 0 (not in a pre-trained checkpoint), as VideoMAE fine-tuning '
+                 'starts it')
 
 
 def parse_args(argv=None):
@@ -74,7 +76,8 @@ def videomae_rules(pretrained: bool, final_norm: bool, head: bool) -> list:
         (e + r'patch_embed\.proj\.(weight|bias)', r'patch_embed.projection.\1'),
         (e + r'blocks\.(\d+)\.mlp\.fc1\.(weight|bias)', r'blocks.\1.mlp.layers.0.0.\2'),
         (e + r'blocks\.(\d+)\.mlp\.fc2\.(weight|bias)', r'blocks.\1.mlp.layers.1.\2'),
-        (e + r'blocks\.(\d+)\.(norm1|norm2|attn\.qkv|attn\.proj)\.(weight|bias)', r'blocks.\1.\2.\3'),
+        (e + r'blocks\.(\d+)\.(norm1|norm2|attn\.qkv|attn\.proj)\.(weight|bias)',
+         r'blocks.\1.\2.\3'),
         (e + r'blocks\.(\d+)\.(attn\.q_bias|attn\.v_bias|gamma_1|gamma_2)', r'blocks.\1.\2'),
         (e + r'pos_embed', 'pos_embed'),
     ]
@@ -109,11 +112,10 @@ def convert(checkpoint: str, config: str, out: str, src_num_frames: int = 16,
     if pretrained and encoder.fc_norm is not None and not final_norm:
         # as VideoMAE's fine-tuning: a fresh fc_norm (weight 1, bias 0) on the mean-pooled tokens
         fc = nn.LayerNorm(encoder.fc_norm.normalized_shape)
-        conv.add('fc_norm.weight', fc.weight.detach(), 'fc_norm initialised to 1 / 0 (not '
-                 'in a pre-trained checkpoint), as VideoMAE fine-tuning starts it')
-        conv.add('fc_norm.bias', fc.bias.detach(), 'fc_norm initialised to 1 / 0 (not '
-                 'in a pre-trained checkpoint), as VideoMAE fine-tuning starts it')
-    head_sd = {k: conv.state_dict.pop(k) for k in list(conv.state_dict) if k.startswith('cls_head.')}
+        for name in ('weight', 'bias'):
+            conv.add(f'fc_norm.{name}', getattr(fc, name).detach(), FRESH_FC_NORM)
+    head_sd = {k: conv.state_dict.pop(k) for k in list(conv.state_dict)
+               if k.startswith('cls_head.')}
     verify_strict(encoder, conv.state_dict, f'{checkpoint} (converted encoder)')
     conv.rename(lambda k: PREFIX + k)
     conv.state_dict.update(head_sd)
@@ -123,8 +125,9 @@ def convert(checkpoint: str, config: str, out: str, src_num_frames: int = 16,
                    source_key=found, pos_embed=pos, encoder=enc_path, classifier=bool(head_sd),
                    out=out)
     meta = dict(converted_from=osp.abspath(checkpoint), converter='videomae_to_mmtad',
-                config=config if '::' in config else osp.abspath(config), layout=summary['layout'], pos_embed=pos,
-                dropped=sorted(conv.dropped), added=sorted(conv.added))
+                config=config if '::' in config else osp.abspath(config),
+                layout=summary['layout'], pos_embed=pos, dropped=sorted(conv.dropped),
+                added=sorted(conv.added))
     save_converted(out, conv.state_dict, meta)
     return summary
 
