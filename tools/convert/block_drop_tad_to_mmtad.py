@@ -42,7 +42,7 @@ import re
 import mmtad_ext  # noqa: F401  (first: registers modules, applies compat)
 from mmengine.logging import print_log
 
-from mmtad_ext.engine.block_drop.checkpoint import training_free_hooks
+from mmtad_ext.engine.block_drop.checkpoint import exported_config
 from mmtad_ext.utils import run_cli
 from mmtad_ext.utils.checkpoint_convert import (ConversionError, Drop, apply_key_map,
                                                 build_model_from_config,
@@ -54,8 +54,6 @@ from mmtad_ext.utils.errors import DEBUG_HELP
 
 SRC_ENC = r'backbone\.model\.backbone\.'  # OpenTAD BackboneWrapper.model (Recognizer3D).backbone
 LORA = re.compile(SRC_ENC + r'blocks\.(\d+)\.attn\.lora_(qkv|proj)\.A')
-# top-level names of a block-drop config that describe the run, not the converted model
-BLOCK_DROP_KEYS = ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops')
 
 
 def parse_args(argv=None):
@@ -161,16 +159,7 @@ def convert(checkpoint: str, config: str, out: str, ema: bool = True, lora_scali
 
     dropped = [i for i in range(original_depth) if i not in kept]
     record = dict(kept_blocks=kept, dropped=dropped, source_checkpoint=osp.abspath(checkpoint))
-    out_cfg = copy.deepcopy(cfg)
-    for key in list(out_cfg.keys()):  # only the converted model (as tools/export_block_drop.py)
-        value = out_cfg[key]
-        if key in BLOCK_DROP_KEYS or (key != 'model' and isinstance(value, dict) and value in (
-                cfg.model.get('student'), cfg.model.get('teacher'))):
-            out_cfg.pop(key)
-    out_cfg.model = model_cfg
-    out_cfg.custom_hooks = training_free_hooks(out_cfg.get('custom_hooks'))
-    out_cfg.load_from = None
-    out_cfg.block_drop_export = record
+    out_cfg = exported_config(cfg, model_cfg, record)  # the form of tools/export_block_drop.py
     os.makedirs(out, exist_ok=True)
     weights = osp.join(out, 'model.pth')
     save_converted(weights, conv.state_dict, dict(
