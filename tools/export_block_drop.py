@@ -32,17 +32,14 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmtad_ext.engine.block_drop.checkpoint import (STATE_KEY, restore_structure,
-                                                    training_free_hooks)
+from mmtad_ext.engine.block_drop.checkpoint import (STATE_KEY, exported_config,
+                                                    restore_structure)
 from mmtad_ext.models.backbones.videomae_encoder import KEPT_BLOCKS_KEY
 from mmtad_ext.models.layers import merge_lora
 from mmtad_ext.registry import MODELS
 from mmtad_ext.utils import run_cli
 from mmtad_ext.utils.errors import DEBUG_HELP
 
-
-# top-level names of a block-drop config that describe the run, not the exported model
-BLOCK_DROP_KEYS = ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops')
 
 
 def parse_args(argv=None):
@@ -99,19 +96,11 @@ def export(config: str, checkpoint: str, out: str) -> dict:
     else:  # temporal tokens (TAD): our encoder, same keys, built at the shorter depth
         enc_cfg.update(depth=len(kept))
     _set_path(student_cfg, model.encoder_path, enc_cfg)
-    out_cfg = copy.deepcopy(cfg)
     # only the exported model: no block-drop leftovers (the original-depth student, teacher,
     # stage schedule) a reader would take for the model
-    for key in list(out_cfg.keys()):
-        value = out_cfg[key]
-        if key in BLOCK_DROP_KEYS or (key != 'model' and isinstance(value, dict) and value in (
-                cfg.model.get('student'), cfg.model.get('teacher'))):
-            out_cfg.pop(key)
-    out_cfg.model = student_cfg
-    out_cfg.custom_hooks = training_free_hooks(out_cfg.get('custom_hooks'))
-    out_cfg.load_from = None
-    out_cfg.block_drop_export = dict(kept_blocks=kept, source_checkpoint=osp.abspath(checkpoint),
-                                     dropped=(ckpt.get(STATE_KEY) or {}).get('dropped'))
+    out_cfg = exported_config(cfg, student_cfg, dict(
+        kept_blocks=kept, source_checkpoint=osp.abspath(checkpoint),
+        dropped=(ckpt.get(STATE_KEY) or {}).get('dropped')))
     os.makedirs(out, exist_ok=True)
     weights = osp.join(out, 'model.pth')
     torch.save(state, weights)

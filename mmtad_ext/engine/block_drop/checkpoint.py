@@ -10,8 +10,11 @@ import copy
 from mmtad_ext.models.distillers.block_drop_checkpoint import (STATE_KEY, restore_structure,
                                                                upgrade_state)
 
-__all__ = ['STATE_KEY', 'is_student_checkpoint', 'restore_structure', 'student_config',
-           'training_free_hooks', 'upgrade_state']
+__all__ = ['BLOCK_DROP_KEYS', 'STATE_KEY', 'exported_config', 'is_student_checkpoint',
+           'restore_structure', 'student_config', 'training_free_hooks', 'upgrade_state']
+
+# top-level names of a block-drop config that describe the run, not an exported model
+BLOCK_DROP_KEYS = ('student', 'teacher', 'distiller', 'stage_epochs', 'max_drops')
 
 
 def is_student_checkpoint(checkpoint: dict) -> bool:
@@ -47,3 +50,24 @@ def training_free_hooks(hooks) -> list:
     file or an export already holds the averaged weights, as a plain state dict)."""
     return [h for h in hooks or []
             if h.get('type', '').split('.')[-1] not in ('BlockDropHook', 'EMAHook')]
+
+
+def exported_config(cfg, model_cfg: dict, record: dict):
+    """The config of a shorter plain model made from a block-drop run
+    (``tools/export_block_drop.py``) or converted from a public one (``tools/convert/block_drop_tad_to_mmtad.py``): ``cfg``
+    without the run's leftovers (the original-depth ``student``, ``teacher``, stage schedule,
+    ``BlockDropHook`` / ``EMAHook``; the weights already hold an EMA run's averaged model), its
+    model ``model_cfg``, no ``load_from``, and ``block_drop_export = record`` (``kept_blocks``,
+    ``dropped``, ``source_checkpoint``)."""
+    out = copy.deepcopy(cfg)
+    run = (cfg.model.get('student'), cfg.model.get('teacher'))
+    for key in list(out.keys()):
+        value = out[key]
+        if key in BLOCK_DROP_KEYS or (key != 'model' and isinstance(value, dict)
+                                      and value in run):
+            out.pop(key)
+    out.model = model_cfg
+    out.custom_hooks = training_free_hooks(out.get('custom_hooks'))
+    out.load_from = None
+    out.block_drop_export = record
+    return out
