@@ -19,11 +19,12 @@ extra clips.
 ``--thumos14`` measures the paper setting instead: the selection of
 ``configs/block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py``, unchanged
 but for its data root and ``student_ckpt``, on rehearsal data of
-``tools/make_synthetic_tad.py --like thumos14 --modality video``. Run (CPU, about 40 min on 2
-cores at 2 / 8 / 32 windows with one candidate)::
+``tools/make_synthetic_tad.py --like thumos14 --modality video``. Run (CPU, one thread: about
+a minute per window and candidate, 25 minutes at 1 / 4 / 16 windows with one candidate)::
 
-    python tools/analysis_tools/benchmark_block_drop_selection.py --thumos14 --windows 2 \
-        --factors 1 4 16 --candidates 1 --out work_dirs/block_drop_selection_thumos14.json
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_block_drop_selection.py --thumos14 \
+        --windows 1 --factors 1 4 16 --candidates 1 \
+        --out work_dirs/block_drop_selection_thumos14.json
 
 For each factor it writes a rehearsal set of ``factor * windows`` training videos of at most
 20 s (shorter than the config's 768-frame window, so one selection window each; one
@@ -36,9 +37,10 @@ process: the config's runner is built, the student loaded by ``init_weights``, t
 test pipeline: 48 snippets x 16 frames at 160 x 160), and the peak RSS is read; then one
 selection pass scores the averaged model without each candidate block. ``--candidates K``
 scores the first K blocks (one forward per window each; ``BlockSelector.metric_scores``, the
-pass ``select`` runs) instead of all 12: a VideoMAE-S window forward is about 1.4 TFLOPs,
-so 12 candidates x 32 windows is hours on a CPU; the memory of one pass does not depend on the
-number of candidates beyond one evaluator's stored results per candidate. The TAD metric's
+pass ``select`` runs) instead of all 12: a VideoMAE-S window forward is about 1.1 TMACs
+(48 x 23.4 GMACs), so 12 candidates x 16 windows is hours on a CPU; the memory of one pass
+does not depend on the number of candidates beyond one evaluator's stored results per
+candidate. The TAD metric's
 stored results (CPU numpy per window) are measured when it computes.
 """
 import argparse
