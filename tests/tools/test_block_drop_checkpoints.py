@@ -1,6 +1,9 @@
-"""Every checkpoint a block-drop run writes loads where a user points it: ``tools/test.py`` and
-``init_detector`` with the run's mid-stage (LoRA) and stage-end epoch checkpoints and its
-``block_drop_stage{t}.pth``; a foreign checkpoint keeps the clear error."""
+"""Every checkpoint a block-drop run writes loads where a user points it: ``tools/test.py``,
+``tools/infer.py`` (the detector config) and ``init_detector`` with the run's mid-stage (LoRA)
+and stage-end epoch checkpoints and its ``block_drop_stage{t}.pth``; a foreign checkpoint keeps
+the clear error."""
+import glob
+import json
 import os.path as osp
 import subprocess
 import sys
@@ -9,12 +12,14 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
+from _helpers.paths import REPO, TOOLS
 from _helpers.tool_run import TEST, tool_env
 from mmtad_ext.apis import init_detector
 from mmtad_ext.utils import CheckpointError
 
 pytest.importorskip('peft')
 pytestmark = pytest.mark.slow
+INFER = osp.join(TOOLS, 'infer.py')
 
 
 def run_tool(args, cwd):
@@ -73,3 +78,52 @@ def test_a_foreign_checkpoint_keeps_the_clear_error(block_drop_run, tmp_path):
     proc = run_tool([TEST, cfg_path, bad], cwd=str(tmp_path))
     assert proc.returncode != 0 and 'bad.pth does not match' in proc.stderr
     assert 'student.cls_head.fc_cls.bias' in proc.stderr
+
+
+@pytest.fixture(scope='module')
+def detector_block_drop_run(tiny_video_tad, tmp_path_factory):
+    """The tiny ActionFormer + VideoMAE block-drop config (shrunk to a 3-block width-32
+    encoder) on ``tiny_video_tad``, one stage of 2 epochs with mmengine's EMAHook."""
+    from mmengine.config import Config
+    root = tiny_video_tad
+    work = tmp_path_factory.mktemp('bd_detector')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'block_drop', 'block-drop_actionformer-'
+                                   'videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.update(ann_file=root + '/annotations.json',
+                                   class_map=root + '/class_map.txt',
+                                   data_prefix=dict(video=root + '/videos'))
+    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
+        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
+        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
+        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
+    cfg.train_cfg.update(max_epochs=2, val_interval=100)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=2, max_drops=1, tolerance=100.0,
+                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1),
+                        dict(type='EMAHook', momentum=0.2)]
+    cfg.work_dir = str(work / 'work')
+    cfg_path = str(work / 'bd_detector.py')
+    cfg.dump(cfg_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return cfg_path, cfg.work_dir, osp.join(root, 'videos')
+
+
+def test_tools_infer_accepts_the_detector_runs_checkpoints(detector_block_drop_run, tmp_path):
+    """``tools/infer.py`` with the run's mid-stage (LoRA), stage-end and stage checkpoints; the
+    stage file (the averaged student) detects exactly what the stage-end checkpoint does."""
+    cfg_path, work, videos = detector_block_drop_run
+    video = sorted(glob.glob(osp.join(videos, '*.mp4')))[0]
+    found = {}
+    for name in ('epoch_1.pth', 'epoch_2.pth', 'block_drop_stage1.pth'):
+        out = str(tmp_path / f'{name}.json')
+        proc = run_tool([INFER, cfg_path, osp.join(work, name), video, '--out', out,
+                         '--no-progress'], cwd=str(tmp_path))
+        assert proc.returncode == 0, name + proc.stdout[-2000:] + proc.stderr[-2000:]
+        with open(out) as f:
+            found[name] = json.load(f)['results']
+        vid = osp.splitext(osp.basename(video))[0]
+        assert list(found[name]) == [vid] and len(found[name][vid]) > 0, name
+    assert found['block_drop_stage1.pth'] == found['epoch_2.pth']

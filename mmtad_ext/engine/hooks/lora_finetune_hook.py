@@ -12,6 +12,11 @@ model with the encoder's original keys (``W <- W + B A``, no adapter left). With
 ``EMAHook`` the averaged model gets the same seeded adapters and the same merge
 (:mod:`~mmtad_ext.engine.block_drop.ema`). A resumed run re-injects the adapters before the
 checkpoint's weights and optimizer load.
+
+The model's own freezing is never overridden: an ``EGSBackboneWrapper`` whose
+``frozen_modules`` hold a module this hook would train (a LoRA target, or a parameter matched by
+``trainable``), or whose ``ratio=0`` freezes the whole encoder, is refused with an error naming
+both keys. Parameters outside the encoder keep their own ``requires_grad``.
 """
 import copy
 import re
@@ -21,6 +26,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmtad_ext.models.backbones.egs_backbone_wrapper import EGSBackboneWrapper
 from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lora, inject_lora,
                                          merge_lora)
 from mmtad_ext.registry import HOOKS
@@ -51,6 +57,11 @@ class LoRAFinetuneHook(Hook):
             Defaults to ``'public'``.
         seed (int): Seed of the adapters' initialisation (added to the run's seed).
             Defaults to 0.
+
+    Raises:
+        ValueError: At ``before_train`` (or on resume), if the model's
+            ``EGSBackboneWrapper.frozen_modules`` hold a module the hook would train or its
+            ``ratio`` is 0 (see the module doc).
     """
 
     priority = 40  # ABOVE_NORMAL: before EMAHook (NORMAL) and CheckpointHook (VERY_LOW)
@@ -81,11 +92,61 @@ class LoRAFinetuneHook(Hook):
             raise AttributeError(f'LoRAFinetuneHook encoder_path {self.encoder_path!r}: no such '
                                  f'module in {type(model).__name__}') from e
 
+    def check_frozen(self, model) -> None:
+        """Refuse a model whose own freezing covers what this hook trains (see the module doc).
+
+        Raises:
+            ValueError: Naming ``model.<path>.frozen_modules`` (or ``.ratio``), the
+                ``LoRAFinetuneHook`` key that would train it, what it matches, and the fix.
+        """
+        model = model.module if is_model_wrapper(model) else model
+        enc_path = self.encoder_path
+        enc = self.encoder(model)
+        patterns = [re.compile(p) for p in self.trainable]
+        trained = [n for n, _ in enc.named_parameters() if any(p.fullmatch(n) for p in patterns)]
+        targets = [n for n, _ in enc.named_modules() if n and re.fullmatch(self.target_modules, n)]
+        for path, owner in model.named_modules():
+            if not isinstance(owner, EGSBackboneWrapper):
+                continue
+            base = f'{path}.backbone' if path else 'backbone'  # frozen names are relative to it
+            if not (enc_path == base or enc_path.startswith(base + '.')):
+                continue
+            key = f'model.{path}' if path else 'model'
+            if owner.ratio == 0:
+                raise ValueError(
+                    f'{key}.ratio=0 freezes the encoder (no gradient reaches it), but '
+                    f'LoRAFinetuneHook (encoder_path={enc_path!r}) trains it: set {key}.ratio > 0 '
+                    '(1.0: every snippet) or remove LoRAFinetuneHook from custom_hooks')
+            for name in owner.frozen_modules:
+                full = f'{base}.{name}' if name else base
+                if full == enc_path or enc_path.startswith(full + '.'):
+                    rel = ''  # the frozen module holds the whole encoder
+                elif full.startswith(enc_path + '.'):
+                    rel = full[len(enc_path) + 1:]
+                else:
+                    continue  # outside the encoder
+
+                def inside(n, rel=rel):
+                    return not rel or n == rel or n.startswith(rel + '.')
+
+                lora = [n for n in targets if inside(n)]
+                params = [n for n in trained if inside(n)]
+                if not lora and not params:
+                    continue
+                hit = ([f'target_modules={self.target_modules!r} matches {lora[0]!r}'] if lora
+                       else []) + ([f'trainable matches {params[0]!r}'] if params else [])
+                raise ValueError(
+                    f'{key}.frozen_modules holds {name!r}, which LoRAFinetuneHook would train '
+                    f'({"; ".join(hit)}; names relative to {enc_path!r}): remove {name!r} '
+                    f'from {key}.frozen_modules to train it, or narrow LoRAFinetuneHook\'s '
+                    'target_modules / trainable to keep it frozen')
+
     def apply(self, model, seed: Optional[int] = None) -> None:
-        """Inject the adapters into ``model``'s encoder and set what trains."""
+        """Inject the adapters into ``model``'s encoder and set what trains in it (parameters
+        outside the encoder keep their ``requires_grad``)."""
+        self.check_frozen(model)
         enc = self.encoder(model)
         inject_lora(enc, self.rank, self.alpha, self.target_modules, seed=seed, init=self.init)
-        model.requires_grad_(True)
         patterns = [re.compile(p) for p in self.trainable]
         for name, p in enc.named_parameters():
             p.requires_grad_(any(pat.fullmatch(name) for pat in patterns))

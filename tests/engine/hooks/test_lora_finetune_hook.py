@@ -32,6 +32,54 @@ def test_bad_arguments():
         LoRAFinetuneHook(rank=4, init='xavier')
 
 
+def _tiny_video_model(tmp_path, **backbone):
+    """The tiny raw-video ActionFormer of ``write_actionformer_video_config`` (its encoder's
+    ``patch_embed`` and ``blocks.0`` frozen by ``frozen_modules``), ``backbone`` merged in."""
+    cfg = Config.fromfile(write_actionformer_video_config(tmp_path / 'v.py', tmp_path))
+    cfg.model.backbone.update(backbone)
+    init_default_scope('mmtad_ext')
+    return MODELS.build(cfg.model)
+
+
+def test_the_models_frozen_modules_are_never_overridden(tmp_path):
+    model = _tiny_video_model(tmp_path)  # frozen_modules=('patch_embed', 'blocks.0')
+    hook = LoRAFinetuneHook(rank=2)
+    with pytest.raises(ValueError, match=(
+            r"model\.backbone\.frozen_modules holds 'patch_embed', which LoRAFinetuneHook "
+            r"would train \(trainable matches 'patch_embed\.projection\.weight'.*remove "
+            r"'patch_embed' from model\.backbone\.frozen_modules.*narrow LoRAFinetuneHook's "
+            r"target_modules / trainable")):
+        hook.apply(model, seed=0)
+    assert not has_lora(hook.encoder(model))  # refused before anything changed
+    model.backbone.frozen_modules = ('blocks.0', )  # what the check reads
+    with pytest.raises(ValueError, match=r"holds 'blocks\.0'.*target_modules=.* matches "
+                       r"'blocks\.0\.attn\.qkv'; trainable matches 'blocks\.0\.norm1"):
+        hook.apply(model, seed=0)
+    # the whole encoder frozen by frozen_modules, or by ratio=0
+    model.backbone.frozen_modules = ('', )
+    with pytest.raises(ValueError, match=r"frozen_modules holds ''"):
+        hook.apply(model, seed=0)
+    model.backbone.frozen_modules, model.backbone.sampler.ratio = (), 0.0
+    with pytest.raises(ValueError, match=r'model\.backbone\.ratio=0 freezes the encoder.*'
+                       r'set model\.backbone\.ratio > 0'):
+        hook.apply(model, seed=0)
+    assert not has_lora(hook.encoder(model))
+
+    # narrowed to the other blocks, the frozen block stays frozen (and in eval mode)
+    narrow = LoRAFinetuneHook(rank=2, target_modules=r'blocks\.[12]\.attn\.(qkv|proj)',
+                              trainable=(r'.*lora_.*', r'blocks\.[12]\.norm\d\.(weight|bias)'))
+    model = _tiny_video_model(tmp_path, frozen_modules=('blocks.0', ))
+    model.head.requires_grad_(False)  # frozen outside the encoder: kept as it is
+    narrow.apply(model, seed=0)
+    enc = narrow.encoder(model)
+    assert not any(p.requires_grad for p in enc.blocks[0].parameters())
+    assert any(p.requires_grad for n, p in enc.blocks[1].named_parameters() if 'lora_' in n)
+    assert not any(p.requires_grad for p in model.head.parameters())
+    assert all(p.requires_grad for p in model.neck.parameters())
+    model.train()
+    assert not enc.blocks[0].training and enc.blocks[1].training
+
+
 @pytest.mark.slow  # builds two VideoMAE-S detectors (~2 s)
 def test_public_baseline_trains_lora_norms_patch_embed_and_merges_to_a_plain_model():
     cfg = Config.fromfile(LORA_CFG)
@@ -140,6 +188,16 @@ def _lora_video_cfg(tmp_path, root, name, ema):
     cfg.randomness = dict(seed=0)
     cfg.work_dir = str(tmp_path / name)
     return cfg
+
+
+@pytest.mark.slow  # builds a Runner
+def test_runner_refuses_the_hook_over_the_models_frozen_modules(tiny_video_tad, tmp_path):
+    cfg = _lora_video_cfg(tmp_path, tiny_video_tad, 'frozen', ema=True)
+    cfg.model.backbone.frozen_modules = ('patch_embed', 'blocks.0')  # the tiny config's own
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match=r"model\.backbone\.frozen_modules holds 'patch_embed'"):
+        runner.train()
+    assert not osp.exists(osp.join(cfg.work_dir, 'epoch_1.pth'))
 
 
 @pytest.mark.slow  # two tiny raw-video ActionFormer trainings through mmengine's Runner
