@@ -208,6 +208,16 @@ def test_videomae_s_public_weight_decay_groups(name, backbone_lr):
     assert decay and no_decay
 
 
+def test_thumos_i3d_actionformer_trains_on_random_truncations():
+    """OpenTAD's features_i3d_pad.py: RandomTrunc(2304, thresh 0.5, crop ratio 0.9-1.0)."""
+    cfg = _load('actionformer_2xb1-35e_thumos14-i3d-feature.py')
+    ds = cfg.train_dataloader.dataset
+    trunc = ds.pipeline[1]
+    assert ds.regime == 'full' and ds.temporal_dim == 2304 and trunc.type == 'RandomTruncTAD'
+    assert trunc.trunc_thresh == 0.5 and tuple(trunc.crop_ratio) == (0.9, 1.0)
+    assert cfg.val_dataloader.dataset.regime == 'sliding'
+
+
 def test_thumos_i3d_feature_configs_use_the_public_time_alignment():
     """I3D snippet t centred at (4t + 8) / fps with each video's fps (OpenTAD)."""
     for path in ('actionformer/actionformer_2xb1-35e_thumos14-i3d-feature.py',
