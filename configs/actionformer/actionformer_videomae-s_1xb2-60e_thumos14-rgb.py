@@ -8,16 +8,20 @@
 # public backbone group), wd 0.05 (on every encoder parameter; detector biases, norms and scales
 # none, as the public get_optim_groups), 5 warm-up epochs + cosine, 60 epochs, batch 2, EMA,
 # clip 1; Soft-NMS sigma 0.7 with segment voting 0.7, 2000 segments per video.
+# Frame sampling as the public LoadFrames: a window is 768 positions, one frame every 4 frames
+# (~102 s at 30 fps), read as 48 snippets of 16 strided frames; the 384 temporal tokens are
+# resized to the 768 positions (temporal_length) and the projection attends globally
+# (window_size=-1, max_seq_len 768, no position embedding). Training: one sample per video
+# (regime='full'), randomly truncated every epoch (RandomTruncTAD: 768 positions, or 0.9-1.0 of
+# a shorter video; an action is kept if 75% of it is inside); validation: windows overlapping
+# by 25% (stride 576), test: by 50% (stride 384), as the public val / test datasets. Position i
+# of a window starting at position w0 is the frame 4 * (w0 + i) + 2 (the public grid reads frame
+# 4 * (w0 + i): our frames sit at the centre of their 4-frame step, 2 frames = 67 ms later,
+# and the times of detections follow the frames read).
 # Augmentation as the public pipeline: short side 182, RandomResizedCrop, resize to 160x160,
-# flip, mmaction2 ColorJitter; test short side 160 then centre crop 160. Not adopted yet:
+# flip, mmaction2 ColorJitter; test short side 160 then centre crop 160. Still different:
 # - ImgAug(transforms='default') of the public pipeline: needs the imgaug package, which is not
 #   a dependency here; ColorJitter is kept.
-# - Frame sampling: ours is 48 snippets x 16 consecutive frames (768 frames = 25.6 s at 30 fps)
-#   in fixed sliding windows (stride 24 snippets), 384 temporal tokens, ActionFormer window-19
-#   local attention. The public code reads 768 frames at frame stride 4 (~102 s) per window,
-#   random truncation (crop ratio 0.9-1.0, 75% of an action inside) every epoch for training,
-#   tokens interpolated to 768 positions and global attention in the projection. Adopting it
-#   needs a strided-snippet decode and a random-truncation training regime in TADDataset.
 # The encoder loads an mmaction2 VideoMAE-S checkpoint unchanged (same keys; `backbone.*` of a
 # Recognizer3D, or a plain backbone state dict via init_cfg.prefix).
 # Built and tested, not trained here (no dataset, no GPU); data layout in
@@ -27,9 +31,11 @@ _base_ = [
     '../_base_/models/actionformer_videomae-s.py', '../_base_/datasets/thumos14/video.py',
     '../_base_/schedules/actionformer_adamw-cosine.py', '../_base_/default_runtime.py'
 ]
-clip_len, img_size, num_snippets = 16, 160, 48  # 48 x 16 = 768 frames per window
+clip_len, img_size = 16, 160
+window, frame_stride = 768, 4  # positions per window, frames between read frames
 train_pipeline = [
-    dict(type='DecodeTADSnippets', clip_len=clip_len, frame_interval=1, short_side=182),
+    dict(type='RandomTruncTAD', trunc_thresh=0.75, crop_ratio=(0.9, 1.0)),
+    dict(type='DecodeTADSnippets', clip_len=clip_len, sampling='frames', short_side=182),
     dict(type='Resize', scale=(-1, 182)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
@@ -39,17 +45,21 @@ train_pipeline = [
     dict(type='PackTADInputs', input_key='imgs')
 ]
 test_pipeline = [
-    dict(type='DecodeTADSnippets', clip_len=clip_len, frame_interval=1, short_side=img_size),
+    dict(type='DecodeTADSnippets', clip_len=clip_len, sampling='frames', short_side=img_size),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackTADInputs', input_key='imgs')
 ]
-data = dict(temporal_dim=num_snippets, window_stride=num_snippets // 2, snippet_stride=clip_len)
+data = dict(temporal_dim=window, snippet_stride=frame_stride)
 train_dataloader = dict(batch_size=2, num_workers=4,
-                        dataset=dict(data, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=1, num_workers=4, dataset=dict(data, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+                        dataset=dict(data, regime='full', pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1, num_workers=4,
+                      dataset=dict(data, window_stride=window * 3 // 4, pipeline=test_pipeline))
+test_dataloader = dict(batch_size=1, num_workers=4,
+                       dataset=dict(data, window_stride=window // 2, pipeline=test_pipeline))
+model = dict(backbone=dict(temporal_length=window),
+             projection=dict(window_size=-1, max_seq_len=window))
 val_evaluator = dict(
     _delete_=True, type='TADMetric', tiou_thresholds='thumos', max_per_video=2000,
     nms_cfg=dict(type='soft', sigma=0.7, iou_threshold=0.0, min_score=1e-3, voting_thresh=0.7))

@@ -1,7 +1,8 @@
 # The uncompressed VideoMAE-S ActionFormer baseline of Progressive Block Drop (arXiv 2503.16916)
 # in the public code's form (configs/adatad/videomae/e2e_thumos_videomae_s_768x1_160_LongLoRA.py
 # in nanxiaolu/Progressive_Block_Drop-TAD): the setting of
-# ../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py (fully fine-tuned, encoder 1e-5),
+# ../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py (fully fine-tuned, encoder 1e-5;
+# its frame sampling: 768-position windows one frame every 4, random truncation in training),
 # but the encoder frozen except LoRA rank 96 on blocks.N.attn.(qkv|proj) (A ~ randn / sqrt(r)),
 # the LayerNorms and the patch embedding, at lr 5e-5 (wd 0.05); neck and head at 1e-4; EMA
 # 0.999; 5 warm-up epochs, then the public cosine over 100 epochs stopped at epoch 60. After the

@@ -1,11 +1,12 @@
 # Progressive Block Drop (arXiv 2503.16916) with the paper's THUMOS14 setting, following
 # nanxiaolu/Progressive_Block_Drop-TAD configs/adatad/videomae/e2e_thumos_videomae_s_768x1_160_LongLoRA_distillation_auto.py
-# (data, Soft-NMS sigma 0.7 + voting 0.7, frame sampling not adopted yet: see the base config's
-# header): the end-to-end
+# (data and frame sampling as the base config: 768-position windows one frame every 4, random
+# truncation in training; Soft-NMS sigma 0.7 + voting 0.7): the end-to-end
 # ActionFormer + VideoMAE-S of ../actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py,
 # trained first, is compressed by up to depth // 4 = 3 blocks (the public code's rule), 60
 # epochs per stage (5 warm-up + cosine, AdamW lr 1e-4, wd 0.05, clip 1.0); selection by
-# mAP@0.5 on the training split (THUMOS14's validation videos) with the test pipeline; LoRA rank
+# mAP@0.5 on the training split (THUMOS14's validation videos) with the test pipeline on the val
+# windows (stride 576; training itself truncates randomly); LoRA rank
 # 384 / 4 = 96 on qkv/proj, block LayerNorms, patch embedding and the detector train; feature,
 # class (T = 3.5) and 1 - DIoU distillation from the uncompressed teacher, all weights 1.0.
 # Stops early if the recovered mAP@0.5 falls more than 1 point below the uncompressed model.

@@ -1,7 +1,8 @@
 # Progressive Block Drop (arXiv 2503.16916) with the public code's ActivityNet-1.3 setting
 # (configs/adatad/videomae/e2e_anet_videomae_s_768x1_160_LongLoRA_distillation_auto.py in
 # nanxiaolu/Progressive_Block_Drop-TAD): the end-to-end ActionFormer + VideoMAE-S of
-# ../actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py, trained first, loses up to
+# ../actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py (its frame sampling: 768
+# frames over the whole video, tokens resized to 192 positions), trained first, loses up to
 # depth // 4 = 3 blocks; 8, 15 and 15 epochs in stages 1, 2, 3 (the public workflow's sub_end_epoch
 # and full_end_epoch: stage 1 trains 8, each later stage 15), 5 warm-up epochs + cosine to 0 at
 # the stage's end (the public stage 1 cosine spans 10 epochs of which it trains 8; here it spans

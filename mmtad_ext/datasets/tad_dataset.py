@@ -19,9 +19,11 @@ from mmtad_ext.registry import DATASETS, TRANSFORMS
 from .annotation import (SUBSET_ALIASES, annotation_labels, check_positive_seconds,
                          check_video_annotation, load_annotation_json, video_subset)
 from .feature_io import FEATURE_EXTS, FeatureFileError, num_feature_snippets
+from .transforms.random_trunc_tad import RandomTruncTAD
 from .transforms.video_transforms import VideoDecodeError, probe_video
 
 DURATION_CHECKS = ('warn', 'raise', 'ignore')
+GRID_REGIMES = ('sliding', 'full')  # samples on each video's own snippet grid
 PROGRESS_MIN_VIDEOS = 50  # raw-video mode shows a progress bar when probing more videos
 # a sample whose file fails at read time with one of these is replaced (skip_invalid=True)
 READ_ERRORS = (OSError, VideoDecodeError, FeatureFileError)
@@ -62,7 +64,10 @@ class TADDataset(BaseDataset):
 
     Each sample is one video (``regime='resize'``: the features are later resized to
     ``temporal_dim`` snippets, ActivityNet practice) or one window of ``temporal_dim`` snippets
-    (``regime='sliding'``, stride ``window_stride``: THUMOS practice). Ground truth is stored in
+    (``regime='sliding'``, stride ``window_stride``: THUMOS practice) or one video on its
+    snippet grid (``regime='full'``, for training: a ``RandomTruncTAD`` in the pipeline cuts a
+    random window of at most ``temporal_dim`` snippets every epoch, OpenTAD's truncation
+    regime). Ground truth is stored in
     seconds and, per sample, normalised to the sample's time span ``[window_start,
     window_start + window_duration]``; predictions are mapped back with the same span and the
     windows of a video are merged by ``TADMetric`` before NMS.
@@ -84,7 +89,9 @@ class TADDataset(BaseDataset):
             blocked.json or a list). Defaults to None.
         ignore_labels (Sequence[str]): Labels that are never a class. Defaults to
             ``('Ambiguous',)``.
-        regime (str): ``'resize'`` or ``'sliding'``. Defaults to ``'resize'``.
+        regime (str): ``'resize'``, ``'sliding'`` or ``'full'`` (the sliding regime's snippet
+            grid, one sample per whole video; needs ``RandomTruncTAD`` in the pipeline).
+            Defaults to ``'resize'``.
         temporal_dim (int): Snippets per sample (resized length or window size).
             Defaults to 128.
         window_stride (int): Stride of the sliding windows, in snippets. Defaults to 64.
@@ -157,18 +164,19 @@ class TADDataset(BaseDataset):
                  **kwargs):
         if modality not in ('feature', 'video'):
             raise ValueError(f"TADDataset: modality must be 'feature' or 'video', got {modality!r}")
-        if modality == 'video' and regime == 'sliding' and (snippet_stride or 0) < 1:
-            raise ValueError('TADDataset: the sliding regime of the video modality needs '
+        if modality == 'video' and regime in GRID_REGIMES and (snippet_stride or 0) < 1:
+            raise ValueError(f'TADDataset: the {regime} regime of the video modality needs '
                              f'snippet_stride (frames between snippets) >= 1, got {snippet_stride}')
         if offset_frames is not None and not (modality == 'feature' and snippet_stride):
             raise ValueError('TADDataset: offset_frames applies to the feature modality with '
                              'snippet_stride (frames between feature snippets); set both, or '
                              'remove offset_frames')
         if modality == 'feature' and snippet_stride is not None:
-            if regime != 'sliding' or snippet_stride < 1:
+            if regime not in GRID_REGIMES or snippet_stride < 1:
                 raise ValueError('TADDataset: snippet_stride for features sets a per-video '
-                                 "snippet grid of the sliding regime; use regime='sliding' and "
-                                 f'snippet_stride >= 1 (got {regime!r}, {snippet_stride})')
+                                 "snippet grid of the sliding regime; use regime='sliding' (or "
+                                 f"'full') and snippet_stride >= 1 (got {regime!r}, "
+                                 f'{snippet_stride})')
             if snippet_duration is not None:
                 raise ValueError('TADDataset: give either snippet_duration (one fixed grid) or '
                                  'snippet_stride (+ offset_frames, each video its own fps) for '
@@ -186,8 +194,9 @@ class TADDataset(BaseDataset):
         self.duration_check = duration_check
         self.duration_tolerance = float(duration_tolerance)
         self.snippet_stride = snippet_stride
-        if regime not in ('resize', 'sliding'):
-            raise ValueError(f"TADDataset: regime must be 'resize' or 'sliding', got {regime!r}")
+        if regime not in ('resize', ) + GRID_REGIMES:
+            raise ValueError("TADDataset: regime must be 'resize', 'sliding' or 'full', got "
+                             f'{regime!r}')
         if feature_ext not in FEATURE_EXTS:
             raise ValueError(f'TADDataset: feature_ext must be one of {FEATURE_EXTS}, '
                              f'got {feature_ext!r}')
@@ -211,6 +220,10 @@ class TADDataset(BaseDataset):
         self._blocked = blocked_videos
         # build in our scope, so that the transforms resolve without a runner's default scope
         pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
+        if regime == 'full' and not any(isinstance(t, RandomTruncTAD) for t in pipeline):
+            raise ValueError("TADDataset(regime='full') yields whole videos on their snippet grid; "
+                             "its pipeline needs a RandomTruncTAD before decoding / loading (or "
+                             "use regime='sliding')")
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, pipeline=pipeline, **kwargs)
 
     # -- annotation ---------------------------------------------------------------------------
@@ -241,8 +254,11 @@ class TADDataset(BaseDataset):
         return found[0]
 
     def _snippet_frames(self) -> int:
-        """Frames of one snippet of the pipeline's ``DecodeTADSnippets`` (1 without one)."""
+        """Frames of one snippet of the pipeline's ``DecodeTADSnippets`` (1 without one, or
+        with ``sampling='frames'``: one frame per read)."""
         for t in getattr(self.pipeline, 'transforms', []):
+            if getattr(t, 'sampling', 'snippets') == 'frames':
+                return 1
             if hasattr(t, 'clip_len') and hasattr(t, 'frame_interval'):
                 return int(t.clip_len) * int(t.frame_interval)
         return 1
@@ -315,7 +331,7 @@ class TADDataset(BaseDataset):
                 f'{num_vids} video(s) in the subset (after blocked_videos), {len(skipped)} '
                 'video(s) skipped as missing or unreadable'
                 + (', every sliding window without a target dropped (drop_empty_windows)'
-                   if self.regime == 'sliding' and not self.test_mode else ''))
+                   if self.regime in GRID_REGIMES and not self.test_mode else ''))
         return data_list
 
     def __getitem__(self, idx: int) -> dict:
@@ -398,9 +414,10 @@ class TADDataset(BaseDataset):
         if self.modality == 'video':
             video_meta = probe_video(path)
             num_snippets = (-(-video_meta['num_frames'] // self.snippet_stride)
-                            if self.regime == 'sliding' else None)
+                            if self.regime in GRID_REGIMES else None)
         else:
-            num_snippets = num_feature_snippets(path) if self.regime == 'sliding' else None
+            num_snippets = (num_feature_snippets(path) if self.regime in GRID_REGIMES
+                            else None)
         if self.regime == 'resize' and not osp.isfile(path):
             raise FileNotFoundError(f'feature file not found: {path}')
         return num_snippets, video_meta
@@ -476,6 +493,8 @@ class TADDataset(BaseDataset):
             origin = offset / fps - snippet / 2
             base['fps'] = fps
         size, stride = self.temporal_dim, self.window_stride
+        if self.regime == 'full':  # one window: the whole video (RandomTruncTAD cuts it)
+            size, base['full_video'] = num_snippets, True
         starts = list(range(0, max(num_snippets - size, 0) + 1, stride))
         if starts[-1] + size < num_snippets:  # cover the tail
             starts.append(num_snippets - size)

@@ -96,8 +96,8 @@ def test_videomae_s_thumos_raw_video_setting():
     enc = cfg.model.backbone.backbone
     assert (enc.embed_dims, enc.depth, enc.num_heads, enc.patch_size) == (384, 12, 6, 16)
     ds = cfg.train_dataloader.dataset
-    assert ds.temporal_dim * ds.pipeline[0].clip_len == 768
-    assert tuple(cfg.train_dataloader.dataset.pipeline[3].scale) == (160, 160)
+    assert ds.temporal_dim == 768 and ds.pipeline[1].sampling == 'frames'  # 768 frames
+    assert tuple(cfg.train_dataloader.dataset.pipeline[4].scale) == (160, 160)
     model = MODELS.build(cfg.model)
     stock = VisionTransformer(img_size=224, patch_size=16, embed_dims=384, depth=12,
                               num_heads=6, num_frames=16, tubelet_size=2)
@@ -106,6 +106,33 @@ def test_videomae_s_thumos_raw_video_setting():
 
 VIDEOMAE_S = ('actionformer_videomae-s_1xb2-60e_thumos14-rgb.py',
               'actionformer_videomae-s_4xb4-15e_activitynet-rgb.py')
+
+
+def test_videomae_s_public_frame_sampling():
+    """OpenTAD's end-to-end sampling (AdaTAD VideoMAE-S configs): THUMOS14 windows of 768
+    positions one frame every 4 (training: RandomTrunc 0.9-1.0, 75% of an action inside; val /
+    test windows overlapping by 25% / 50%), tokens to 768 and global attention; ActivityNet
+    192 x 4 = 768 frames over the whole video, tokens to 192."""
+    thumos, anet = _load(VIDEOMAE_S[0]), _load(VIDEOMAE_S[1])
+    train = thumos.train_dataloader.dataset
+    assert (train.regime, train.temporal_dim, train.snippet_stride) == ('full', 768, 4)
+    trunc = train.pipeline[0]
+    assert trunc.type == 'RandomTruncTAD' and trunc.trunc_thresh == 0.75
+    assert tuple(trunc.crop_ratio) == (0.9, 1.0)
+    for loader, stride in ((thumos.val_dataloader, 576), (thumos.test_dataloader, 384)):
+        ds = loader.dataset
+        assert (ds.regime, ds.temporal_dim, ds.snippet_stride) == ('sliding', 768, 4)
+        assert ds.window_stride == stride and ds.pipeline[0].sampling == 'frames'
+    assert thumos.model.backbone.temporal_length == 768
+    assert (thumos.model.projection.window_size, thumos.model.projection.max_seq_len) == (-1, 768)
+    for loader in (anet.train_dataloader, anet.val_dataloader, anet.test_dataloader):
+        ds = loader.dataset
+        decode = ds.pipeline[0]
+        assert ds.regime == 'resize' and ds.temporal_dim == 192
+        assert (decode.sampling, decode.frames_per_position, decode.clip_len) == ('frames', 4, 16)
+    assert anet.model.backbone.temporal_length == 192
+    proj = anet.model.projection
+    assert (proj.window_size, proj.max_seq_len, proj.input_drop) == (-1, 192, 0.2)
 
 
 def test_videomae_s_thumos_public_post_processing():
@@ -127,6 +154,8 @@ def test_videomae_s_public_augmentation_runs_on_decoded_snippets(name):
     rng = np.random.default_rng(0)
     for pipeline, short, train in ((cfg.train_dataloader.dataset.pipeline, 182, True),
                                    (cfg.val_dataloader.dataset.pipeline, 160, False)):
+        if pipeline[0].type == 'RandomTruncTAD':  # THUMOS14 training: truncation first
+            pipeline = pipeline[1:]
         assert pipeline[0].type == 'DecodeTADSnippets' and pipeline[0].short_side == short
         types = [t.type for t in pipeline]
         if train:
@@ -177,6 +206,16 @@ def test_videomae_s_public_weight_decay_groups(name, backbone_lr):
                 assert wd == 0.05, (mn, pn)
                 decay += 1
     assert decay and no_decay
+
+
+def test_thumos_i3d_actionformer_trains_on_random_truncations():
+    """OpenTAD's features_i3d_pad.py: RandomTrunc(2304, thresh 0.5, crop ratio 0.9-1.0)."""
+    cfg = _load('actionformer_2xb1-35e_thumos14-i3d-feature.py')
+    ds = cfg.train_dataloader.dataset
+    trunc = ds.pipeline[1]
+    assert ds.regime == 'full' and ds.temporal_dim == 2304 and trunc.type == 'RandomTruncTAD'
+    assert trunc.trunc_thresh == 0.5 and tuple(trunc.crop_ratio) == (0.9, 1.0)
+    assert cfg.val_dataloader.dataset.regime == 'sliding'
 
 
 def test_thumos_i3d_feature_configs_use_the_public_time_alignment():

@@ -83,4 +83,6 @@ def test_activitynet_recipe_uses_a_dynamic_teacher():
     assert student.projection.window_size == -1 and student.projection.use_abs_pe
     assert cfg.val_evaluator.nms_cfg.voting_thresh == 0.9 and cfg.val_evaluator.class_score_file
     ds = cfg.train_dataloader.dataset
-    assert ds.regime == 'resize' and ds.temporal_dim * ds.pipeline[0].clip_len == 768
+    decode = ds.pipeline[0]
+    assert ds.regime == 'resize' and ds.temporal_dim * decode.frames_per_position == 768
+    assert decode.sampling == 'frames' and student.backbone.temporal_length == ds.temporal_dim

@@ -84,6 +84,32 @@ def test_sliding_regime_windows(tmp_path):
     assert item['inputs'].shape == (4, 16)
 
 
+def test_full_regime_random_truncation_of_features(tmp_path):
+    """regime='full' + RandomTruncTAD on features (OpenTAD's RandomTrunc): v1's 40 snippets cut
+    to 36..40 (crop ratio 0.9-1.0 of a video shorter than the 64-snippet window), zero past the
+    cut, the kept actions unchanged in seconds."""
+    ann, fdir = _write(tmp_path, _db(), _feats(40))  # 40 snippets of 0.5 s for v1
+    ds = TADDataset(ann, subset='training', data_prefix=dict(feature=fdir), regime='full',
+                    temporal_dim=64, pipeline=[
+                        dict(type='LoadTADFeatures'),
+                        dict(type='RandomTruncTAD', trunc_thresh=0.5, crop_ratio=(0.9, 1.0)),
+                        dict(type='SlidingWindowTADFeatures', window_size=64),
+                        dict(type='PackTADInputs')])
+    feats = _feats(40)['v1'].T
+    for seed in range(5):
+        np.random.seed(seed)
+        item = ds[[d['video_name'] for d in _infos(ds)].index('v1')]
+        meta, gt = item['data_samples'].metainfo, item['data_samples'].gt_instances
+        n, st = meta['valid_length'], round(meta['window_start'] / 0.5)
+        assert 36 <= n <= 40 and item['inputs'].shape == (4, 64)
+        assert torch.equal(item['inputs'][:, :n], torch.from_numpy(feats[:, st:st + n]))
+        assert not item['inputs'][:, n:].any()
+        secs = gt.segments.numpy() * meta['window_duration'] + meta['window_start']
+        full = np.array([[2.0, 6.0], [10.0, 19.0]])[gt.labels.numpy()]
+        np.testing.assert_allclose(secs, full.clip(meta['window_start'],
+                                                   meta['window_start'] + n * 0.5), atol=1e-5)
+
+
 def test_feature_formats_are_equivalent(tmp_path):
     info = generate_synthetic_tad(str(tmp_path / 'npy'), num_train=2, num_val=1, feat_dim=8,
                                   min_snippets=20, max_snippets=30, seed=5)

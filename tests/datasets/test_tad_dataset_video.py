@@ -207,3 +207,46 @@ def test_warning_for_videos_shorter_than_one_snippet(tmp_path, video_files):
     warned = [c[0][0] for c in log.call_args_list if 'shorter than one snippet' in c[0][0]]
     assert len(warned) == 1 and "['short']" in warned[0] and '2 frames' in warned[0]
     assert tuple(ds[0]['inputs'].shape) == (4, 3, 2, 32, 32)  # still usable (frames repeat)
+
+
+FRAMES_PIPELINE = [
+    dict(type='RandomTruncTAD', trunc_thresh=0.75, crop_ratio=(0.9, 1.0)),
+    dict(type='DecodeTADSnippets', clip_len=4, sampling='frames', short_side=32),
+    dict(type='Resize', scale=(-1, 32)),
+    dict(type='CenterCrop', crop_size=32),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackTADInputs', input_key='imgs')
+]
+
+
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine
+def test_full_regime_truncates_and_reads_the_strided_frames(tmp_path):
+    """regime='full': one whole-video sample on the stride-4 grid; RandomTruncTAD cuts a
+    window (short video: 0.9-1.0 of it) that DecodeTADSnippets(sampling='frames') reads one
+    frame per position; the action keeps its seconds."""
+    from mmtad_ext.engine.seeding import SampleIndex, SeededPrepare
+    vdir = tmp_path / 'videos'
+    vdir.mkdir()
+    shutil.copy(bunny(), vdir / 'bunny.mp4')
+    ann = write_ann(tmp_path, ['bunny'])
+    common = dict(modality='video', data_prefix=dict(video=str(vdir)), regime='full',
+                  temporal_dim=64, snippet_stride=4)
+    with pytest.raises(ValueError, match='RandomTruncTAD'):
+        TADDataset(ann, pipeline=PIPELINE, **common)
+    ds = TADDataset(ann, pipeline=FRAMES_PIPELINE, **common)
+    info = ds.get_data_info(0)
+    assert len(ds) == 1 and info['full_video'] and info['valid_length'] == 33  # ceil(132 / 4)
+    assert info['window_duration'] == pytest.approx(33 * 4 / 25)
+    ds.prepare_data = SeededPrepare(ds, seed=0)  # as EpochSeedHook does
+    first = ds[SampleIndex(0, epoch=0)]
+    again = ds[SampleIndex(0, epoch=0)]
+    meta = first['data_samples'].metainfo
+    assert meta == again['data_samples'].metainfo  # the run's seed decides the window
+    n = meta['valid_length']
+    assert 30 <= n <= 33 and meta['window_duration'] == pytest.approx(64 * 4 / 25)
+    assert tuple(first['inputs'].shape) == (16, 3, 4, 32, 32)  # 64 frames = 16 clips of 4
+    seg = first['data_samples'].gt_instances.segments.numpy() * meta['window_duration']
+    np.testing.assert_allclose(seg + meta['window_start'], [[1.0, 3.0]], atol=1e-5)
+    windows = {ds[SampleIndex(0, epoch=e)]['data_samples'].metainfo['window_start']
+               for e in range(8)}
+    assert len(windows) > 1  # redrawn every epoch

@@ -64,6 +64,9 @@ class ResizeTADFeatures(BaseTransform):
 class SlidingWindowTADFeatures(BaseTransform):
     """Crop the window ``[window_start_snippet, + window_size)``, zero-padding a short video.
 
+    Snippets from the sample's ``valid_length`` on are zero as well (a window cut shorter than
+    the rest of the video by ``RandomTruncTAD``, as OpenTAD's ``RandomTrunc`` pads).
+
     Args:
         window_size (int): Window length in snippets. Defaults to 128.
     """
@@ -75,6 +78,9 @@ class SlidingWindowTADFeatures(BaseTransform):
         feat = results['feat']
         start = int(results.get('window_start_snippet', 0))
         crop = feat[:, start:start + self.window_size]
+        valid = results.get('valid_length')
+        if valid is not None and valid < crop.shape[1]:
+            crop = crop[:, :valid]
         if crop.shape[1] < self.window_size:
             crop = np.pad(crop, ((0, 0), (0, self.window_size - crop.shape[1])))
         results['feat'] = np.ascontiguousarray(crop)

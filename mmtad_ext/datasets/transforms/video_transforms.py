@@ -102,6 +102,35 @@ def frame_positions(times: np.ndarray, starts: np.ndarray, fps: float) -> np.nda
     return np.round(pos, 6)
 
 
+def frame_grid_times(num_positions: int, frames_per_position: int, fps: float,
+                     num_frames: int, window_start_snippet: Optional[int] = None,
+                     snippet_stride: Optional[float] = None,
+                     valid_length: Optional[int] = None) -> np.ndarray:
+    """Times (seconds) of the frames that ``DecodeTADSnippets(sampling='frames')`` reads.
+
+    ``M = num_positions * frames_per_position`` frames spread evenly over the sample's span,
+    each at the centre of its share: over the whole video (resize regime, ``window_start_snippet``
+    None: frame ``m`` at ``(m + 0.5) * D / M``, ``D = num_frames / fps``, OpenTAD's
+    ``LoadFrames(method='resize')``), or over a window of ``num_positions`` grid positions
+    ``snippet_stride`` frames apart from position ``window_start_snippet`` (sliding / truncated
+    windows: ``(w0 * stride + (m + 0.5) * stride / frames_per_position) / fps``, OpenTAD's
+    ``method='sliding_window'`` / ``'random_trunc'`` with ``scale_factor``). Frames from
+    position ``valid_length`` on repeat the last valid frame (OpenTAD pads with the edge frame).
+
+    Returns:
+        np.ndarray: (M,) seconds.
+    """
+    m = num_positions * frames_per_position
+    if window_start_snippet is None:
+        times = (np.arange(m) + 0.5) * (num_frames / fps) / m  # (M,)
+    else:
+        step = float(snippet_stride) / frames_per_position  # frames between read frames
+        times = (window_start_snippet * float(snippet_stride) + (np.arange(m) + 0.5) * step) / fps
+    if valid_length is not None and 0 < valid_length < num_positions:
+        times[valid_length * frames_per_position:] = times[valid_length * frames_per_position - 1]
+    return times
+
+
 def snippet_frame_indices(centres: np.ndarray, clip_len: int, frame_interval: int,
                           num_frames: int) -> np.ndarray:
     """Frame indices (N, clip_len) of clips centred on ``centres``, clipped to the video."""
@@ -133,6 +162,17 @@ class DecodeTADSnippets(BaseTransform):
     ``num_clips=N``, ``clip_len``, ``frame_interval``, ``frame_inds``, ``img_shape``,
     ``original_shape``, ``modality='RGB'`` (mmaction2's layout).
 
+    ``sampling='frames'`` (OpenTAD's end-to-end ``LoadFrames``, e.g. the AdaTAD VideoMAE
+    configs) reads single frames instead: ``frames_per_position`` frames per grid position,
+    ``M = N * frames_per_position`` in all, spread evenly over the sample's span
+    (:func:`frame_grid_times`; THUMOS: one frame every ``snippet_stride`` frames of a window,
+    ActivityNet: ``M`` frames over the whole video), each the frame on screen at its time; frames
+    from position ``valid_length`` on (a window longer than the rest of the video, a truncated
+    training window) repeat the last valid frame. The ``M`` frames are cut into ``M /
+    clip_len`` clips of ``clip_len`` consecutive read frames (``num_clips``), the encoder's
+    input snippets; the encoder's temporal tokens are then resized to the ``N`` positions
+    (``EGSBackboneWrapper(temporal_length=N)``).
+
     The video is opened for every call, unless ``results['video_reader']`` holds a reader
     opened by :meth:`open_reader` (like mmaction2's ``DecordInit`` / ``DecordDecode``); the
     transform pops it from ``results``. Reusing one reader over the windows of a video
@@ -148,16 +188,38 @@ class DecodeTADSnippets(BaseTransform):
             size decord accepts (:func:`decodable_size`) and resized to the exact size.
             Defaults to None.
         num_threads (int): decord decoding threads. Defaults to 1.
+        sampling (str): ``'snippets'`` (a clip centred on every grid position) or
+            ``'frames'`` (single frames at the grid, grouped into clips; see above).
+            Defaults to ``'snippets'``.
+        frames_per_position (int): Frames read per grid position with ``sampling='frames'``
+            (OpenTAD's ``scale_factor``: 4 reads 768 frames for 192 positions). Defaults to 1.
     """
+
+    SAMPLINGS = ('snippets', 'frames')
 
     def __init__(self,
                  clip_len: int = 8,
                  frame_interval: int = 1,
                  short_side: Optional[int] = None,
-                 num_threads: int = 1):
+                 num_threads: int = 1,
+                 sampling: str = 'snippets',
+                 frames_per_position: int = 1):
         if clip_len < 1 or frame_interval < 1:
             raise ValueError('DecodeTADSnippets: clip_len and frame_interval must be >= 1, got '
                              f'{clip_len} and {frame_interval}')
+        if sampling not in self.SAMPLINGS:
+            raise ValueError(f'DecodeTADSnippets: sampling must be one of {self.SAMPLINGS}, got '
+                             f'{sampling!r}')
+        if sampling == 'frames' and frame_interval != 1:
+            raise ValueError("DecodeTADSnippets(sampling='frames') reads one frame per grid "
+                             'step; set the stride between read frames with the dataset\'s '
+                             f'snippet_stride and leave frame_interval=1 (got {frame_interval})')
+        if int(frames_per_position) < 1 or (sampling == 'snippets' and frames_per_position != 1):
+            raise ValueError('DecodeTADSnippets: frames_per_position must be >= 1 and applies to '
+                             f"sampling='frames' only, got {frames_per_position} with "
+                             f'sampling={sampling!r}')
+        self.sampling = sampling
+        self.frames_per_position = int(frames_per_position)
         if short_side is not None and short_side < 2:
             raise ValueError(f'DecodeTADSnippets: short_side must be >= 2, got {short_side}')
         self.clip_len = int(clip_len)
@@ -203,14 +265,19 @@ class DecodeTADSnippets(BaseTransform):
                                    f'indexed {expected}; was the file changed?')
         n = int(results['temporal_dim'])
         fps = float(reader.get_avg_fps())
-        if 'window_start_snippet' in results:
-            stride = float(results['snippet_stride'])  # frames of the average rate
-            centres = (results['window_start_snippet'] + np.arange(n) + 0.5) * stride / fps
-        else:
-            centres = (np.arange(n) + 0.5) * (num_frames / fps) / n  # (N,) seconds
         starts = reader.get_frame_timestamp(range(num_frames))[:, 0]  # (num_frames,) seconds
-        centres = frame_positions(centres, starts, fps)
-        inds = snippet_frame_indices(centres, self.clip_len, self.frame_interval, num_frames)
+        if self.sampling == 'frames':
+            inds = self._grid_frame_indices(results, n, fps, starts)  # (M / clip_len, clip_len)
+            n = inds.shape[0]
+        else:
+            if 'window_start_snippet' in results:
+                stride = float(results['snippet_stride'])  # frames of the average rate
+                centres = (results['window_start_snippet'] + np.arange(n) + 0.5) * stride / fps
+            else:
+                centres = (np.arange(n) + 0.5) * (num_frames / fps) / n  # (N,) seconds
+            centres = frame_positions(centres, starts, fps)
+            inds = snippet_frame_indices(centres, self.clip_len, self.frame_interval,
+                                         num_frames)
         unique, inverse = np.unique(inds.reshape(-1), return_inverse=True)
         try:
             frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3)
@@ -228,6 +295,27 @@ class DecodeTADSnippets(BaseTransform):
                        original_shape=imgs.shape[1:3], modality='RGB')
         return results
 
+    def _grid_frame_indices(self, results: dict, n: int, fps: float,
+                            starts: np.ndarray) -> np.ndarray:
+        """``sampling='frames'``: indices (M / clip_len, clip_len) of the frames read for
+        ``n`` grid positions."""
+        m = n * self.frames_per_position
+        if m % self.clip_len:
+            raise ValueError(
+                f"DecodeTADSnippets(sampling='frames'): temporal_dim {n} x frames_per_position "
+                f'{self.frames_per_position} = {m} frames do not split into clips of clip_len '
+                f'{self.clip_len}; choose temporal_dim (dataset) or frames_per_position so that '
+                'the product is a multiple of clip_len')
+        num_frames = len(starts)
+        w0 = results.get('window_start_snippet')
+        times = frame_grid_times(n, self.frames_per_position, fps, num_frames, w0,
+                                 results.get('snippet_stride') if w0 is not None else None,
+                                 results.get('valid_length'))
+        pos = frame_positions(times, starts, fps)  # (M,) fractional frame positions
+        inds = np.clip(np.floor(pos).astype(np.int64), 0, num_frames - 1)  # frame on screen
+        return inds.reshape(-1, self.clip_len)
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
-                f'frame_interval={self.frame_interval}, short_side={self.short_side})')
+                f'frame_interval={self.frame_interval}, short_side={self.short_side}, '
+                f'sampling={self.sampling!r}, frames_per_position={self.frames_per_position})')

@@ -65,7 +65,9 @@ class BlockSelector:
             selection subset (selection time is proportional to it; memory is not).
             Defaults to None: all.
         selection_dataloader (dict, optional): Data loader config replacing the default (the
-            training dataset with the val pipeline and ``test_mode=True``, the val batch size).
+            training dataset with the val pipeline and ``test_mode=True``, the val batch size;
+            a training dataset of ``regime='full'``, random truncation, takes the val
+            dataset's ``regime`` and ``window_stride``).
     """
 
     def __init__(self,
@@ -100,8 +102,13 @@ class BlockSelector:
         else:
             loader_cfg = copy.deepcopy(cfg.train_dataloader)
             val_loader = cfg.get('val_dataloader') or cfg.test_dataloader
-            loader_cfg['dataset']['pipeline'] = copy.deepcopy(val_loader['dataset']['pipeline'])
+            val_dataset = val_loader['dataset']
+            loader_cfg['dataset']['pipeline'] = copy.deepcopy(val_dataset['pipeline'])
             loader_cfg['dataset']['test_mode'] = True
+            if loader_cfg['dataset'].get('regime') == 'full':  # randomly truncated in training:
+                for key in ('regime', 'window_stride'):  # select on the val windows instead
+                    if key in val_dataset:
+                        loader_cfg['dataset'][key] = val_dataset[key]
             loader_cfg['batch_size'] = val_loader.get('batch_size', loader_cfg['batch_size'])
             loader_cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
         loader_cfg['num_workers'] = 0

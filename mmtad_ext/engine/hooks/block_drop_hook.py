@@ -107,7 +107,8 @@ class BlockDropHook(Hook):
             selection and recording (decoded once and kept in memory for the whole run).
             Defaults to None: all.
         selection_dataloader (dict, optional): Data loader config replacing the default (the
-            training dataset with the val pipeline and ``test_mode=True``, the val batch size).
+            training dataset with the val pipeline and ``test_mode=True``, the val batch size;
+            a randomly truncated training set, ``regime='full'``, is scored on the val windows).
         lora_rank (int, optional): Defaults to None: ``embed_dims // 4``.
         lora_alpha (float, optional): Defaults to None: ``lora_rank`` (scale 1).
         lora_target_modules (str): Regex (peft's ``target_modules``, ``re.fullmatch`` on names

@@ -32,6 +32,7 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
@@ -81,6 +82,12 @@ class EGSBackboneWrapper(BaseModule):
             (B, C', N * t) in time order (e.g. ``VideoMAEEncoder(out_type='temporal')``, t = 8
             per 16-frame snippet, as OpenTAD's end-to-end VideoMAE). Sampling stays per snippet.
             Defaults to False.
+        temporal_length (int, optional): With ``keep_temporal``, resize the video's
+            concatenated tokens (B, C', N * t) linearly to (B, C', temporal_length)
+            (``align_corners=False``), OpenTAD's ``Interpolate`` post-processing of its
+            end-to-end VideoMAE configs: 48 snippets x 8 tokens -> 768 positions, one per read
+            frame (THUMOS14), or -> 192 (ActivityNet). The two-phase backward maps the feature
+            gradient back through the same (linear) resize. Defaults to None (no resize).
         with_cp (bool): Activation checkpointing of each with-gradient backbone call
             (``torch.utils.checkpoint``): only the chunk's input is saved and the backbone
             is re-run in the backward pass. Defaults to False.
@@ -103,6 +110,7 @@ class EGSBackboneWrapper(BaseModule):
                  norm_eval: bool = True,
                  with_cp: bool = False,
                  keep_temporal: bool = False,
+                 temporal_length: Optional[int] = None,
                  input_format: str = 'NCTHW',
                  init_cfg: Optional[dict] = None,
                  sampling_ratio: Optional[float] = None):
@@ -127,6 +135,11 @@ class EGSBackboneWrapper(BaseModule):
         self.keep_temporal = keep_temporal
         if keep_temporal and input_format != 'NCTHW':
             raise ValueError("EGSBackboneWrapper: keep_temporal needs input_format='NCTHW'")
+        if temporal_length is not None and (not keep_temporal or int(temporal_length) < 1):
+            raise ValueError('EGSBackboneWrapper: temporal_length resizes the temporal tokens '
+                             'and needs keep_temporal=True and a length >= 1, got '
+                             f'temporal_length={temporal_length}, keep_temporal={keep_temporal}')
+        self.temporal_length = None if temporal_length is None else int(temporal_length)
         self.frozen_modules = tuple(frozen_modules)
         modules = dict(self.backbone.named_modules())
         for name in self.frozen_modules:
@@ -212,21 +225,31 @@ class EGSBackboneWrapper(BaseModule):
                     outs.append(self._encode(chunk))
         return torch.cat(outs)
 
-    @staticmethod
-    def _to_output(feats: torch.Tensor, b: int, n: int) -> torch.Tensor:
-        """Per-snippet features (B * N, C') or (B * N, C', t) -> (B, C', N) or (B, C', N * t)."""
+    def _to_output(self, feats: torch.Tensor, b: int, n: int) -> torch.Tensor:
+        """Per-snippet features (B * N, C') or (B * N, C', t) -> (B, C', N) or (B, C', N * t)
+        (resized to (B, C', temporal_length) if set)."""
         if feats.dim() == 2:
             return feats.view(b, n, -1).transpose(1, 2)  # (B, C', N)
         c, t = feats.shape[1:]
-        return feats.view(b, n, c, t).permute(0, 2, 1, 3).reshape(b, c, n * t)
+        out = feats.view(b, n, c, t).permute(0, 2, 1, 3).reshape(b, c, n * t)  # (B, C', N * t)
+        if self.temporal_length is not None and n * t != self.temporal_length:
+            out = F.interpolate(out, size=self.temporal_length, mode='linear',
+                                align_corners=False)  # (B, C', temporal_length)
+        return out
 
-    @staticmethod
-    def _from_output(grad: torch.Tensor, b: int, n: int) -> torch.Tensor:
-        """Inverse of :meth:`_to_output` for a feature gradient: -> (B * N, C'[, t])."""
+    def _from_output(self, grad: torch.Tensor, b: int, n: int, t: int) -> torch.Tensor:
+        """Inverse of :meth:`_to_output` for a feature gradient: -> (B * N, C'[, t]).
+
+        ``t`` is the backbone's tokens per snippet (1 for pooled features)."""
         c, length = grad.shape[1:]
-        if length == n:
+        if self.keep_temporal and length != n * t:  # through the linear resize: its transpose
+            with torch.enable_grad():
+                x = grad.new_zeros(b, c, n * t, requires_grad=True)
+                y = F.interpolate(x, size=length, mode='linear', align_corners=False)
+                grad = torch.autograd.grad(y, x, grad)[0]  # (B, C', N * t)
+        if not self.keep_temporal:
             return grad.transpose(1, 2).reshape(b * n, c)
-        return grad.view(b, c, n, length // n).permute(0, 2, 1, 3).reshape(b * n, c, -1)
+        return grad.view(b, c, n, t).permute(0, 2, 1, 3).reshape(b * n, c, t)
 
     @staticmethod
     def _check_inputs(inputs: torch.Tensor) -> None:
@@ -290,9 +313,12 @@ class EGSBackboneWrapper(BaseModule):
         if sampled.numel() == 0:
             return sampled
         clips = inputs.flatten(0, 1)[sampled]  # (B * n_s, C, T, H, W)
-        grads = self._from_output(feat_grad, b, n)[sampled]  # (B * n_s, C'[, t])
+        grads = None
         for start in range(0, clips.shape[0], self.chunk_size):
             out = self._encode_grad(clips[start:start + self.chunk_size])
+            if grads is None:  # tokens per snippet known from the first output
+                t = out.shape[-1] if self.keep_temporal else 1
+                grads = self._from_output(feat_grad, b, n, t)[sampled]  # (B * n_s, C'[, t])
             if out.requires_grad:  # False only if every parameter is frozen
                 out.backward(grads[start:start + self.chunk_size].to(out.dtype))
         return sampled

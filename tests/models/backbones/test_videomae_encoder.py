@@ -128,25 +128,27 @@ def test_lora_on_qkv_acts_here_and_is_bypassed_by_mmaction2():
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def _egs(mode, ratio=0.5):
+def _egs(mode, ratio=0.5, **kwargs):
     from mmtad_ext.registry import MODELS
     torch.manual_seed(0)
     return MODELS.build(dict(
         type='EGSBackboneWrapper', backbone=dict(type='VideoMAEEncoder', out_type='temporal',
                                                  **TINY),
         ratio=ratio, mode=mode, chunk_size=3, seed=1, with_cp=True,
-        keep_temporal=True))
+        keep_temporal=True, **kwargs))
 
 
-def test_inside_egs_with_checkpointing_keeps_temporal_tokens():
-    """End to end through encoder gradient sampling: (B, N, C, T, H, W) -> (B, C, N * t), and
-    joint EGS (checkpointed) and the two-phase protocol give the same encoder gradients."""
+@pytest.mark.parametrize('length', [None, 16, 3])
+def test_inside_egs_with_checkpointing_keeps_temporal_tokens(length):
+    """End to end through encoder gradient sampling: (B, N, C, T, H, W) -> (B, C, N * t) (or
+    resized to ``temporal_length``: 16 up, 3 down), and joint EGS (checkpointed) and the
+    two-phase protocol give the same encoder gradients (through the resize too)."""
     x = torch.randn(2, 4, 3, 4, 32, 32)  # 2 videos x 4 snippets of 4 frames
-    joint, two = _egs('joint'), _egs('two_phase')
+    joint, two = _egs('joint', temporal_length=length), _egs('two_phase', temporal_length=length)
     two.load_state_dict(joint.state_dict())
     joint.train(), two.train()
     feats = joint(x)
-    assert feats.shape == (2, 32, 4 * 2)
+    assert feats.shape == (2, 32, length or 4 * 2)
     with torch.no_grad():
         ref = joint.extract_no_grad(x)
     assert torch.allclose(feats, ref, atol=1e-5)
@@ -157,6 +159,28 @@ def test_inside_egs_with_checkpointing_keeps_temporal_tokens():
     for (name, a), (_, b) in zip(joint.named_parameters(), two.named_parameters()):
         if a.grad is not None or b.grad is not None:
             assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+
+
+def test_temporal_length_is_a_linear_resize_of_the_concatenated_tokens():
+    """OpenTAD's Interpolate(align_corners=False) over the whole video's tokens (not per
+    snippet); the length of the tokens themselves is the identity; bad arguments name the fix."""
+    x = torch.randn(1, 4, 3, 4, 32, 32)
+    plain = _egs('joint').eval()
+    with torch.no_grad():
+        tokens = plain(x)  # (1, 32, 8)
+        resized = _egs('joint', temporal_length=16).eval()(x)
+        same = _egs('joint', temporal_length=8).eval()(x)
+    assert torch.equal(same, tokens)
+    expected = torch.nn.functional.interpolate(tokens, size=16, mode='linear',
+                                               align_corners=False)
+    assert torch.allclose(resized, expected, atol=1e-6)
+    # position 8 reads input 3.75: tokens 3 and 4, across the border of snippets 1 and 2
+    assert torch.allclose(resized[..., 8], 0.75 * tokens[..., 4] + 0.25 * tokens[..., 3],
+                          atol=1e-6)
+    from mmtad_ext.registry import MODELS
+    with pytest.raises(ValueError, match='keep_temporal=True'):
+        MODELS.build(dict(type='EGSBackboneWrapper', temporal_length=16, backbone=dict(
+            type='VideoMAEEncoder', out_type='temporal', **TINY)))
 
 
 def test_flop_counter_attributes_qkv():

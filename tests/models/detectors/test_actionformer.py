@@ -1,4 +1,5 @@
 """ActionFormer detector: losses, padding masks, seconds conversion, raw-video end to end."""
+import numpy as np
 import pytest
 import torch
 from mmaction.structures import ActionDataSample
@@ -103,3 +104,58 @@ def test_end_to_end_with_videomae_and_egs(mode):
     log = model.train_step(data, optim)
     assert torch.isfinite(log['loss'])
     assert not torch.equal(before, model.backbone.backbone.patch_embed.projection.weight)
+
+
+class FrameTimeTokens(torch.nn.Module):
+    """A stand-in encoder whose temporal token is the mean pixel of its tubelet of 2 frames:
+    fed frames whose pixels hold their time, each token holds the mean time it covers."""
+
+    def forward(self, x):  # (M, C, T, H, W) -> (M, 1, T / 2)
+        return x.mean((1, 3, 4)).unflatten(1, (-1, 2)).mean(-1)[:, None]
+
+
+@pytest.mark.parametrize('setting', ['thumos_window', 'anet_whole_video'])
+def test_detection_at_a_position_maps_to_the_time_of_its_frames(setting, monkeypatch):
+    """End-to-end frame sampling: the frames read for a sample (sampling='frames'), encoded
+    16 per snippet into 8 tokens each, resized to the T positions (temporal_length), and the
+    detector's mapping of a detection at position i back to seconds agree: position i is the
+    time of the frames behind it (THUMOS14: one frame every 4 of a window, 2x upsampled;
+    ActivityNet: 4 frames per position over the whole video, 2x downsampled)."""
+    from mmtad_ext.datasets.transforms.video_transforms import frame_grid_times
+    t = 64
+    if setting == 'thumos_window':  # window of 64 positions from position 100, stride 4
+        fps, w0 = 30.0, 100
+        times = frame_grid_times(t, 1, fps, 9000, window_start_snippet=w0, snippet_stride=4)
+        meta = dict(window_start=w0 * 4 / fps, window_duration=t * 4 / fps)
+        per_position = times
+    else:  # 100 s at 25 fps: 256 frames over the whole video, 4 per position
+        times = frame_grid_times(t, 4, 25.0, 2500)
+        meta = dict(window_start=0.0, window_duration=100.0)
+        per_position = times.reshape(t, 4).mean(1)
+    frames = torch.tensor(times, dtype=torch.float32).view(-1, 1, 16, 1, 1)  # (N, 1, 16, 1, 1)
+    wrapper = MODELS.build(dict(type='EGSBackboneWrapper', backbone=VIT, ratio=1.0,
+                                keep_temporal=True, temporal_length=t))
+    wrapper.backbone = FrameTimeTokens()
+    with torch.no_grad():
+        tokens = wrapper.eval()(frames.expand(-1, 3, -1, 2, 2)[None])[0, 0]  # (T,)
+    interior = slice(1, -1)  # the resize clamps at the two ends (OpenTAD's Interpolate too)
+    torch.testing.assert_close(tokens[interior].double(),
+                               torch.tensor(per_position[interior]), atol=1e-3, rtol=0)
+    model = build().eval()
+    points = torch.arange(t, dtype=torch.float32)
+
+    def fake(*args, **kwargs):  # a detection at every position
+        return torch.stack([points, points], 1), torch.ones(t), torch.zeros(t, dtype=torch.long)
+
+    monkeypatch.setattr(model.head, 'predict_single', fake)
+    out = model(torch.randn(1, 16, t), samples(1, temporal_dim=t, **meta), mode='predict')[0]
+    np.testing.assert_allclose(out.pred_instances.segments[:, 0].double().numpy(),
+                               per_position, atol=1e-4)
+
+
+def test_valid_length_counts_positions_of_the_dataset_grid():
+    """A window of 48 snippets (10 valid) encoded into 8 tokens per snippet: 80 valid tokens."""
+    model = build()
+    mask = model._masks(torch.zeros(2, 16, 384), samples(1, valid_length=10, temporal_dim=48)
+                        + samples(1, valid_length=30))
+    assert mask.sum(1).tolist() == [80, 30]

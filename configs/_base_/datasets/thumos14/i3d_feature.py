@@ -10,11 +10,9 @@
 # features_i3d_sw.py: feature_stride 4, offset_frames 8): snippet t is centred at (4t + 8) / fps
 # with each video's own fps (annotation "fps", else "frame" / "duration"; a video with neither
 # is an error naming it). snippet_duration=4 / 30 instead gives the plain 30 fps grid.
-# Difference from the public feature recipe, not adopted yet:
-# - Training samples: fixed sliding windows here; the public ActionFormer recipe takes the whole
-#   video with RandomTrunc (2304 snippets, crop ratio 0.9-1.0, 50% of an action inside) every
-#   epoch, and evaluates each video as one padded pass instead of sliding windows. (The public
-#   ETAD recipe, configs/etad/thumos_i3d.py on features_i3d_sw.py, uses sliding windows as here.)
+# Training samples: fixed sliding windows here, as the public ETAD recipe
+# (configs/etad/thumos_i3d.py on features_i3d_sw.py); the ActionFormer config trains on whole
+# videos randomly truncated every epoch (regime='full' + RandomTruncTAD), as its public recipe.
 dataset_type = 'TADDataset'
 data_root = 'data/thumos14/'
 ann_file = data_root + 'annotations/thumos14.json'
