@@ -82,7 +82,7 @@ def base_ckpt(seed, args):
     return osp.join(args.work_dir, base_name(args), f'seed{seed}', f'epoch_{BASE_EPOCHS}.pth')
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--task', choices=sorted(TASKS), default='classifier',
                    help='classifier: synthetic clips, val top-1; detector: ActionFormer + tiny '
@@ -93,7 +93,7 @@ def parse_args():
     p.add_argument('--work-dir', default='work_dirs/bd')
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--report-only', action='store_true')
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def report(work):
@@ -280,8 +280,8 @@ def summarize(args):
     return final
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     config = osp.join(ROOT, TASKS[args.task]['config'])
     base = osp.join(ROOT, TASKS[args.task]['base'])
     todo = [(v, s) for v in args.variants for s in args.seeds if not finished(v, s, args)]
