@@ -7,6 +7,8 @@ loaders with ``num_workers=0`` so that the data time is the pipeline's), then ``
 videos through the test loader. ``--test-batches K`` times only the first K test batches and
 takes s/video = s/sample x the test set's samples per video (sliding windows; 1 for clips), for
 configs whose test video takes an hour here; ``--test-batch-size`` makes that unit smaller.
+``--train-batch-size`` trains with a smaller batch than the config's (s/iteration is then also
+scaled to the config's batch).
 Reported: s/iteration, data-time share, peak RSS, test s/video (wall-clock, and the process's CPU
 seconds: one thread, so about the time on an idle core whatever the load), the load average
 before and after the run, and the projection to the full dataset (training iterations per epoch
@@ -76,6 +78,10 @@ def parse_args():
     parser.add_argument('--iters', type=int, default=2, help='timed training iterations')
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed training iterations before the timed ones')
+    parser.add_argument('--train-batch-size', type=int, default=0, metavar='B',
+                        help='train loader batch size (0: the config\'s); s/iteration is also '
+                        'given scaled to the config\'s batch, for end-to-end configs whose '
+                        'shipped batch does not fit in this machine\'s memory')
     parser.add_argument('--test-videos', type=int, default=1, help='timed test videos')
     parser.add_argument('--test-batches', type=int, default=0, metavar='K',
                         help='time only the first K test batches and project s/video from the '
@@ -139,6 +145,9 @@ def child_cost(config: str, args) -> dict:
     load_before = os.getloadavg()
     cfg, runner = _runner(config, tempfile.mkdtemp())
     model = runner.model
+    shipped_batch = cfg.train_dataloader.batch_size
+    if args.train_batch_size:
+        cfg.train_dataloader.batch_size = args.train_batch_size
     loader = runner.build_dataloader(cfg.train_dataloader, seed=args.seed)
     optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     model.train()
@@ -183,7 +192,9 @@ def child_cost(config: str, args) -> dict:
     epochs = cfg.train_cfg.get('max_epochs', 1)
     # CPU seconds of the process (one thread): the time on an idle core, whatever the load
     return dict(s_per_iter=sum(times) / len(times), data_share=sum(data_times) / sum(times),
-                cpu_s_per_iter=sum(cpu_times) / len(cpu_times),
+                cpu_s_per_iter=sum(cpu_times) / len(cpu_times), shipped_batch_size=shipped_batch,
+                s_per_shipped_iter=sum(times) / len(times) * shipped_batch /
+                cfg.train_dataloader.batch_size,
                 iters=len(times), warmup=args.warmup, iter_times=times,
                 test_batch_size=cfg.test_dataloader.batch_size,
                 batch_size=cfg.train_dataloader.batch_size, epochs=epochs,
@@ -224,6 +235,7 @@ def run_child(config: str, like: str, modality: str, counts: dict, args, mode: s
                '--mode', mode, '--iters', str(args.iters), '--warmup', str(args.warmup),
                '--test-videos', str(args.test_videos), '--test-batches', str(args.test_batches),
                '--test-batch-size', str(args.test_batch_size),
+               '--train-batch-size', str(args.train_batch_size),
                '--seed', str(args.seed), '--out', out]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -272,7 +284,8 @@ def main():
                 print(f'{config}: {small.get("error") or large.get("error")}', flush=True)
             continue
         from mmengine.config import Config
-        batch = Config.fromfile(osp.join(REPO, 'configs', config)).train_dataloader.batch_size
+        batch = args.train_batch_size or Config.fromfile(osp.join(
+            REPO, 'configs', config)).train_dataloader.batch_size
         counts = dict(training=max(2, (args.warmup + args.iters) * batch
                                    if like != 'thumos14' else 2),
                       validation=args.test_videos)

@@ -46,17 +46,19 @@ def test_samples_per_video_and_projection(load_tool):
 @pytest.mark.slow
 def test_one_feature_config_with_a_test_batch_cap(tmp_path):
     out = tmp_path / 'cost.json'
+    config = 'actionformer/actionformer_1xb16-15e_activitynet-tsp-feature.py'
     proc = run_tool('analysis_tools/benchmark_paper_configs', [
-        '--configs', osp.join(REPO, 'configs/actionformer/'
-                              'actionformer_1xb16-15e_activitynet-tsp-feature.py'),
-        '--iters', '1', '--warmup', '0', '--test-batches', '1', '--out', str(out)], tmp_path,
+        '--configs', osp.join(REPO, 'configs', config), '--iters', '1', '--warmup', '0',
+        '--train-batch-size', '8', '--test-batches', '1', '--out', str(out)], tmp_path,
         timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())['actionformer/actionformer_1xb16-15e_activitynet-tsp-feature.py']
+    r = json.loads(out.read_text())[config]
     assert 'error' not in r, r
     assert r['iters'] == 1 and r['warmup'] == 0 and len(r['iter_times']) == 1
-    assert r['batch_size'] == 16 and r['epochs'] == 15
-    # one test batch of the (feature, one sample per video) ActivityNet test set
+    assert r['batch_size'] == 8 and r['shipped_batch_size'] == 16 and r['epochs'] == 15
+    assert r['s_per_shipped_iter'] == pytest.approx(2 * r['s_per_iter'])
+    assert r['iters_per_epoch'] == 10024 // 8  # one sample per video, batch 8
+    # one test batch of the (one sample per video) ActivityNet test set
     assert r['test_samples_per_video'] == 1.0 and r['test_samples_timed'] >= 1
     assert r['test_s_per_video'] > 0 and r['peak_rss_gb'] > 0
     assert 0 < r['cpu_s_per_iter'] and 0 < r['test_cpu_s_per_video']
