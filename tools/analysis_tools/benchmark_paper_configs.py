@@ -2,14 +2,20 @@
 
 Each config runs unchanged except its data root (rehearsal data shaped like its dataset, real-like
 durations, ``mmtad_ext.datasets.synthetic.like``), in its own process: ``--iters`` training
-iterations after one warm-up (the model, optimizer and data loader of the config, loaders with
-``num_workers=0`` so that the data time is the pipeline's), then ``--test-videos`` videos through
-the test loader. Reported: s/iteration, data-time share, peak RSS, test s/video, and the
-projection to the full dataset (training iterations per epoch from the rehearsal set's samples
-per video, the config's epochs; single process on this machine), beside the GPU figure of the
-paper where one is published. ``--memory-check`` measures the peak RSS of iterating a config's
-train loader over rehearsal sets of 1x and 4x the videos (flat when the pipeline does not hold
-the dataset).
+iterations after ``--warmup`` untimed ones (the model, optimizer and data loader of the config,
+loaders with ``num_workers=0`` so that the data time is the pipeline's), then ``--test-videos``
+videos through the test loader. ``--test-batches K`` times only the first K test batches and
+takes s/video = s/sample x the test set's samples per video (sliding windows; 1 for clips), for
+configs whose test video takes an hour here; ``--test-batch-size`` makes that unit smaller.
+``--train-batch-size`` trains with a smaller batch than the config's (s/iteration is then also
+scaled to the config's batch).
+Reported: s/iteration, data-time share, peak RSS, test s/video (wall-clock, and the process's CPU
+seconds: one thread, so about the time on an idle core whatever the load), the load average
+before and after the run, and the projection to the full dataset (training iterations per epoch
+from the rehearsal set's samples per video, the config's epochs; single process on this
+machine), beside the GPU figure of the paper where one is published. ``--memory-check`` measures
+the peak RSS of iterating a config's train loader over rehearsal sets of 1x and 4x the videos
+(flat when the pipeline does not hold the dataset).
 
 Run::
 
@@ -17,6 +23,9 @@ Run::
         --out work_dirs/benchmark_paper_configs.json
     python tools/analysis_tools/benchmark_paper_configs.py --configs \
         configs/etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py --memory-check 8
+    python tools/analysis_tools/benchmark_paper_configs.py --configs \
+        configs/etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py --warmup 0 --iters 1 \
+        --test-batches 1 --test-batch-size 1
 """
 import argparse
 import json
@@ -41,6 +50,7 @@ PAPER_CONFIGS = {  # config -> (dataset, modality)
     'actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py': ('activitynet', 'video'),
     'a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
     'a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
+    'a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
     'a3d/slowfast_r50_8xb8-4x16x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
     'a3d/a3d-0.06-1_slowfast-r50_8xb8-4x16x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
 }
@@ -49,12 +59,14 @@ GPU_FIGURES = {  # published GPU figures (paper, hardware)
     'etad/etad_lstm_1xb16-6e_activitynet-tsp-feature.py':
         '6 min training (ETAD paper, 1 RTX3090, DPS 6%)',
     'etad/etad-egs_tsm-r50_4xb4-6e_activitynet-rgb.py': '4 V100 x 23 GB (ETAD paper, Tab. 3)',
+    'etad/etad-egs_r2plus1d-r34_1xb4-6e_thumos14-rgb.py':
+        '4 V100 x 18 GB on ActivityNet (ETAD paper, Tab. 3; none for THUMOS14)',
     'actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py':
         '104.9 ms latency (Progressive Block Drop paper)',
     'a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py':
         '58 min/epoch (A3D paper, 8 x 2080Ti, batch 64)',
-    'a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py':
-        '69 min/epoch (A3D paper, 8 x 2080Ti, batch 64)',
+    'a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py':
+        '69 min/epoch (A3D paper, Tab. 2: [0.06, 1] range, 8 x 2080Ti, batch 64)',
 }
 LOADER = dict(num_workers=0, persistent_workers=False)
 
@@ -64,7 +76,19 @@ def parse_args():
     parser.add_argument('--configs', nargs='+', default=None,
                         help='config paths (default: every paper config)')
     parser.add_argument('--iters', type=int, default=2, help='timed training iterations')
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='untimed training iterations before the timed ones')
+    parser.add_argument('--train-batch-size', type=int, default=0, metavar='B',
+                        help='train loader batch size (0: the config\'s); s/iteration is also '
+                        'given scaled to the config\'s batch, for end-to-end configs whose '
+                        'shipped batch does not fit in this machine\'s memory')
     parser.add_argument('--test-videos', type=int, default=1, help='timed test videos')
+    parser.add_argument('--test-batches', type=int, default=0, metavar='K',
+                        help='time only the first K test batches and project s/video from the '
+                        'test set\'s samples per video (0: whole videos)')
+    parser.add_argument('--test-batch-size', type=int, default=0, metavar='B',
+                        help='test loader batch size (0: the config\'s); with --test-batches '
+                        'a smaller timed unit for configs whose test batch takes many minutes')
     parser.add_argument('--memory-check', type=int, default=0, metavar='N',
                         help='instead: peak RSS of the train loader over N and 4N videos')
     parser.add_argument('--seed', type=int, default=0)
@@ -105,17 +129,31 @@ def _runner(config: str, work_dir: str):
     return cfg, Runner.from_cfg(cfg)
 
 
+def _video_of(info: dict):
+    return info.get('video_name', info.get('filename'))
+
+
+def samples_per_video(dataset) -> float:
+    """Mean number of samples (sliding windows; 1 for clips) per video of a dataset."""
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    return len(infos) / len({_video_of(d) for d in infos})
+
+
 def child_cost(config: str, args) -> dict:
     """Time training iterations and test videos of one config (cwd holds data/<dataset>)."""
     import torch
+    load_before = os.getloadavg()
     cfg, runner = _runner(config, tempfile.mkdtemp())
     model = runner.model
+    shipped_batch = cfg.train_dataloader.batch_size
+    if args.train_batch_size:
+        cfg.train_dataloader.batch_size = args.train_batch_size
     loader = runner.build_dataloader(cfg.train_dataloader, seed=args.seed)
     optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     model.train()
-    it, times, data_times = iter(loader), [], []
-    for i in range(args.iters + 1):  # the first is a warm-up
-        t0 = time.perf_counter()
+    it, times, data_times, cpu_times = iter(loader), [], [], []
+    for i in range(args.warmup + args.iters):  # the first ``warmup`` are not timed
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             batch = next(it)
         except StopIteration:
@@ -124,28 +162,46 @@ def child_cost(config: str, args) -> dict:
         t1 = time.perf_counter()
         model.train_step(batch, optim_wrapper)
         t2 = time.perf_counter()
-        if i:
+        if i >= args.warmup:
             times.append(t2 - t0)
+            cpu_times.append(time.process_time() - c0)
             data_times.append(t1 - t0)
-    infos = [loader.dataset.get_data_info(i) for i in range(len(loader.dataset))]
-    num_train_videos = len({d.get('video_name', d.get('filename')) for d in infos})
-    samples_per_video = len(infos) / num_train_videos  # sliding windows per video
+    train_samples_per_video = samples_per_video(loader.dataset)
+    if args.test_batch_size:
+        cfg.test_dataloader.batch_size = args.test_batch_size
     test_loader = runner.build_dataloader(cfg.test_dataloader, seed=args.seed)
     model.eval()
-    seen, t0 = set(), time.perf_counter()
+    seen, samples, batches = set(), 0, 0
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for batch in test_loader:
             model.test_step(batch)
+            batches += 1
+            samples += len(batch['data_samples'])
             seen.update(ds.metainfo.get('video_name', ds.metainfo.get('filename'))
                         for ds in batch['data_samples'])
-            if len(seen) >= args.test_videos:
+            if (args.test_batches and batches >= args.test_batches) or (
+                    not args.test_batches and len(seen) >= args.test_videos):
                 break
-    test_s = (time.perf_counter() - t0) / max(len(seen), 1)
+    test_time, test_cpu = time.perf_counter() - t0, time.process_time() - c0
+    test_samples_per_video = samples_per_video(test_loader.dataset)
+    if args.test_batches:  # part of a video: s/sample x samples per test video
+        per_video = test_samples_per_video / samples
+    else:
+        per_video = 1 / max(len(seen), 1)
     epochs = cfg.train_cfg.get('max_epochs', 1)
+    # CPU seconds of the process (one thread): the time on an idle core, whatever the load
     return dict(s_per_iter=sum(times) / len(times), data_share=sum(data_times) / sum(times),
+                cpu_s_per_iter=sum(cpu_times) / len(cpu_times), shipped_batch_size=shipped_batch,
+                s_per_shipped_iter=sum(times) / len(times) * shipped_batch /
+                cfg.train_dataloader.batch_size,
+                iters=len(times), warmup=args.warmup, iter_times=times,
+                test_batch_size=cfg.test_dataloader.batch_size,
                 batch_size=cfg.train_dataloader.batch_size, epochs=epochs,
-                samples_per_video=samples_per_video, test_s_per_video=test_s,
-                peak_rss_gb=_peak_rss_gb())
+                samples_per_video=train_samples_per_video,
+                test_s_per_video=test_time * per_video, test_cpu_s_per_video=test_cpu * per_video,
+                test_samples_timed=samples, test_samples_per_video=test_samples_per_video,
+                peak_rss_gb=_peak_rss_gb(), load_avg=[load_before, os.getloadavg()])
 
 
 def _status_gb(field: str) -> float:
@@ -176,8 +232,11 @@ def run_child(config: str, like: str, modality: str, counts: dict, args, mode: s
         out = osp.join(root, 'result.json')
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
         cmd = [sys.executable, osp.abspath(__file__), '--one', osp.join(REPO, 'configs', config),
-               '--mode', mode, '--iters', str(args.iters), '--test-videos',
-               str(args.test_videos), '--seed', str(args.seed), '--out', out]
+               '--mode', mode, '--iters', str(args.iters), '--warmup', str(args.warmup),
+               '--test-videos', str(args.test_videos), '--test-batches', str(args.test_batches),
+               '--test-batch-size', str(args.test_batch_size),
+               '--train-batch-size', str(args.train_batch_size),
+               '--seed', str(args.seed), '--out', out]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             return dict(error=(proc.stderr.strip().splitlines() or ['?'])[-1][:300])
@@ -190,7 +249,9 @@ def project(config: str, like: str, r: dict) -> dict:
     train_videos, test_videos = FULL[like]
     iters = math.ceil(train_videos * r['samples_per_video'] / r['batch_size'])
     return dict(train_h=r['s_per_iter'] * iters * r['epochs'] / 3600,
-                test_h=r['test_s_per_video'] * test_videos / 3600, iters_per_epoch=iters)
+                test_h=r['test_s_per_video'] * test_videos / 3600, iters_per_epoch=iters,
+                train_cpu_h=r['cpu_s_per_iter'] * iters * r['epochs'] / 3600,
+                test_cpu_h=r['test_cpu_s_per_video'] * test_videos / 3600)
 
 
 def main():
@@ -223,15 +284,20 @@ def main():
                 print(f'{config}: {small.get("error") or large.get("error")}', flush=True)
             continue
         from mmengine.config import Config
-        batch = Config.fromfile(osp.join(REPO, 'configs', config)).train_dataloader.batch_size
-        counts = dict(training=max(2, (args.iters + 1) * batch if like != 'thumos14' else 2),
+        batch = args.train_batch_size or Config.fromfile(osp.join(
+            REPO, 'configs', config)).train_dataloader.batch_size
+        counts = dict(training=max(2, (args.warmup + args.iters) * batch
+                                   if like != 'thumos14' else 2),
                       validation=args.test_videos)
         r = run_child(config, like, modality, counts, args, 'cost')
         if 'error' not in r:
             r.update(project(config, like, r))
-            print(f"{config}: {r['s_per_iter']:.2f} s/iter (data {100 * r['data_share']:.0f}%), "
-                  f"peak RSS {r['peak_rss_gb']:.2f} GB, test {r['test_s_per_video']:.2f} "
-                  f"s/video; full scale: train {r['train_h']:.1f} h, test {r['test_h']:.1f} h"
+            print(f"{config}: {r['s_per_iter']:.2f} s/iter ({r['cpu_s_per_iter']:.2f} CPU s, "
+                  f"data {100 * r['data_share']:.0f}%), peak RSS {r['peak_rss_gb']:.2f} GB, "
+                  f"test {r['test_s_per_video']:.2f} s/video ({r['test_cpu_s_per_video']:.2f} "
+                  f"CPU s); full scale: train {r['train_h']:.1f} h ({r['train_cpu_h']:.1f} CPU h),"
+                  f" test {r['test_h']:.1f} h ({r['test_cpu_h']:.1f} CPU h)"
+                  f" | load average {r['load_avg'][0][0]:.1f} -> {r['load_avg'][1][0]:.1f}"
                   f" | GPU: {GPU_FIGURES.get(config, '-')}", flush=True)
         else:
             print(f"{config}: error {r['error']}", flush=True)
