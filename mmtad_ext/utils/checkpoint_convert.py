@@ -7,7 +7,8 @@ A converter reads a public checkpoint (:func:`load_public_checkpoint` unwraps ``
 no rule matches (:meth:`Conversion.check`, listing them), adds the keys the target model makes
 itself (:meth:`Conversion.add`: a sinusoidal position table, a sampler's state), checks that the
 result loads strictly (:func:`verify_strict`) and saves it as an mmengine checkpoint
-(:func:`save_converted`: ``state_dict`` + ``meta``).
+(:func:`save_converted`: ``state_dict`` + ``meta``). The error class, the config reader and the
+model builder are those of :mod:`mmtad_ext.utils.convert`.
 """
 import os
 import os.path as osp
@@ -18,18 +19,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError, check_checkpoint_matches
+from .checkpoint import check_checkpoint_matches
+# one error class and one model builder for every converter
+from .convert import ConversionError, build_model_from_config, read_config  # noqa: F401
 
 SHOWN_KEYS = 20  # keys listed in an error message
 STATE_DICT_KEYS = ('state_dict', 'model', 'module', 'model_ema')
-
-
-class ConversionError(CheckpointError):
-    """A public checkpoint that a converter does not recognise (keys listed) or cannot map."""
 
 
 @dataclass(frozen=True)
@@ -211,23 +208,6 @@ def interpolate_pos_embed(pos: Tensor, src_grid: Sequence[int], dst_grid: Sequen
         x = F.interpolate(x, size=t1, mode='linear', align_corners=False)
         x = x.reshape(h1, w1, c, t1).permute(3, 2, 0, 1)  # (T, C, H, W)
     return x.permute(0, 2, 3, 1).reshape(1, t1 * h1 * w1, c).to(pos.dtype)
-
-
-def read_config(config: str) -> Config:
-    """``Config.fromfile``, also for a config of an installed package (``mmaction::...``)."""
-    if '::' in config:
-        config, _ = Config._get_cfg_path(config, '.')
-    return Config.fromfile(config)
-
-
-def build_model_from_config(config: Union[str, Config], model_cfg: Optional[dict] = None
-                            ) -> nn.Module:
-    """Build ``model_cfg`` (default: the config's ``model``) in the config's scope, in eval mode.
-    The ``init_cfg`` of the model is not run (the converted weights replace it)."""
-    cfg = read_config(config) if isinstance(config, str) else config
-    init_default_scope(cfg.get('default_scope', 'mmtad_ext'))
-    from mmtad_ext.registry import MODELS
-    return MODELS.build(model_cfg if model_cfg is not None else cfg.model).eval()
 
 
 def verify_strict(model: nn.Module, state_dict: Dict[str, Tensor], what: str) -> None:

@@ -202,17 +202,25 @@ def apply_key_map(state_dict: Dict[str, torch.Tensor], rules: Rules,
     return converted, report
 
 
-def build_model_from_config(config):
-    """The model of ``config`` (a path or an mmengine ``Config``), built in the
-    ``mmtad_ext`` scope, on CPU, in eval mode, without loading pretrained weights."""
+def read_config(config: str):
+    """``Config.fromfile``, also for a config of an installed package (``mmaction::...``)."""
     from mmengine.config import Config
+    if '::' in config:
+        config, _ = Config._get_cfg_path(config, '.')
+    return Config.fromfile(config)
+
+
+def build_model_from_config(config, model_cfg: Optional[dict] = None):
+    """The model of ``config`` (a path, ``package::path`` or an mmengine ``Config``), or
+    ``model_cfg`` when given, built in the config's scope, on CPU, in eval mode, without
+    loading pretrained weights (the converted weights replace its ``init_cfg``)."""
     from mmengine.registry import init_default_scope
 
     import mmtad_ext  # noqa: F401  registers the modules
     from mmtad_ext.registry import MODELS
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = read_config(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmtad_ext'))
-    return MODELS.build(cfg.model).eval()
+    return MODELS.build(model_cfg if model_cfg is not None else cfg.model).eval()
 
 
 def complete_extra_state(model: torch.nn.Module, state_dict: Dict) -> List[str]:
