@@ -12,7 +12,7 @@ import json
 import math
 import os.path as osp
 from numbers import Real
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from mmtad_ext.utils.errors import UserError
 
@@ -184,3 +184,18 @@ def load_annotations(ann_file: str,
         v: check_video_annotation(v, database[v], ann_file, classes, ignore_labels, tolerance)
         for v in vids
     }
+
+
+def load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Optional[List[str]]:
+    """A list given inline, or read from a .json list or a text file with one name per line."""
+    if value is None or isinstance(value, (list, tuple)):
+        return None if value is None else list(value)
+    if not osp.isfile(value):
+        raise FileNotFoundError(f'{what} file not found: {value}')
+    with open(value) as f:
+        if value.endswith('.json'):
+            names = json.load(f)
+            if not isinstance(names, list):
+                raise ValueError(f'{what} file {value} must hold a JSON list of names')
+            return [str(n) for n in names]
+        return [ln.strip() for ln in f if ln.strip()]

@@ -3,7 +3,6 @@
 Data regimes as in *ETAD: A Unified Framework for Efficient Temporal Action Detection*
 (arXiv 2205.07134), sec. 4.
 """
-import json
 import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence, Union
@@ -17,7 +16,8 @@ from mmengine.utils import track_iter_progress
 from mmtad_ext.registry import DATASETS, TRANSFORMS
 
 from .annotation import (SUBSET_ALIASES, annotation_labels, check_positive_seconds,
-                         check_video_annotation, load_annotation_json, video_subset)
+                         check_video_annotation, load_annotation_json, load_name_list,
+                         video_subset)
 from .feature_io import FEATURE_EXTS, FeatureFileError, num_feature_snippets
 from .transforms.random_trunc_tad import RandomTruncTAD
 from .transforms.video_transforms import VideoDecodeError, probe_video
@@ -28,21 +28,6 @@ PROGRESS_MIN_VIDEOS = 50  # raw-video mode shows a progress bar when probing mor
 # a sample whose file fails at read time with one of these is replaced (skip_invalid=True)
 READ_ERRORS = (OSError, VideoDecodeError, FeatureFileError)
 REPLACEMENT_SEED = 0  # replacement of sample i at attempt k: np.random.default_rng((0, i, k))
-
-
-def _load_name_list(value: Union[None, str, Sequence[str]], what: str) -> Optional[List[str]]:
-    """A list given inline, or read from a .json list or a text file with one name per line."""
-    if value is None or isinstance(value, (list, tuple)):
-        return None if value is None else list(value)
-    if not osp.isfile(value):
-        raise FileNotFoundError(f'{what} file not found: {value}')
-    with open(value) as f:
-        if value.endswith('.json'):
-            names = json.load(f)
-            if not isinstance(names, list):
-                raise ValueError(f'{what} file {value} must hold a JSON list of names')
-            return [str(n) for n in names]
-        return [ln.strip() for ln in f if ln.strip()]
 
 
 @DATASETS.register_module()
@@ -228,7 +213,7 @@ class TADDataset(BaseDataset):
 
     # -- annotation ---------------------------------------------------------------------------
     def _classes(self, database: dict) -> List[str]:
-        names = _load_name_list(self._class_map, 'class_map')
+        names = load_name_list(self._class_map, 'class_map')
         if names is None:
             names = annotation_labels(database, self.ann_file, self.ignore_labels)
         if not names:
@@ -281,7 +266,7 @@ class TADDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         database = load_annotation_json(self.ann_file)
         classes = self._classes(database)
-        blocked = set(_load_name_list(self._blocked, 'blocked_videos') or [])
+        blocked = set(load_name_list(self._blocked, 'blocked_videos') or [])
         self._metainfo.update(classes=tuple(classes), ground_truth={})
         ground_truth = self._metainfo['ground_truth']
         data_list, skipped = [], []
