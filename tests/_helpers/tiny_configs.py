@@ -221,3 +221,28 @@ def block_drop_config(clips_root, work_dir, stage_epochs=2, max_drops=2, name='b
     cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=stage_epochs,
                              max_drops=max_drops, **hook_cfg)]
     return cfg
+
+
+def block_drop_detector_config(video_root, work_dir, **hook):
+    """The tiny ActionFormer + VideoMAE block-drop config shrunk for tests (an mmengine
+    ``Config``): a 3-block, 32-wide encoder from random init on the raw-video TAD set
+    ``video_root`` (2 classes), batch 2, 2 epochs at a constant learning rate, average mAP of 4
+    training videos as the criterion; ``hook`` sets BlockDropHook's stage_epochs / max_drops."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(CONFIGS, 'block_drop', 'block-drop_actionformer-'
+                                   'videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.update(ann_file=video_root + '/annotations.json',
+                                   class_map=video_root + '/class_map.txt',
+                                   data_prefix=dict(video=video_root + '/videos'))
+    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
+        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
+        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
+        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
+    cfg.train_cfg.update(max_epochs=2, val_interval=100)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+    cfg.custom_hooks = [dict(type='BlockDropHook', tolerance=100.0, metric_key='tad/average_mAP',
+                             subset_size=4, latency_repeats=1, **hook)]
+    cfg.work_dir = work_dir
+    return cfg

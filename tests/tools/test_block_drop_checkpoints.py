@@ -12,7 +12,8 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from _helpers.paths import REPO, TOOLS
+from _helpers.paths import TOOLS
+from _helpers.tiny_configs import block_drop_detector_config
 from _helpers.tool_run import TEST, tool_env
 from mmtad_ext.apis import init_detector
 from mmtad_ext.utils import CheckpointError
@@ -84,31 +85,15 @@ def test_a_foreign_checkpoint_keeps_the_clear_error(block_drop_run, tmp_path):
 def detector_block_drop_run(tiny_video_tad, tmp_path_factory):
     """The tiny ActionFormer + VideoMAE block-drop config (shrunk to a 3-block width-32
     encoder) on ``tiny_video_tad``, one stage of 2 epochs with mmengine's EMAHook."""
-    from mmengine.config import Config
-    root = tiny_video_tad
     work = tmp_path_factory.mktemp('bd_detector')
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'block_drop', 'block-drop_actionformer-'
-                                   'videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.update(ann_file=root + '/annotations.json',
-                                   class_map=root + '/class_map.txt',
-                                   data_prefix=dict(video=root + '/videos'))
-    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
-        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
-        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
-        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
-    cfg.train_cfg.update(max_epochs=2, val_interval=100)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
-    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=2, max_drops=1, tolerance=100.0,
-                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1),
-                        dict(type='EMAHook', momentum=0.2)]
-    cfg.work_dir = str(work / 'work')
+    cfg = block_drop_detector_config(tiny_video_tad, str(work / 'work'), stage_epochs=2,
+                                     max_drops=1)
+    cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.2))
     cfg_path = str(work / 'bd_detector.py')
     cfg.dump(cfg_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    return cfg_path, cfg.work_dir, osp.join(root, 'videos')
+    return cfg_path, cfg.work_dir, osp.join(tiny_video_tad, 'videos')
 
 
 def test_tools_infer_accepts_the_detector_runs_checkpoints(detector_block_drop_run, tmp_path):

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from _helpers.data import same_state
+from _helpers.tiny_configs import block_drop_detector_config
 from mmtad_ext.engine.block_drop import BlockSelector
 from mmtad_ext.engine.hooks import BlockDropHook
 from mmtad_ext.models.layers.lora import ATTENTION_TARGETS
@@ -434,25 +435,8 @@ def test_max_epochs_inside_a_stage_is_refused(block_drop_cfg, tmp_path):
 def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     """The TAD path: ActionFormer + EGS(VideoMAEEncoder) compressed stage by stage with the
     average mAP of 4 training videos as the criterion, then exported 2 blocks shorter."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(
-        REPO, 'configs', 'block_drop',
-        'block-drop_actionformer-videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py'))
-    root = tiny_video_tad
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.update(ann_file=root + '/annotations.json',
-                                   class_map=root + '/class_map.txt',
-                                   data_prefix=dict(video=root + '/videos'))
-    cfg.merge_from_dict(dict(model=dict(student_ckpt=None, student=dict(
-        backbone=dict(backbone=dict(embed_dims=32, depth=3, num_heads=2)),
-        projection=dict(in_channels=32, embed_dims=32), neck=dict(in_channels=32),
-        head=dict(num_classes=2, in_channels=32, feat_channels=32)))))
-    cfg.train_cfg.update(max_epochs=2, val_interval=100)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
-    cfg.custom_hooks = [dict(type='BlockDropHook', stage_epochs=1, max_drops=2, tolerance=100.0,
-                             metric_key='tad/average_mAP', subset_size=4, latency_repeats=1)]
-    cfg.work_dir = str(tmp_path / 'work')
+    cfg = block_drop_detector_config(tiny_video_tad, str(tmp_path / 'work'), stage_epochs=1,
+                                     max_drops=2)
     cfg.default_hooks.logger.interval = 1
     cfg.experiment_name = 'tad'
     runner = Runner.from_cfg(cfg)
@@ -501,6 +485,7 @@ def test_actionformer_detector_block_drop_and_export(tiny_video_tad, tmp_path):
     summary = tool.main(
         [cfg_path, osp.join(cfg.work_dir, 'epoch_2.pth'), str(tmp_path / 'out')])
     assert summary['depth'] == 1 and summary['kept_blocks'] == report['stages'][2]['kept']
+    from mmengine.config import Config
     exported = Config.fromfile(summary['config'])
     init_default_scope('mmtad_ext')
     from mmtad_ext.registry import MODELS
