@@ -48,6 +48,11 @@ PAPER_CONFIGS = {  # config -> (dataset, modality)
     'etad/etad-egs_tsm-r50_4xb4-6e_activitynet-rgb.py': ('activitynet', 'video'),
     'actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py': ('thumos14', 'video'),
     'actionformer/actionformer_videomae-s_4xb4-15e_activitynet-rgb.py': ('activitynet', 'video'),
+    'block_drop/actionformer_videomae-s-lora96_1xb2-60e_thumos14-rgb.py': ('thumos14', 'video'),
+    'block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py':
+        ('thumos14', 'video'),
+    'block_drop/block-drop_actionformer-videomae-s_4xb4-8-15-15e_activitynet-rgb.py':
+        ('activitynet', 'video'),
     'a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
     'a3d/a3d-0.016-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
     'a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py': ('kinetics400', 'video'),
@@ -63,6 +68,8 @@ GPU_FIGURES = {  # published GPU figures (paper, hardware)
         '4 V100 x 18 GB on ActivityNet (ETAD paper, Tab. 3; none for THUMOS14)',
     'actionformer/actionformer_videomae-s_1xb2-60e_thumos14-rgb.py':
         '104.9 ms latency (Progressive Block Drop paper)',
+    'block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py':
+        'latency 104.9 -> 81.2 ms after 3 drops (Progressive Block Drop paper)',
     'a3d/slowonly_r50_8xb8-8x8x1-196e_kinetics400-rgb.py':
         '58 min/epoch (A3D paper, 8 x 2080Ti, batch 64)',
     'a3d/a3d-0.06-1_slowonly-r50_8xb8-8x8x1-196e_kinetics400-rgb.py':
@@ -145,11 +152,16 @@ def child_cost(config: str, args) -> dict:
     load_before = os.getloadavg()
     cfg, runner = _runner(config, tempfile.mkdtemp())
     model = runner.model
+    structure = training_structure(cfg, model)
     shipped_batch = cfg.train_dataloader.batch_size
     if args.train_batch_size:
         cfg.train_dataloader.batch_size = args.train_batch_size
     loader = runner.build_dataloader(cfg.train_dataloader, seed=args.seed)
-    optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    if structure is None:
+        optim_wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    else:  # as the hooks do: the config's optimizer over the trainable parameters only
+        from mmtad_ext.engine.optimizers.trainable import build_trainable_optim_wrapper
+        optim_wrapper = build_trainable_optim_wrapper(model, cfg.optim_wrapper)
     model.train()
     it, times, data_times, cpu_times = iter(loader), [], [], []
     for i in range(args.warmup + args.iters):  # the first ``warmup`` are not timed
@@ -201,7 +213,30 @@ def child_cost(config: str, args) -> dict:
                 samples_per_video=train_samples_per_video,
                 test_s_per_video=test_time * per_video, test_cpu_s_per_video=test_cpu * per_video,
                 test_samples_timed=samples, test_samples_per_video=test_samples_per_video,
-                peak_rss_gb=_peak_rss_gb(), load_avg=[load_before, os.getloadavg()])
+                peak_rss_gb=_peak_rss_gb(), load_avg=[load_before, os.getloadavg()],
+                structure=structure)
+
+
+def training_structure(cfg, model) -> dict:
+    """Give ``model`` the structure its config's hooks give it before the first training
+    iteration (``Runner.train`` is not called here): ``LoRAFinetuneHook`` injects its adapters;
+    ``BlockDropHook`` starts stage 1 (its last block dropped, the stage's LoRA injected; a
+    stage's iterations cost the same whichever block goes). Returns what was done (None: plain
+    training), with what the projection needs for block drop (its stages re-score every
+    remaining block on the training split)."""
+    from mmtad_ext.registry import HOOKS
+    for hook_cfg in cfg.get('custom_hooks') or []:
+        if hook_cfg['type'] == 'LoRAFinetuneHook':
+            HOOKS.build(dict(hook_cfg)).apply(model, seed=0)
+            return dict(hook='LoRAFinetuneHook')
+        if hook_cfg['type'] == 'BlockDropHook':
+            hook = HOOKS.build(dict(hook_cfg))
+            depth = model.student_encoder.depth
+            hook.apply_stage(model, [model.student_encoder.block_ids[-1]], seed=1)
+            return dict(hook='BlockDropHook', depth=depth, max_drops=hook.max_drops,
+                        stage_epochs=[hook.stage_length(t) for t in
+                                      range(1, hook.max_drops + 1)])
+    return None
 
 
 def _status_gb(field: str) -> float:
@@ -248,10 +283,21 @@ def project(config: str, like: str, r: dict) -> dict:
     """Hours for the full dataset on this machine (one process)."""
     train_videos, test_videos = FULL[like]
     iters = math.ceil(train_videos * r['samples_per_video'] / r['batch_size'])
-    return dict(train_h=r['s_per_iter'] * iters * r['epochs'] / 3600,
-                test_h=r['test_s_per_video'] * test_videos / 3600, iters_per_epoch=iters,
-                train_cpu_h=r['cpu_s_per_iter'] * iters * r['epochs'] / 3600,
-                test_cpu_h=r['test_cpu_s_per_video'] * test_videos / 3600)
+    out = dict(train_h=r['s_per_iter'] * iters * r['epochs'] / 3600,
+               test_h=r['test_s_per_video'] * test_videos / 3600, iters_per_epoch=iters,
+               train_cpu_h=r['cpu_s_per_iter'] * iters * r['epochs'] / 3600,
+               test_cpu_h=r['test_cpu_s_per_video'] * test_videos / 3600)
+    structure = r.get('structure') or {}
+    if structure.get('hook') == 'BlockDropHook':
+        # the baseline pass, then at stage t every one of the depth - t + 1 remaining blocks
+        # skipped in turn, each a test-pipeline pass over the training split (about a test
+        # video's cost per video); the recovery iterations are in train_h
+        depth = structure['depth']
+        passes = 1 + sum(depth - t for t in range(structure['max_drops']))
+        out.update(selection_passes=passes,
+                   selection_h=passes * r['test_s_per_video'] * train_videos / 3600,
+                   selection_cpu_h=passes * r['test_cpu_s_per_video'] * train_videos / 3600)
+    return out
 
 
 def main():
@@ -297,6 +343,9 @@ def main():
                   f"test {r['test_s_per_video']:.2f} s/video ({r['test_cpu_s_per_video']:.2f} "
                   f"CPU s); full scale: train {r['train_h']:.1f} h ({r['train_cpu_h']:.1f} CPU h),"
                   f" test {r['test_h']:.1f} h ({r['test_cpu_h']:.1f} CPU h)"
+                  + (f"; block selection {r['selection_passes']} passes over the training"
+                     f" split {r['selection_h']:.1f} h ({r['selection_cpu_h']:.1f} CPU h)"
+                     if 'selection_h' in r else '') +
                   f" | load average {r['load_avg'][0][0]:.1f} -> {r['load_avg'][1][0]:.1f}"
                   f" | GPU: {GPU_FIGURES.get(config, '-')}", flush=True)
         else:

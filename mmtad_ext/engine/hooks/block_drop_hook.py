@@ -310,11 +310,14 @@ class BlockDropHook(Hook):
                     seed=lora.get('seed'), init=lora.get('init', 'peft'))
         self._set_trainable(model)
 
-    def _apply_lora_all(self, runner, lora: Dict) -> None:
-        """The same seeded adapters in the model and its averaged copy (then frozen there)."""
-        for m in self._models(runner):
-            self._apply_lora(m, lora)
-        self._after_structure_change(runner)
+    def apply_stage(self, model, blocks: Sequence[int], seed: Optional[int] = None) -> Dict:
+        """What a stage start does to one model: remove ``blocks`` from the student's encoder,
+        inject this hook's LoRA adapters (seeded) and set what trains. Returns the LoRA
+        settings."""
+        model.student_encoder.remove_blocks(list(blocks))
+        lora = self._lora_cfg(model, seed=seed)
+        self._apply_lora(model, lora)
+        return lora
 
     # -- the stage loop ---------------------------------------------------------------------
     def before_train(self, runner) -> None:
@@ -382,12 +385,12 @@ class BlockDropHook(Hook):
             for m in models:
                 m.sync_teacher(scored.student)
         ids = chosen if isinstance(chosen, list) else [chosen]  # one-shot: several at once
-        for m in models:
-            m.student_encoder.remove_blocks(ids)
         stage = self.state['stage'] + 1
-        # seeded, not the global RNG: resumed at a stage end, the run makes the same adapters
-        lora = self._lora_cfg(model, seed=(runner.seed or 0) + stage)
-        self._apply_lora_all(runner, lora)
+        # the same adapters in the model and its averaged copy (then frozen there); seeded, not
+        # the global RNG: resumed at a stage end, the run makes the same adapters
+        for m in models:
+            lora = self.apply_stage(m, ids, seed=(runner.seed or 0) + stage)
+        self._after_structure_change(runner)
         rewrap_model(runner)  # DDP over the new structure and trainable parameters
         self._build_optimizer(runner, stage)
         self.state.update(stage=stage, lora=lora)

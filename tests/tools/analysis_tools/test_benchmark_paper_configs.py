@@ -64,3 +64,50 @@ def test_one_feature_config_with_a_test_batch_cap(tmp_path):
     assert 0 < r['cpu_s_per_iter'] and 0 < r['test_cpu_s_per_video']
     assert len(r['load_avg']) == 2 and len(r['load_avg'][0]) == 3
     assert r['train_h'] > 0 and 'load average' in proc.stdout
+
+
+def test_block_drop_projection_counts_every_selection_pass(load_tool):
+    tool = load_tool('analysis_tools/benchmark_paper_configs')
+    r = dict(s_per_iter=10.0, cpu_s_per_iter=5.0, samples_per_video=1.0, batch_size=2,
+             epochs=180, test_s_per_video=36.0, test_cpu_s_per_video=18.0,
+             structure=dict(hook='BlockDropHook', depth=12, max_drops=3,
+                            stage_epochs=[60, 60, 60]))
+    p = tool.project('block_drop/block-drop_actionformer-videomae-s_1xb2-3x60e_thumos14-rgb.py',
+                     'thumos14', r)
+    # the baseline, then 12, 11 and 10 candidates, each a pass over the 200 training videos
+    assert p['selection_passes'] == 1 + 12 + 11 + 10
+    assert p['selection_h'] == pytest.approx(34 * 36.0 * 200 / 3600)
+    assert p['selection_cpu_h'] == pytest.approx(p['selection_h'] / 2)
+    assert 'selection_h' not in tool.project(
+        'etad/etad_lstm_1xb16-6e_thumos14-i3d-feature.py', 'thumos14', dict(r, structure=None))
+
+
+@pytest.mark.parametrize('config,hook', [
+    ('block_drop/block-drop_actionformer-videomae-tiny_1xb4-3x4e_synthetic-tad-rgb.py',
+     'BlockDropHook'),
+    ('block_drop/actionformer_videomae-s-lora96_1xb2-60e_thumos14-rgb.py', 'LoRAFinetuneHook')])
+def test_training_structure_is_what_the_hooks_build(load_tool, config, hook):
+    """The timed model trains what the config's hook trains: LoRA injected (block drop: stage
+    1, one block fewer), the frozen encoder weights without gradients."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmtad_ext.models.layers.lora import has_lora
+    from mmtad_ext.registry import MODELS
+    tool = load_tool('analysis_tools/benchmark_paper_configs')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    with DefaultScope.overwrite_default_scope('mmtad_ext'):
+        model = MODELS.build(cfg.model)
+    enc = model.student_encoder if hook == 'BlockDropHook' else model.backbone.backbone
+    depth = enc.depth
+    structure = tool.training_structure(cfg, model)
+    assert structure['hook'] == hook and has_lora(enc)
+    trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
+    assert any('lora_' in n for n in trainable)
+    assert 'blocks.0.attn.proj.base_layer.weight' not in trainable
+    assert 'blocks.0.mlp.layers.1.weight' not in trainable
+    if hook == 'BlockDropHook':
+        assert enc.depth == depth - 1 == structure['depth'] - 1
+        assert structure['max_drops'] == len(structure['stage_epochs'])
+        assert not any(p.requires_grad for p in model.teacher.parameters())
+    assert tool.training_structure(Config(dict(custom_hooks=[])), model) is None
