@@ -43,17 +43,20 @@ demo: install
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_$(DEMO_EPOCHS).pth --work-dir $(DEMO_DIR)
 
-# `make test` runs every test (as CI does); `make test-fast` leaves out the tests marked `slow`
-# (tool subprocesses, torchrun, pip, kill/resume, trainings: pytest.ini) and takes under a minute.
+# `make test` runs every test (as CI does) on $(TEST_WORKERS) pytest-xdist workers (one per
+# core), the full-size paper configs on rehearsal data first (tests marked `paper`, minutes
+# each); `make test-fast` leaves out the tests marked `slow` (tool subprocesses, torchrun, pip,
+# kill/resume, trainings, paper configs: pytest.ini) and takes under a minute; `make
+# test-paper` runs only the paper configs.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# the full-size end-to-end and Kinetics-400 paper configs on rehearsal data (hours on 2 CPU cores)
 test-paper: install
-	MMTAD_PAPER_TESTS=1 $(PY) -m pytest tests -m paper $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m paper -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf build *.egg-info mmtad_ext/.mim work_dirs

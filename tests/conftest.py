@@ -7,21 +7,29 @@ import queue as queue_module
 import socket
 
 import pytest
+import torch
 import torch.multiprocessing as mp
 
 import mmtad_ext  # noqa: F401
 
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs two pytest-xdist workers on the two cores: one thread each (tool
+    # subprocesses already run with OMP_NUM_THREADS=1)
+    torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``paper`` (a full-size paper config on rehearsal data) run only with
-    ``MMTAD_PAPER_TESTS=1`` (``make test-paper``): hours on a 2-core CPU."""
-    if os.environ.get('MMTAD_PAPER_TESTS') == '1':
-        return
-    skip = pytest.mark.skip(reason='full-size paper config: set MMTAD_PAPER_TESTS=1 '
-                            '(make test-paper) to run it')
-    for item in items:
-        if 'paper' in item.keywords:
-            item.add_marker(skip)
+    """Tests marked ``paper`` (a full-size paper config on rehearsal data, minutes each) run
+    first, the longest first (``paper(minutes=...)``): xdist's load scheduling hands them out
+    alternately while the short tests fill the gaps, so neither worker ends on a long tail."""
+
+    def minutes(item):
+        mark = item.get_closest_marker('paper')
+        return mark.kwargs.get('minutes', 1.0) if mark is not None else None
+
+    heavy = sorted((it for it in items if minutes(it) is not None), key=minutes, reverse=True)
+    items[:] = heavy + [it for it in items if minutes(it) is None]
 
 
 @pytest.fixture

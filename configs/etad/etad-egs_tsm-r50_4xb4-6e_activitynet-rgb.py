@@ -21,8 +21,10 @@ model = dict(
     backbone=dict(
         type='EGSBackboneWrapper',
         backbone=dict(
+            # pretrained2d=False: mmaction2's default would load torchvision ImageNet weights
+            # from `pretrained` first; the Kinetics checkpoint below replaces every weight
             type='ResNetTSM', depth=50, num_segments=8, shift_div=8, pretrained=None,
-            norm_eval=True),
+            pretrained2d=False, norm_eval=True),
         input_format='NCHW',  # TSM is a 2D network over the 8 frames of a snippet
         ratio=0.1,
         strategy='random',

@@ -1,6 +1,8 @@
 """Stage lengths of progressive block drop: one number for every stage, or one per stage (the
-public workflow trains ActivityNet's first stage 8 epochs and the later ones 15)."""
-from typing import List, Sequence
+public workflow trains ActivityNet's first stage 8 epochs and the later ones 15), and the
+stage-relative parameter schedulers rebuilt at every stage start."""
+import copy
+from typing import Dict, List, Sequence
 
 
 def check_stage_epochs(stage_epochs) -> List[int]:
@@ -23,3 +25,25 @@ def stage_length(lengths: Sequence[int], stage: int) -> int:
     if stage < 1:
         raise ValueError(f'BlockDropHook stages count from 1, got {stage}')
     return lengths[min(stage, len(lengths)) - 1]
+
+
+def stage_schedulers(cfgs, length: int, iters_per_epoch: int, stage: int) -> List[Dict]:
+    """The config's ``param_scheduler`` entries for a stage of ``length`` epochs: a missing
+    ``end`` is the stage's end (in epochs, or iterations for ``by_epoch=False``). A scheduler
+    that would begin at or after its end in this stage (e.g. a cosine after a 5-epoch warm-up
+    in a 1-epoch stage) is refused with its index and the stage length, not left to mmengine's
+    ``end should be larger than begin``."""
+    cfgs = copy.deepcopy(cfgs or [])
+    if isinstance(cfgs, dict):
+        cfgs = [cfgs]
+    for i, s in enumerate(cfgs):
+        by_epoch = s.get('by_epoch', True)
+        s.setdefault('end', length if by_epoch else length * iters_per_epoch)
+        if s.get('begin', 0) >= s['end']:
+            unit = 'epochs' if by_epoch else 'iterations'
+            raise ValueError(
+                f"BlockDropHook: param_scheduler[{i}] ({s.get('type')}) begins at "
+                f"{s.get('begin', 0)} and ends at {s['end']} {unit} into stage {stage}, which "
+                f'is {length} epochs long: lengthen the stage (stage_epochs) or move the '
+                "scheduler's begin / end")
+    return cfgs

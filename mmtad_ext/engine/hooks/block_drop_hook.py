@@ -61,7 +61,7 @@ from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
 from ..block_drop.ema import find_ema, load_ema_checkpoint, refresh_ema
 from ..block_drop.report import encoder_input_shape, write_stage_report
-from ..block_drop.schedule import check_stage_epochs, stage_length
+from ..block_drop.schedule import check_stage_epochs, stage_length, stage_schedulers
 from ..block_drop.selection import BlockSelector, resolve_criterion
 from ..optimizers.trainable import build_trainable_optim_wrapper
 
@@ -287,13 +287,9 @@ class BlockDropHook(Hook):
         model = self._model(runner)
         optim_wrapper = build_trainable_optim_wrapper(model, runner.cfg.optim_wrapper)
         runner.optim_wrapper = optim_wrapper
-        schedulers = copy.deepcopy(runner.cfg.get('param_scheduler') or [])
-        if isinstance(schedulers, dict):
-            schedulers = [schedulers]
-        length = self.stage_length(stage or max(1, self.state['stage']))
-        for s in schedulers:
-            s.setdefault('end', length if s.get('by_epoch', True) else
-                         length * len(runner.train_dataloader))
+        stage = stage or max(1, self.state['stage'])
+        schedulers = stage_schedulers(runner.cfg.get('param_scheduler'), self.stage_length(stage),
+                                      len(runner.train_dataloader), stage)
         runner.param_schedulers = runner.build_param_scheduler(schedulers)
         if hasattr(runner.train_loop, 'iter'):
             optim_wrapper.initialize_count_status(runner.model, runner.train_loop.iter,
@@ -342,6 +338,9 @@ class BlockDropHook(Hook):
         if self.max_drops >= model.student_encoder.original_depth:
             raise ValueError(f'BlockDropHook max_drops {self.max_drops} must be below the '
                              f'encoder depth {model.student_encoder.original_depth}')
+        for t in range(1, self.max_drops + 1):  # every stage's schedulers, before any training
+            stage_schedulers(runner.cfg.get('param_scheduler'), self.stage_length(t),
+                             len(runner.train_dataloader), t)
         if self.state['stage'] > 0 or self.state['stopped']:
             # resumed (after_load_checkpoint restored the structure); a stopped run trains no
             # further epoch (the hook would no longer drive it)

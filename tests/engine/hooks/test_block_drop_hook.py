@@ -383,6 +383,22 @@ class StageProbe(Hook):
         self.after.append(self._seen(runner))
 
 
+@pytest.mark.slow  # builds a Runner
+def test_a_scheduler_longer_than_a_later_stage_is_refused_before_training(block_drop_cfg,
+                                                                          tmp_path):
+    """A cosine after a 2-epoch warm-up fits stage 1 (3 epochs) but not stage 2 (1 epoch): the
+    run stops before the baseline pass, naming the scheduler and the stage."""
+    cfg = block_drop_cfg(str(tmp_path / 'w'), stage_epochs=(3, 1), max_drops=2, name='w')
+    cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=True, begin=0, end=2),
+                           dict(type='CosineAnnealingLR', by_epoch=True, begin=2, eta_min=0.0)]
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match=r'param_scheduler\[1\] \(CosineAnnealingLR\) begins '
+                       r'at 2 and ends at 1 epochs into stage 2, which is 1 epochs long'):
+        runner.train()
+    assert hook_of(runner).state['records'] == []  # nothing was evaluated or trained
+    assert runner.iter == 0
+
+
 @pytest.mark.slow  # Runner trainings (3 epochs)
 def test_stage_epochs_per_stage_drop_at_their_boundaries(block_drop_cfg, tmp_path):
     """stage_epochs=(1, 2): stage 1 is epoch 0, stage 2 epochs 1-2; each stage's scheduler
