@@ -50,13 +50,13 @@ demo: install
 # test-paper` runs only the paper configs.
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 test-paper: install
-	$(PY) -m pytest tests -m paper -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m paper -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 clean:
 	rm -rf build *.egg-info mmtad_ext/.mim work_dirs

@@ -21,8 +21,10 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``paper`` (a full-size paper config on rehearsal data, minutes each) run
-    first, the longest first (``paper(minutes=...)``): xdist's load scheduling hands them out
-    alternately while the short tests fill the gaps, so neither worker ends on a long tail."""
+    first, the longest first (``paper(minutes=...)``): with ``--maxschedchunk 1`` (Makefile)
+    xdist's load scheduling gives each worker two of them, then the next test to whichever
+    worker frees first, so the short tests fill the gaps and neither ends on a long tail (the
+    two block-drop cases, the largest in memory, come first and run on the same worker)."""
 
     def minutes(item):
         mark = item.get_closest_marker('paper')
