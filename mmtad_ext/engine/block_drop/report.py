@@ -10,9 +10,11 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 from mmtad_ext.visualization import plot_block_drop_stages
 
 
@@ -23,6 +25,16 @@ def encoder_input_shape(encoder: nn.Module, batch: int = 1) -> Tuple[int, ...]:
     gh, gw = encoder.grid_size
     num_t = encoder.pos_embed.shape[1] // (gh * gw)
     return (batch, proj.in_channels, num_t * tubelet, gh * patch, gw * patch)
+
+
+def profile_encoder(encoder: nn.Module, latency_repeats: int) -> Dict:
+    """MACs of a VideoMAE encoder on one clip of its input shape and, with
+    ``latency_repeats > 0``, its median latency in ms (else None)."""
+    x = torch.randn(encoder_input_shape(encoder), device=encoder.pos_embed.device)
+    out = dict(macs=count_macs(encoder, (x, )), latency_ms=None)
+    if latency_repeats > 0:
+        out['latency_ms'] = measure_latency_ms(encoder, (x, ), repeats=latency_repeats, warmup=1)
+    return out
 
 
 def format_stage_table(records: Sequence[Dict]) -> str:

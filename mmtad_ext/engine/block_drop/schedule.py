@@ -47,3 +47,26 @@ def stage_schedulers(cfgs, length: int, iters_per_epoch: int, stage: int) -> Lis
                 f'is {length} epochs long: lengthen the stage (stage_epochs) or move the '
                 "scheduler's begin / end")
     return cfgs
+
+
+def check_stage_plan(hook, encoder, max_epochs: int, schedulers, iters_per_epoch: int) -> None:
+    """Refuse, before any training, a block-drop run that cannot finish its plan: ``max_epochs``
+    ending inside a stage (its LoRA unmerged, the stage unrecorded), ``one_shot_ids`` that are
+    not fewer than the encoder's blocks, ``max_drops`` not below its depth, or a scheduler
+    that cannot fit some stage (:func:`stage_schedulers`)."""
+    ends = [hook.stage_end(t) for t in range(1, hook.max_drops + 1)]
+    if max_epochs not in ends and max_epochs < ends[-1]:
+        raise ValueError(f'BlockDropHook: train_cfg.max_epochs {max_epochs} ends inside a '
+                         f'stage; stages end at epochs {ends} (stage_epochs='
+                         f'{hook.stage_epochs!r}, max_drops={hook.max_drops}): set '
+                         f'max_epochs to {ends[-1]}')
+    if hook.one_shot_ids is not None and (
+            len(hook.one_shot_ids) >= encoder.depth
+            or not set(hook.one_shot_ids) <= set(encoder.block_ids)):
+        raise ValueError(f'BlockDropHook one_shot_ids {hook.one_shot_ids} must be fewer '
+                         f'than all of the encoder\'s blocks {encoder.block_ids}')
+    if hook.max_drops >= encoder.original_depth:
+        raise ValueError(f'BlockDropHook max_drops {hook.max_drops} must be below the '
+                         f'encoder depth {encoder.original_depth}')
+    for t in range(1, hook.max_drops + 1):
+        stage_schedulers(schedulers, hook.stage_length(t), iters_per_epoch, t)

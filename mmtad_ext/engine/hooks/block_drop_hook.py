@@ -57,11 +57,11 @@ from mmtad_ext.models.layers.lora import (ATTENTION_TARGETS, LORA_INITS, has_lor
 from mmtad_ext.registry import HOOKS
 from mmtad_ext.utils.deprecation import renamed_arg
 from mmtad_ext.utils.dist import check_ranks_agree, from_rank0, rewrap_model
-from mmtad_ext.utils.measure import count_macs, measure_latency_ms
 from ..block_drop.checkpoint import STATE_KEY, restore_structure, upgrade_state
 from ..block_drop.ema import find_ema, load_ema_checkpoint, refresh_ema
-from ..block_drop.report import encoder_input_shape, write_stage_report
-from ..block_drop.schedule import check_stage_epochs, stage_length, stage_schedulers
+from ..block_drop.report import profile_encoder, write_stage_report
+from ..block_drop.schedule import (check_stage_epochs, check_stage_plan, stage_length,
+                                   stage_schedulers)
 from ..block_drop.selection import BlockSelector, resolve_criterion
 from ..optimizers.trainable import build_trainable_optim_wrapper
 
@@ -263,12 +263,7 @@ class BlockDropHook(Hook):
         wait instead of competing for the machine) and given to every rank."""
         out = None
         if runner.rank == 0:
-            enc = self._model(runner).student_encoder
-            x = torch.randn(encoder_input_shape(enc), device=enc.pos_embed.device)
-            out = dict(macs=count_macs(enc, (x, )), latency_ms=None)
-            if self.latency_repeats > 0:
-                out['latency_ms'] = measure_latency_ms(enc, (x, ), repeats=self.latency_repeats,
-                                                       warmup=1)
+            out = profile_encoder(self._model(runner).student_encoder, self.latency_repeats)
         return from_rank0(out)
 
     def _set_trainable(self, model) -> None:
@@ -322,25 +317,8 @@ class BlockDropHook(Hook):
             raise TypeError('BlockDropHook needs an EpochBasedTrainLoop, got '
                             f'{type(runner.train_loop).__name__}')
         model = self._model(runner)
-        max_epochs = runner.train_loop.max_epochs
-        ends = [self.stage_end(t) for t in range(1, self.max_drops + 1)]
-        if max_epochs not in ends and max_epochs < ends[-1]:
-            # the run would end inside a stage, its LoRA unmerged and the stage unrecorded
-            raise ValueError(f'BlockDropHook: train_cfg.max_epochs {max_epochs} ends inside a '
-                             f'stage; stages end at epochs {ends} (stage_epochs='
-                             f'{self.stage_epochs!r}, max_drops={self.max_drops}): set '
-                             f'max_epochs to {ends[-1]}')
-        if self.one_shot_ids is not None and (
-                len(self.one_shot_ids) >= model.student_encoder.depth
-                or not set(self.one_shot_ids) <= set(model.student_encoder.block_ids)):
-            raise ValueError(f'BlockDropHook one_shot_ids {self.one_shot_ids} must be fewer '
-                             f'than all of the encoder\'s blocks {model.student_encoder.block_ids}')
-        if self.max_drops >= model.student_encoder.original_depth:
-            raise ValueError(f'BlockDropHook max_drops {self.max_drops} must be below the '
-                             f'encoder depth {model.student_encoder.original_depth}')
-        for t in range(1, self.max_drops + 1):  # every stage's schedulers, before any training
-            stage_schedulers(runner.cfg.get('param_scheduler'), self.stage_length(t),
-                             len(runner.train_dataloader), t)
+        check_stage_plan(self, model.student_encoder, runner.train_loop.max_epochs,
+                         runner.cfg.get('param_scheduler'), len(runner.train_dataloader))
         if self.state['stage'] > 0 or self.state['stopped']:
             # resumed (after_load_checkpoint restored the structure); a stopped run trains no
             # further epoch (the hook would no longer drive it)
